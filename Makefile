@@ -1,0 +1,52 @@
+# redis_sync: PGXS build.
+#
+#   make && make install    build and install into the PostgreSQL found by pg_config
+#   make test               install what is missing, build with -Werror, and run every test
+#   make demo / demo-stop   a throwaway PostgreSQL and Redis with demo data
+#   make bench              side-by-side benchmarks (see bench/README.md)
+
+MODULE_big = redis_sync
+OBJS = \
+	src/redis_sync.o \
+	src/redis_conn.o \
+	src/options.o \
+	src/zset_reader.o \
+	src/fdw_plan.o \
+	src/fdw_scan.o \
+	src/catalog.o \
+	src/jobs.o \
+	src/sync_run.o \
+	src/sync_worker.o \
+	src/cron.o \
+	src/scheduler.o
+
+EXTENSION = redis_sync
+DATA = redis_sync--0.1.sql
+PGFILEDESC = "redis_sync - Redis sorted sets in PostgreSQL"
+
+SHLIB_LINK = -lhiredis
+PG_CPPFLAGS = -I$(srcdir)/src
+# Warnings are errors only in our own test runs (make test sets RS_WERROR=1),
+# so that users on newer compilers can still build.
+ifdef RS_WERROR
+PG_CFLAGS = -Wall -Wextra -Wno-unused-parameter -Wno-missing-field-initializers -Wno-sign-compare -Werror
+endif
+
+REGRESS = options fdw_scan fdw_pushdown fdw_errors jobs sync cron
+REGRESS_OPTS = --dbname=contrib_regression
+
+PG_CONFIG ?= pg_config
+PGXS := $(shell $(PG_CONFIG) --pgxs 2>/dev/null)
+ifneq ($(PGXS),)
+include $(PGXS)
+endif
+
+.PHONY: test demo demo-stop bench
+test:
+	bash test/run_tests.sh
+demo:
+	bash test/demo.sh start
+demo-stop:
+	bash test/demo.sh stop
+bench:
+	bash bench/run_bench.sh

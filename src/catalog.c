@@ -1,0 +1,264 @@
+/*-------------------------------------------------------------------------
+ *
+ * catalog.c
+ *		  SPI access to the redis_sync catalog (jobs, runs, partitions) and
+ *		  the transaction helpers that background workers share.
+ *
+ * Catalog rows are protected by row-level security: every query here runs
+ * as the current role, so a role sees and changes only its own jobs and
+ * runs (superusers see all).  Internal SQL is schema-qualified and, in
+ * background workers, runs with search_path = pg_catalog, pg_temp.
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include "access/xact.h"
+#include "catalog/pg_type.h"
+#include "executor/spi.h"
+#include "miscadmin.h"
+#include "pgstat.h"
+#include "utils/builtins.h"
+#include "utils/guc.h"
+#include "utils/lsyscache.h"
+#include "utils/snapmgr.h"
+
+#include "redis_sync.h"
+
+/* Advisory lock key space of redis_sync jobs: 'RSJB'. */
+#define RS_JOB_LOCK_CLASS	0x52534A42
+
+#define RS_JOB_COLUMNS \
+	"job_id, job_name, owner::oid, server_name, daily_key, total_key, " \
+	"member_table::oid, daily_table::oid, partitions, workers, chunk_size, " \
+	"schedule, day_offset, enabled"
+
+static RsJob *rs_job_from_spi(void);
+
+/*
+ * rs_spi_exec
+ *		Run a parameterized catalog statement; raise an internal error if it
+ *		fails.  "expected" is the SPI result code the caller expects.
+ */
+void
+rs_spi_exec(const char *sql, int nargs, Oid *argtypes, Datum *values,
+			const char *nulls, int expected)
+{
+	MemoryContext cxt = CurrentMemoryContext;
+	int			rc = SPI_execute_with_args(sql, nargs, argtypes, values, nulls, false, 0);
+
+	/* SPI leaves its procedure context current; go back to the caller's. */
+	MemoryContextSwitchTo(cxt);
+	if (rc != expected)
+		elog(ERROR, "redis_sync catalog statement failed (SPI code %d): %s", rc, sql);
+}
+
+/*
+ * rs_spi_execute_plan
+ *		Run a prepared statement, keeping the caller's memory context, and
+ *		return the number of rows it processed.
+ */
+uint64
+rs_spi_execute_plan(SPIPlanPtr plan, Datum *values, int expected)
+{
+	MemoryContext cxt = CurrentMemoryContext;
+	int			rc = SPI_execute_plan(plan, values, NULL, false, 0);
+
+	MemoryContextSwitchTo(cxt);
+	if (rc != expected)
+		elog(ERROR, "redis_sync prepared statement failed (SPI code %d)", rc);
+	return SPI_processed;
+}
+
+/*
+ * rs_spi_getdatum
+ *		Column "col" (1-based) of row "row" of the last SPI result.
+ */
+Datum
+rs_spi_getdatum(int row, int col, bool *isnull)
+{
+	return SPI_getbinval(SPI_tuptable->vals[row], SPI_tuptable->tupdesc, col, isnull);
+}
+
+/* Text column of row 0, copied into the caller's (pre-SPI) context. */
+static char *
+rs_spi_text(int col)
+{
+	bool		isnull;
+	Datum		d = rs_spi_getdatum(0, col, &isnull);
+	char	   *s;
+	char	   *copy;
+
+	if (isnull)
+		return NULL;
+	s = TextDatumGetCString(d);
+	copy = SPI_palloc(strlen(s) + 1);
+	strcpy(copy, s);
+	return copy;
+}
+
+static int32
+rs_spi_int32(int col)
+{
+	bool		isnull;
+
+	return DatumGetInt32(rs_spi_getdatum(0, col, &isnull));
+}
+
+static Oid
+rs_spi_oid(int col)
+{
+	bool		isnull;
+	Datum		d = rs_spi_getdatum(0, col, &isnull);
+
+	return isnull ? InvalidOid : DatumGetObjectId(d);
+}
+
+/* The job in row 0 of the last SPI result (RS_JOB_COLUMNS), or NULL. */
+static RsJob *
+rs_job_from_spi(void)
+{
+	RsJob	   *job;
+	bool		isnull;
+
+	if (SPI_processed == 0)
+		return NULL;
+	job = SPI_palloc(sizeof(RsJob));
+	job->job_id = DatumGetInt64(rs_spi_getdatum(0, 1, &isnull));
+	job->job_name = rs_spi_text(2);
+	job->owner = rs_spi_oid(3);
+	job->server_name = rs_spi_text(4);
+	job->daily_key = rs_spi_text(5);
+	job->total_key = rs_spi_text(6);
+	job->member_table = rs_spi_oid(7);
+	job->daily_table = rs_spi_oid(8);
+	job->partitions = rs_spi_int32(9);
+	job->workers = rs_spi_int32(10);
+	job->chunk_size = rs_spi_int32(11);
+	job->schedule = rs_spi_text(12);
+	job->day_offset = rs_spi_int32(13);
+	job->enabled = DatumGetBool(rs_spi_getdatum(0, 14, &isnull));
+	return job;
+}
+
+/*
+ * rs_lookup_job_by_name
+ *		The job of that name visible to the current role; an error if there
+ *		is none.  Must be called between SPI_connect and SPI_finish; the
+ *		result lives in the caller's context.
+ */
+RsJob *
+rs_lookup_job_by_name(const char *job_name)
+{
+	Oid			argtypes[1] = {TEXTOID};
+	Datum		values[1] = {CStringGetTextDatum(job_name)};
+	RsJob	   *job;
+
+	rs_spi_exec("SELECT " RS_JOB_COLUMNS " FROM redis_sync.job WHERE job_name = $1",
+				1, argtypes, values, NULL, SPI_OK_SELECT);
+	job = rs_job_from_spi();
+	if (job == NULL)
+		ereport(ERROR,
+				(errcode(ERRCODE_UNDEFINED_OBJECT),
+				 errmsg("job \"%s\" does not exist", job_name)));
+	return job;
+}
+
+/*
+ * rs_lookup_job_by_id
+ *		Like rs_lookup_job_by_name, by id.
+ */
+RsJob *
+rs_lookup_job_by_id(int64 job_id)
+{
+	Oid			argtypes[1] = {INT8OID};
+	Datum		values[1] = {Int64GetDatum(job_id)};
+	RsJob	   *job;
+
+	rs_spi_exec("SELECT " RS_JOB_COLUMNS " FROM redis_sync.job WHERE job_id = $1",
+				1, argtypes, values, NULL, SPI_OK_SELECT);
+	job = rs_job_from_spi();
+	if (job == NULL)
+		ereport(ERROR,
+				(errcode(ERRCODE_UNDEFINED_OBJECT),
+				 errmsg("job with id " INT64_FORMAT " does not exist", job_id)));
+	return job;
+}
+
+/*
+ * rs_qualified_relname
+ *		The quoted, schema-qualified name of a job's target table; an error
+ *		naming the job if the table was dropped.
+ */
+char *
+rs_qualified_relname(Oid relid, const char *job_name)
+{
+	char	   *relname = get_rel_name(relid);
+
+	if (relname == NULL)
+		ereport(ERROR,
+				(errcode(ERRCODE_UNDEFINED_TABLE),
+				 errmsg("target table of job \"%s\" no longer exists", job_name),
+				 errhint("Point the job at an existing table with redis_sync.alter_job().")));
+	return quote_qualified_identifier(get_namespace_name(get_rel_namespace(relid)), relname);
+}
+
+/*
+ * rs_begin_xact / rs_commit_xact
+ *		A background worker's transaction with SPI and a snapshot, following
+ *		worker_spi.  The caller's memory context stays current throughout
+ *		(SPI_palloc'd results land in it too), so what the caller allocates
+ *		inside the transaction outlives it.
+ */
+static MemoryContext rs_xact_caller_cxt = NULL;
+
+void
+rs_begin_xact(const char *activity)
+{
+	rs_xact_caller_cxt = CurrentMemoryContext;
+	SetCurrentStatementStartTimestamp();
+	StartTransactionCommand();
+	/* SPI_palloc'd results go to the caller's context, which outlives the transaction. */
+	MemoryContextSwitchTo(rs_xact_caller_cxt);
+	if (SPI_connect() != SPI_OK_CONNECT)
+		elog(ERROR, "SPI_connect failed");
+	/* Keep allocating in the caller's context, not SPI's procedure context. */
+	MemoryContextSwitchTo(rs_xact_caller_cxt);
+	PushActiveSnapshot(GetTransactionSnapshot());
+	if (activity)
+		pgstat_report_activity(STATE_RUNNING, activity);
+}
+
+void
+rs_commit_xact(void)
+{
+	SPI_finish();
+	PopActiveSnapshot();
+	CommitTransactionCommand();
+	MemoryContextSwitchTo(rs_xact_caller_cxt);
+	pgstat_report_stat(false);
+	pgstat_report_activity(STATE_IDLE, NULL);
+}
+
+/*
+ * rs_set_safe_search_path
+ *		Background workers run internal SQL with a search_path that no user
+ *		can hijack.
+ */
+void
+rs_set_safe_search_path(void)
+{
+	SetConfigOption("search_path", "pg_catalog, pg_temp", PGC_USERSET, PGC_S_SESSION);
+}
+
+/*
+ * rs_job_lock_tag
+ *		The advisory lock that serializes runs of one job.  It shows in
+ *		pg_locks as an advisory lock with classid 1381190210 ('RSJB') and the
+ *		job id as objid.
+ */
+void
+rs_job_lock_tag(LOCKTAG *tag, int64 job_id)
+{
+	SET_LOCKTAG_ADVISORY(*tag, MyDatabaseId, RS_JOB_LOCK_CLASS, (uint32) job_id, 2);
+}

@@ -1,0 +1,1030 @@
+/*-------------------------------------------------------------------------
+ *
+ * fdw_scan.c
+ *		  Execution of redis_zset foreign scans: turning the pushed-down
+ *		  conditions into Redis commands, paging, tuples and EXPLAIN.
+ *
+ * A scan reads one key after another.  For each key it either looks up the
+ * requested members (ZMSCORE, and ZRANK when the rank is needed) or reads a
+ * rank window page by page with ZRANGE ... WITHSCORES.  Score conditions are
+ * turned into a rank window with ZCOUNT, so every page costs O(log n) in
+ * Redis whatever its offset.  While PostgreSQL consumes a page, the next one
+ * is already requested.  At most two pages are held in memory, each in its
+ * own context that is reset when the page is done.
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include <math.h>
+
+#include "access/table.h"
+#include "catalog/pg_type.h"
+#include "commands/explain.h"
+#include "executor/executor.h"
+#include "mb/pg_wchar.h"
+#include "miscadmin.h"
+#include "nodes/nodeFuncs.h"
+#include "utils/array.h"
+#include "utils/builtins.h"
+#include "utils/datum.h"
+#include "utils/float.h"
+#include "utils/lsyscache.h"
+#include "utils/memutils.h"
+#include "utils/rel.h"
+
+#include "redis_sync.h"
+
+/* Score window bounds as Redis arguments, e.g. "(1.5" or "-inf". */
+typedef struct RsScoreBounds
+{
+	bool		has_min;
+	bool		has_max;
+	double		min;
+	double		max;
+	bool		min_incl;
+	bool		max_incl;
+} RsScoreBounds;
+
+typedef struct RsScanState
+{
+	RsConnection *conn;
+	RsTableOptions topts;
+	AttrNumber	attnums[RS_NUM_FIELDS];
+	Oid			atttypes[RS_NUM_FIELDS];
+	FmgrInfo	score_in;
+	Oid			score_ioparam;
+	int32		score_typmod;
+
+	/* From the plan. */
+	List	   *cond_kinds;
+	List	   *cond_ops;
+	List	   *cond_values;	/* ExprStates */
+	List	   *cond_exprs;		/* the expressions, for EXPLAIN */
+	RsScanOrder order;
+	int64		limit;			/* -1: none */
+	bool		need_rank;
+
+	/* Resolved from the conditions at (re)start. */
+	bool		resolved;
+	bool		empty;			/* the conditions match nothing */
+	List	   *keys;			/* char * */
+	bool		member_mode;
+	int			nmembers;
+	char	  **members;
+	int		   *member_lens;
+	int64		rank_lo;
+	int64		rank_hi;		/* -1 = no upper bound */
+	RsScoreBounds sb;
+
+	/* Progress. */
+	ListCell   *key_cell;
+	char	   *key;
+	bool		key_started;
+	int64		win_lo;			/* absolute rank window of the current key */
+	int64		win_hi;
+	int64		next_lo;		/* next page to request (ascending) */
+	int64		next_hi;		/* next page to request (descending) */
+	int			member_pos;		/* next member to look up */
+	bool		in_flight;		/* a page request awaits its reply */
+	int64		inflight_start;
+	bool		next_ready;		/* next_page holds a drained page */
+	ZsetPage	page;
+	ZsetPage	next_page;
+	int			pos;
+	MemoryContext page_cxt;
+	MemoryContext next_cxt;
+	MemoryContext temp_cxt;
+} RsScanState;
+
+static void rs_resolve_conditions(ForeignScanState *node, RsScanState *st);
+static bool rs_start_key(RsScanState *st);
+static bool rs_next_page(RsScanState *st);
+static void rs_request_page(RsScanState *st);
+static void rs_receive_page(RsScanState *st, ZsetPage *page);
+static void rs_drain(void *arg);
+static void rs_lookup_members(RsScanState *st);
+static bool rs_row_matches(RsScanState *st, const char *score, int64 rank);
+static void rs_store_tuple(RsScanState *st, TupleTableSlot *slot, int i);
+static char *rs_score_arg(double v, bool incl, bool is_min);
+
+/*
+ * rsBeginForeignScan
+ *		Set up the scan state; no Redis traffic until the first row is asked
+ *		for (and none at all under EXPLAIN without ANALYZE).
+ */
+void
+rsBeginForeignScan(ForeignScanState *node, int eflags)
+{
+	ForeignScan *fsplan = (ForeignScan *) node->ss.ps.plan;
+	Relation	rel = node->ss.ss_currentRelation;
+	RsScanState *st = palloc0(sizeof(RsScanState));
+	List	   *priv = fsplan->fdw_private;
+
+	node->fdw_state = st;
+	rs_get_table_options(RelationGetRelid(rel), &st->topts);
+	rs_field_attnums(rel, st->attnums, st->atttypes);
+	st->cond_kinds = list_nth(priv, RS_PRIV_CONDKINDS);
+	st->cond_ops = list_nth(priv, RS_PRIV_CONDOPS);
+	st->order = intVal(list_nth(priv, RS_PRIV_ORDER));
+	st->limit = intVal(list_nth(priv, RS_PRIV_LIMIT));
+	st->need_rank = intVal(list_nth(priv, RS_PRIV_NEED_RANK)) != 0;
+	st->cond_exprs = fsplan->fdw_exprs;
+	st->cond_values = ExecInitExprList(fsplan->fdw_exprs, (PlanState *) node);
+
+	if (st->attnums[RS_FIELD_SCORE] != 0)
+	{
+		Oid			infunc;
+
+		getTypeInputInfo(st->atttypes[RS_FIELD_SCORE], &infunc, &st->score_ioparam);
+		fmgr_info(infunc, &st->score_in);
+		st->score_typmod = TupleDescAttr(RelationGetDescr(rel),
+										 st->attnums[RS_FIELD_SCORE] - 1)->atttypmod;
+	}
+
+	st->page_cxt = AllocSetContextCreate(node->ss.ps.state->es_query_cxt,
+										 "redis_zset page", ALLOCSET_DEFAULT_SIZES);
+	st->next_cxt = AllocSetContextCreate(node->ss.ps.state->es_query_cxt,
+										 "redis_zset next page", ALLOCSET_DEFAULT_SIZES);
+	st->temp_cxt = AllocSetContextCreate(node->ss.ps.state->es_query_cxt,
+										 "redis_zset tuple data", ALLOCSET_SMALL_SIZES);
+
+	if (eflags & EXEC_FLAG_EXPLAIN_ONLY)
+		return;
+
+	{
+		ForeignTable *table = GetForeignTable(RelationGetRelid(rel));
+		ForeignServer *server = GetForeignServer(table->serverid);
+		RangeTblEntry *rte = exec_rt_fetch(fsplan->scan.scanrelid, node->ss.ps.state);
+		Oid			userid = OidIsValid(rte->checkAsUser) ? rte->checkAsUser : GetUserId();
+
+		st->conn = rs_get_connection(server, GetUserMapping(userid, server->serverid));
+	}
+}
+
+/*
+ * rsIterateForeignScan
+ *		Return the next row, reading the next page or key as needed.
+ */
+TupleTableSlot *
+rsIterateForeignScan(ForeignScanState *node)
+{
+	RsScanState *st = (RsScanState *) node->fdw_state;
+	TupleTableSlot *slot = node->ss.ss_ScanTupleSlot;
+
+	ExecClearTuple(slot);
+	MemoryContextReset(st->temp_cxt);
+
+	if (!st->resolved)
+		rs_resolve_conditions(node, st);
+	if (st->empty)
+		return slot;
+
+	for (;;)
+	{
+		if (st->key == NULL)
+		{
+			if (st->key_cell == NULL)
+				return slot;
+			if (!rs_start_key(st))
+			{
+				st->key = NULL;
+				st->key_cell = lnext(st->keys, st->key_cell);
+				continue;
+			}
+		}
+		while (st->pos < st->page.n)
+		{
+			int			i = st->order == RS_ORDER_DESC ? st->page.n - 1 - st->pos : st->pos;
+			int64		rank = st->page.ranks ? st->page.ranks[i] :
+				(st->page.first_rank >= 0 ? st->page.first_rank + i : -1);
+
+			st->pos++;
+			if (st->page.scores[i] == NULL || !rs_row_matches(st, st->page.scores[i], rank))
+				continue;
+			rs_store_tuple(st, slot, i);
+			return slot;
+		}
+		if (!rs_next_page(st))
+		{
+			st->key = NULL;
+			st->key_cell = lnext(st->keys, st->key_cell);
+		}
+	}
+}
+
+/*
+ * rs_resolve_conditions
+ *		Evaluate the pushed conditions' values and reduce them to a list of
+ *		keys, a member list or a rank window, and score bounds.
+ */
+static void
+rs_resolve_conditions(ForeignScanState *node, RsScanState *st)
+{
+	ExprContext *econtext = node->ss.ps.ps_ExprContext;
+	MemoryContext oldcxt = MemoryContextSwitchTo(node->ss.ps.state->es_query_cxt);
+	ListCell   *lk,
+			   *lo,
+			   *lv;
+	List	   *members = NIL;	/* of text/bytea datums, intersected */
+	bool		have_members = false;
+	List	   *keys = NIL;
+	bool		have_keys = false;
+
+	st->empty = false;
+	st->rank_lo = 0;
+	st->rank_hi = -1;
+	memset(&st->sb, 0, sizeof(RsScoreBounds));
+
+	forthree(lk, st->cond_kinds, lo, st->cond_ops, lv, st->cond_values)
+	{
+		RsCondKind	kind = lfirst_int(lk);
+		RsCondOp	op = lfirst_int(lo);
+		bool		isnull;
+		Datum		value = ExecEvalExpr((ExprState *) lfirst(lv), econtext, &isnull);
+
+		if (isnull)
+		{
+			st->empty = true;
+			continue;
+		}
+		if (kind == RS_COND_MEMBER || kind == RS_COND_KEY)
+		{
+			List	   *vals = NIL;
+
+			if (op == RS_OP_ANY)
+			{
+				ArrayType  *arr = DatumGetArrayTypeP(value);
+				Datum	   *elems;
+				bool	   *nulls;
+				int			n;
+				int			i;
+
+				deconstruct_array(arr, ARR_ELEMTYPE(arr), -1, false, TYPALIGN_INT,
+								  &elems, &nulls, &n);
+				for (i = 0; i < n; i++)
+					if (!nulls[i])
+						vals = lappend(vals, DatumGetTextPCopy(elems[i]));
+			}
+			else
+				vals = list_make1(DatumGetTextPCopy(value));
+
+			if (kind == RS_COND_MEMBER)
+			{
+				if (have_members)
+				{
+					List	   *both = NIL;
+					ListCell   *a;
+
+					foreach(a, members)
+					{
+						ListCell   *b;
+
+						foreach(b, vals)
+							if (datumIsEqual(PointerGetDatum(lfirst(a)), PointerGetDatum(lfirst(b)), false, -1))
+							{
+								both = lappend(both, lfirst(a));
+								break;
+							}
+					}
+					members = both;
+				}
+				else
+					members = vals;
+				have_members = true;
+			}
+			else
+			{
+				if (have_keys)
+				{
+					List	   *both = NIL;
+					ListCell   *a;
+
+					foreach(a, keys)
+					{
+						ListCell   *b;
+
+						foreach(b, vals)
+							if (datumIsEqual(PointerGetDatum(lfirst(a)), PointerGetDatum(lfirst(b)), false, -1))
+							{
+								both = lappend(both, lfirst(a));
+								break;
+							}
+					}
+					keys = both;
+				}
+				else
+					keys = vals;
+				have_keys = true;
+			}
+		}
+		else
+		{
+			Oid			typid = exprType((Node *) ((ExprState *) lfirst(lv))->expr);
+			double		v;
+
+			if (typid == INT8OID)
+				v = (double) DatumGetInt64(value);
+			else if (typid == INT4OID)
+				v = DatumGetInt32(value);
+			else if (typid == INT2OID)
+				v = DatumGetInt16(value);
+			else if (typid == FLOAT4OID)
+				v = DatumGetFloat4(value);
+			else if (typid == FLOAT8OID)
+				v = DatumGetFloat8(value);
+			else
+				v = DatumGetFloat8(DirectFunctionCall1(numeric_float8, value));
+
+			if (isnan(v))
+			{
+				/* NaN sorts above every number in PostgreSQL. */
+				if (op == RS_OP_EQ || op == RS_OP_GE || op == RS_OP_GT)
+					st->empty = true;
+				continue;
+			}
+			if (kind == RS_COND_RANK)
+			{
+				double		lo_v = -1,
+							hi_v = -1;
+
+				switch (op)
+				{
+					case RS_OP_LT:
+						hi_v = ceil(v) - 1;
+						break;
+					case RS_OP_LE:
+						hi_v = floor(v);
+						break;
+					case RS_OP_EQ:
+						if (v != floor(v))
+							st->empty = true;
+						lo_v = hi_v = v;
+						break;
+					case RS_OP_GE:
+						lo_v = ceil(v);
+						break;
+					case RS_OP_GT:
+						lo_v = floor(v) + 1;
+						break;
+					default:
+						break;
+				}
+				if (op == RS_OP_LT || op == RS_OP_LE || op == RS_OP_EQ)
+				{
+					if (hi_v < 0)
+						st->empty = true;
+					else if (hi_v < 9e18 && (st->rank_hi < 0 || hi_v < st->rank_hi))
+						st->rank_hi = (int64) hi_v;
+				}
+				if ((op == RS_OP_GE || op == RS_OP_GT || op == RS_OP_EQ) && lo_v > st->rank_lo)
+				{
+					if (lo_v >= 9e18)
+						st->empty = true;
+					else
+						st->rank_lo = (int64) lo_v;
+				}
+			}
+			else
+			{
+				if (op == RS_OP_GT || op == RS_OP_GE || op == RS_OP_EQ)
+				{
+					if (!st->sb.has_min || v > st->sb.min ||
+						(v == st->sb.min && op == RS_OP_GT))
+					{
+						st->sb.min = v;
+						st->sb.min_incl = (op != RS_OP_GT);
+					}
+					st->sb.has_min = true;
+				}
+				if (op == RS_OP_LT || op == RS_OP_LE || op == RS_OP_EQ)
+				{
+					if (!st->sb.has_max || v < st->sb.max ||
+						(v == st->sb.max && op == RS_OP_LT))
+					{
+						st->sb.max = v;
+						st->sb.max_incl = (op != RS_OP_LT);
+					}
+					st->sb.has_max = true;
+				}
+			}
+		}
+	}
+
+	if (st->rank_hi >= 0 && st->rank_hi < st->rank_lo)
+		st->empty = true;
+
+	/* Keys: the table's own key, narrowed by any key conditions. */
+	st->keys = NIL;
+	if (st->topts.key != NULL)
+	{
+		bool		keep = !have_keys;
+		ListCell   *a;
+
+		foreach(a, keys)
+			if (strcmp(text_to_cstring(lfirst(a)), st->topts.key) == 0)
+				keep = true;
+		if (keep)
+			st->keys = list_make1(st->topts.key);
+	}
+	else
+	{
+		ListCell   *a;
+
+		foreach(a, keys)
+		{
+			char	   *k = text_to_cstring(lfirst(a));
+			ListCell   *b;
+			bool		dup = false;
+
+			foreach(b, st->keys)
+				if (strcmp(lfirst(b), k) == 0)
+					dup = true;
+			if (!dup)
+				st->keys = lappend(st->keys, k);
+		}
+	}
+	if (st->keys == NIL)
+		st->empty = true;
+
+	/* Members to look up, without duplicates. */
+	st->member_mode = have_members;
+	if (have_members)
+	{
+		ListCell   *a;
+		int			n = 0;
+
+		st->members = palloc(sizeof(char *) * (list_length(members) + 1));
+		st->member_lens = palloc(sizeof(int) * (list_length(members) + 1));
+		foreach(a, members)
+		{
+			text	   *t = lfirst(a);
+			int			i;
+			bool		dup = false;
+
+			for (i = 0; i < n; i++)
+				if (st->member_lens[i] == VARSIZE_ANY_EXHDR(t) &&
+					memcmp(st->members[i], VARDATA_ANY(t), st->member_lens[i]) == 0)
+					dup = true;
+			if (dup)
+				continue;
+			st->members[n] = VARDATA_ANY(t);
+			st->member_lens[n] = VARSIZE_ANY_EXHDR(t);
+			n++;
+		}
+		st->nmembers = n;
+		if (n == 0)
+			st->empty = true;
+	}
+
+	st->key_cell = list_head(st->keys);
+	st->key = NULL;
+	st->resolved = true;
+	MemoryContextSwitchTo(oldcxt);
+}
+
+/*
+ * rs_start_key
+ *		Begin reading st->key_cell's key: look up the members, or compute the
+ *		rank window (ZCARD, plus ZCOUNT for score bounds) and request the
+ *		first page.  Returns false if the key has nothing to read.
+ */
+static bool
+rs_start_key(RsScanState *st)
+{
+	const char *argv[4];
+	int64		card;
+	int64		lo;
+	int64		hi;
+
+	st->key = lfirst(st->key_cell);
+	st->pos = 0;
+	st->page.n = 0;
+	st->next_ready = false;
+	rs_claim_connection(st->conn, st, rs_drain);
+
+	if (st->member_mode)
+	{
+		st->member_pos = 0;
+		return rs_next_page(st);
+	}
+
+	argv[0] = "ZCARD";
+	argv[1] = st->key;
+	zr_send_simple(st->conn, 2, argv);
+	if (st->sb.has_min)
+	{
+		argv[0] = "ZCOUNT";
+		argv[2] = "-inf";
+		argv[3] = rs_score_arg(st->sb.min, !st->sb.min_incl, false);
+		zr_send_simple(st->conn, 4, argv);
+	}
+	if (st->sb.has_max)
+	{
+		argv[0] = "ZCOUNT";
+		argv[2] = "-inf";
+		argv[3] = rs_score_arg(st->sb.max, st->sb.max_incl, false);
+		zr_send_simple(st->conn, 4, argv);
+	}
+	card = zr_receive_integer(st->conn, "ZCARD", st->key, NULL);
+	lo = st->rank_lo;
+	hi = card - 1;
+	if (st->rank_hi >= 0 && st->rank_hi < hi)
+		hi = st->rank_hi;
+	if (st->sb.has_min)
+	{
+		int64		below = zr_receive_integer(st->conn, "ZCOUNT", st->key, NULL);
+
+		lo = Max(lo, below);
+	}
+	if (st->sb.has_max)
+	{
+		int64		upto = zr_receive_integer(st->conn, "ZCOUNT", st->key, NULL);
+
+		hi = Min(hi, upto - 1);
+	}
+	if (st->limit > 0)
+	{
+		if (st->order == RS_ORDER_DESC)
+			lo = Max(lo, hi - st->limit + 1);
+		else
+			hi = Min(hi, lo + st->limit - 1);
+	}
+	if (lo > hi)
+		return false;
+
+	st->win_lo = lo;
+	st->win_hi = hi;
+	st->next_lo = lo;
+	st->next_hi = hi;
+	rs_request_page(st);
+	return rs_next_page(st);
+}
+
+/*
+ * rs_request_page
+ *		Send the ZRANGE of the next page of the window, if any remains.
+ */
+static void
+rs_request_page(RsScanState *st)
+{
+	int64		start;
+	int64		stop;
+
+	if (st->next_lo > st->next_hi)
+		return;
+	if (st->order == RS_ORDER_DESC)
+	{
+		stop = st->next_hi;
+		start = Max(st->next_lo, stop - st->topts.page_size + 1);
+		st->next_hi = start - 1;
+	}
+	else
+	{
+		start = st->next_lo;
+		stop = Min(st->next_hi, start + st->topts.page_size - 1);
+		st->next_lo = stop + 1;
+	}
+	zr_send_range(st->conn, st->key, start, stop);
+	st->in_flight = true;
+	st->inflight_start = start;
+}
+
+/*
+ * rs_receive_page
+ *		Receive the page in flight into "page" (allocated in next_cxt).
+ */
+static void
+rs_receive_page(RsScanState *st, ZsetPage *page)
+{
+	MemoryContext oldcxt = MemoryContextSwitchTo(st->next_cxt);
+
+	st->in_flight = false;
+	zr_receive_range(st->conn, st->key, st->inflight_start, page);
+	MemoryContextSwitchTo(oldcxt);
+}
+
+/*
+ * rs_drain
+ *		Another scan needs the connection: read our page in flight now.
+ */
+static void
+rs_drain(void *arg)
+{
+	RsScanState *st = (RsScanState *) arg;
+
+	if (st->in_flight)
+	{
+		rs_receive_page(st, &st->next_page);
+		st->next_ready = true;
+	}
+}
+
+/*
+ * rs_next_page
+ *		Make the next page current and request the one after it.  Returns
+ *		false when the key is exhausted.
+ */
+static bool
+rs_next_page(RsScanState *st)
+{
+	MemoryContext tmp;
+
+	if (st->member_mode)
+	{
+		if (st->member_pos >= st->nmembers)
+			return false;
+		MemoryContextReset(st->page_cxt);
+		rs_claim_connection(st->conn, st, rs_drain);
+		rs_lookup_members(st);
+		return true;
+	}
+
+	if (!st->next_ready)
+	{
+		if (!st->in_flight)
+			return false;
+		rs_claim_connection(st->conn, st, rs_drain);
+		rs_receive_page(st, &st->next_page);
+	}
+	st->next_ready = false;
+
+	/* The received page becomes current; the old page's memory is freed. */
+	MemoryContextReset(st->page_cxt);
+	tmp = st->page_cxt;
+	st->page_cxt = st->next_cxt;
+	st->next_cxt = tmp;
+	st->page = st->next_page;
+	st->pos = 0;
+
+	rs_request_page(st);
+	if (!st->in_flight)
+		rs_release_connection(st->conn, st);
+	return true;
+}
+
+/*
+ * rs_lookup_members
+ *		Look up the next page_size members with ZMSCORE (and ZRANK).
+ */
+static void
+rs_lookup_members(RsScanState *st)
+{
+	MemoryContext oldcxt = MemoryContextSwitchTo(st->page_cxt);
+	int			n = Min(st->nmembers - st->member_pos, st->topts.page_size);
+	char	  **members = st->members + st->member_pos;
+	int		   *lens = st->member_lens + st->member_pos;
+	int			i;
+
+	zr_send_mscore(st->conn, st->key, n, members, lens);
+	if (st->need_rank)
+		for (i = 0; i < n; i++)
+			zr_send_rank(st->conn, st->key, members[i], lens[i]);
+
+	st->page.n = n;
+	st->page.first_rank = -1;
+	st->page.members = members;
+	st->page.member_lens = lens;
+	st->page.scores = zr_receive_mscore(st->conn, st->key, n);
+	st->page.ranks = NULL;
+	if (st->need_rank)
+	{
+		st->page.ranks = palloc(sizeof(int64) * n);
+		for (i = 0; i < n; i++)
+		{
+			bool		isnull;
+
+			st->page.ranks[i] = zr_receive_integer(st->conn, "ZRANK", st->key, &isnull);
+			if (isnull)
+				st->page.scores[i] = NULL;	/* removed in between */
+		}
+	}
+	st->member_pos += n;
+	st->pos = 0;
+	rs_release_connection(st->conn, st);
+	MemoryContextSwitchTo(oldcxt);
+}
+
+/*
+ * rs_row_matches
+ *		Rank windows and score windows are exact for range reads; member
+ *		lookups check them here.
+ */
+static bool
+rs_row_matches(RsScanState *st, const char *score, int64 rank)
+{
+	double		v;
+
+	if (!st->member_mode)
+		return true;
+	if (rank >= 0 && (rank < st->rank_lo || (st->rank_hi >= 0 && rank > st->rank_hi)))
+		return false;
+	if (st->sb.has_min || st->sb.has_max)
+	{
+		v = strtod(score, NULL);
+		if (st->sb.has_min && (v < st->sb.min || (v == st->sb.min && !st->sb.min_incl)))
+			return false;
+		if (st->sb.has_max && (v > st->sb.max || (v == st->sb.max && !st->sb.max_incl)))
+			return false;
+	}
+	return true;
+}
+
+/*
+ * rs_store_tuple
+ *		Fill the slot with entry i of the current page.
+ */
+static void
+rs_store_tuple(RsScanState *st, TupleTableSlot *slot, int i)
+{
+	MemoryContext oldcxt = MemoryContextSwitchTo(st->temp_cxt);
+	ErrorContextCallback errcb;
+	RsMemberContext conv;
+	const char *member = st->page.members[i];
+	int			len = st->page.member_lens[i];
+	int64		rank = st->page.ranks ? st->page.ranks[i] :
+		(st->page.first_rank >= 0 ? st->page.first_rank + i : -1);
+	Datum	   *values = slot->tts_values;
+	bool	   *isnull = slot->tts_isnull;
+	int			natts = slot->tts_tupleDescriptor->natts;
+	int			a;
+
+	for (a = 0; a < natts; a++)
+		isnull[a] = true;
+
+	conv.key = st->key;
+	conv.member = member;
+	conv.len = len;
+	conv.rank = rank;
+	errcb.callback = rs_member_error_callback;
+	errcb.arg = &conv;
+	errcb.previous = error_context_stack;
+	error_context_stack = &errcb;
+
+	if (st->attnums[RS_FIELD_MEMBER])
+	{
+		a = st->attnums[RS_FIELD_MEMBER] - 1;
+		if (st->atttypes[RS_FIELD_MEMBER] == BYTEAOID)
+		{
+			bytea	   *b = palloc(VARHDRSZ + len);
+
+			SET_VARSIZE(b, VARHDRSZ + len);
+			memcpy(VARDATA(b), member, len);
+			values[a] = PointerGetDatum(b);
+		}
+		else
+		{
+			rs_verify_member(st->key, member, len, rank);
+			values[a] = PointerGetDatum(cstring_to_text_with_len(member, len));
+		}
+		isnull[a] = false;
+	}
+	if (st->attnums[RS_FIELD_SCORE])
+	{
+		a = st->attnums[RS_FIELD_SCORE] - 1;
+		values[a] = InputFunctionCall(&st->score_in, st->page.scores[i],
+									  st->score_ioparam, st->score_typmod);
+		isnull[a] = false;
+	}
+	if (st->attnums[RS_FIELD_RANK] && rank >= 0)
+	{
+		a = st->attnums[RS_FIELD_RANK] - 1;
+		if (st->atttypes[RS_FIELD_RANK] == INT4OID)
+		{
+			if (rank > PG_INT32_MAX)
+				ereport(ERROR,
+						(errcode(ERRCODE_NUMERIC_VALUE_OUT_OF_RANGE),
+						 errmsg("rank " INT64_FORMAT " is out of range for type integer", rank),
+						 errhint("Declare the rank column as bigint.")));
+			values[a] = Int32GetDatum((int32) rank);
+		}
+		else
+			values[a] = Int64GetDatum(rank);
+		isnull[a] = false;
+	}
+	if (st->attnums[RS_FIELD_KEY])
+	{
+		a = st->attnums[RS_FIELD_KEY] - 1;
+		values[a] = CStringGetTextDatum(st->key);
+		isnull[a] = false;
+	}
+
+	error_context_stack = errcb.previous;
+	MemoryContextSwitchTo(oldcxt);
+	ExecStoreVirtualTuple(slot);
+}
+
+/*
+ * rs_score_arg
+ *		A score bound in Redis syntax: "-inf", "+inf", "5" or "(5".
+ *		For ZCOUNT key -inf <arg>, "incl" means the bound itself counts.
+ */
+static char *
+rs_score_arg(double v, bool incl, bool is_min)
+{
+	char		buf[64];
+
+	if (isinf(v))
+		return pstrdup(v < 0 ? "-inf" : "+inf");
+	snprintf(buf, sizeof(buf), "%s%.17g", incl ? "" : "(", v);
+	return pstrdup(buf);
+}
+
+/*
+ * rsReScanForeignScan
+ *		Start over; parameters may have changed, so conditions are
+ *		re-evaluated.  A page still in flight is read and dropped.
+ */
+void
+rsReScanForeignScan(ForeignScanState *node)
+{
+	RsScanState *st = (RsScanState *) node->fdw_state;
+
+	if (st->in_flight && st->conn->ctx != NULL)
+	{
+		rs_claim_connection(st->conn, st, rs_drain);
+		rs_drain(st);
+	}
+	rs_release_connection(st->conn, st);
+	st->in_flight = false;
+	st->next_ready = false;
+	st->resolved = false;
+	st->key = NULL;
+	st->page.n = 0;
+	st->pos = 0;
+	MemoryContextReset(st->page_cxt);
+	MemoryContextReset(st->next_cxt);
+}
+
+/*
+ * rsEndForeignScan
+ *		Read any page still in flight (so the connection can be reused) and
+ *		let go of the connection.
+ */
+void
+rsEndForeignScan(ForeignScanState *node)
+{
+	RsScanState *st = (RsScanState *) node->fdw_state;
+
+	if (st == NULL || st->conn == NULL)
+		return;
+	if (st->in_flight && st->conn->ctx != NULL)
+	{
+		rs_claim_connection(st->conn, st, rs_drain);
+		rs_drain(st);
+	}
+	rs_release_connection(st->conn, st);
+}
+
+/*
+ * rs_explain_value
+ *		The text of a pushed value for EXPLAIN: the constant, or "$n" for a
+ *		parameter.
+ */
+static char *
+rs_explain_value(Expr *expr, bool *known, double *num)
+{
+	*known = false;
+	if (IsA(expr, Const) && !((Const *) expr)->constisnull)
+	{
+		Const	   *c = (Const *) expr;
+		Oid			outfunc;
+		bool		isvarlena;
+		char	   *s;
+
+		getTypeOutputInfo(c->consttype, &outfunc, &isvarlena);
+		s = OidOutputFunctionCall(outfunc, c->constvalue);
+		if (rs_is_numeric_type(c->consttype))
+		{
+			*num = strtod(s, NULL);
+			*known = true;
+		}
+		return s;
+	}
+	if (IsA(expr, Param))
+		return psprintf("$%d", ((Param *) expr)->paramid);
+	return pstrdup("?");
+}
+
+/*
+ * rsExplainForeignScan
+ *		Show the Redis key and, with VERBOSE, the commands the scan sends.
+ */
+void
+rsExplainForeignScan(ForeignScanState *node, ExplainState *es)
+{
+	RsScanState *st = (RsScanState *) node->fdw_state;
+	StringInfoData cmds;
+	const char *key = st->topts.key ? st->topts.key : "<key>";
+	ListCell   *lk,
+			   *lo,
+			   *le;
+	List	   *member_vals = NIL;
+	StringInfoData lo_s,
+				hi_s;
+	bool		lo_known = true,
+				hi_known = true;
+	int64		rlo = 0,
+				rhi = -1;
+	List	   *score_cmds = NIL;
+
+	if (!es->verbose)
+		return;
+
+	initStringInfo(&cmds);
+	initStringInfo(&lo_s);
+	initStringInfo(&hi_s);
+
+	forthree(lk, st->cond_kinds, lo, st->cond_ops, le, st->cond_exprs)
+	{
+		RsCondKind	kind = lfirst_int(lk);
+		RsCondOp	op = lfirst_int(lo);
+		bool		known;
+		double		num = 0;
+		char	   *txt = rs_explain_value(lfirst(le), &known, &num);
+
+		switch (kind)
+		{
+			case RS_COND_KEY:
+				if (st->topts.key == NULL)
+					key = (op == RS_OP_ANY) ? psprintf("<each of %s>", txt) : txt;
+				break;
+			case RS_COND_MEMBER:
+				member_vals = lappend(member_vals, txt);
+				break;
+			case RS_COND_SCORE:
+				if (op == RS_OP_GT || op == RS_OP_GE || op == RS_OP_EQ)
+					score_cmds = lappend(score_cmds,
+										 psprintf("ZCOUNT %%s -inf %s%s",
+												  op == RS_OP_GT ? "" : "(", txt));
+				if (op == RS_OP_LT || op == RS_OP_LE || op == RS_OP_EQ)
+					score_cmds = lappend(score_cmds,
+										 psprintf("ZCOUNT %%s -inf %s%s",
+												  op == RS_OP_LT ? "(" : "", txt));
+				break;
+			case RS_COND_RANK:
+				if (op == RS_OP_GT || op == RS_OP_GE || op == RS_OP_EQ)
+				{
+					if (!known)
+						lo_known = false;
+					else
+						rlo = Max(rlo, (int64) (op == RS_OP_GT ? floor(num) + 1 : ceil(num)));
+				}
+				if (op == RS_OP_LT || op == RS_OP_LE || op == RS_OP_EQ)
+				{
+					if (!known)
+						hi_known = false;
+					else
+					{
+						int64		h = (int64) (op == RS_OP_LT ? ceil(num) - 1 : floor(num));
+
+						rhi = (rhi < 0) ? h : Min(rhi, h);
+					}
+				}
+				break;
+		}
+	}
+
+	if (member_vals != NIL)
+	{
+		appendStringInfo(&cmds, "ZMSCORE %s %s", key, (char *) linitial(member_vals));
+		if (st->need_rank)
+			appendStringInfo(&cmds, "; ZRANK %s <member>", key);
+	}
+	else
+	{
+		ListCell   *c;
+
+		appendStringInfo(&cmds, "ZCARD %s", key);
+		foreach(c, score_cmds)
+		{
+			appendStringInfoString(&cmds, "; ");
+			appendStringInfo(&cmds, (char *) lfirst(c), key);
+		}
+		if (score_cmds != NIL)
+			lo_known = hi_known = false;
+		if (st->limit > 0 && st->order == RS_ORDER_DESC)
+		{
+			appendStringInfo(&cmds, "; ZRANGE %s <last %d ranks> WITHSCORES", key, (int) st->limit);
+		}
+		else
+		{
+			if (st->limit > 0 && hi_known)
+				rhi = (rhi < 0) ? rlo + st->limit - 1 : Min(rhi, rlo + st->limit - 1);
+			if (lo_known)
+				appendStringInfo(&lo_s, INT64_FORMAT, rlo);
+			else
+				appendStringInfoString(&lo_s, "<from>");
+			if (!hi_known)
+				appendStringInfoString(&hi_s, "<to>");
+			else if (rhi >= 0)
+				appendStringInfo(&hi_s, INT64_FORMAT, rhi);
+			else
+				appendStringInfoString(&hi_s, "-1");
+			appendStringInfo(&cmds, "; ZRANGE %s %s %s WITHSCORES", key, lo_s.data, hi_s.data);
+		}
+		appendStringInfo(&cmds, " (pages of %d%s)", st->topts.page_size,
+						 st->order == RS_ORDER_DESC ? ", highest rank first" : "");
+	}
+	ExplainPropertyText("Redis Commands", cmds.data, es);
+}

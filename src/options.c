@@ -1,0 +1,270 @@
+/*-------------------------------------------------------------------------
+ *
+ * options.c
+ *		  Validation and lookup of redis_zset options.
+ *
+ * The validator rejects unrecognized options for each kind of object and
+ * invalid values when they are set, so that a scan never meets a bad
+ * option.  The lookup functions fill in defaults.
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include <limits.h>
+
+#include "access/reloptions.h"
+#include "catalog/pg_attribute.h"
+#include "catalog/pg_foreign_server.h"
+#include "catalog/pg_foreign_table.h"
+#include "catalog/pg_user_mapping.h"
+#include "commands/defrem.h"
+#include "lib/stringinfo.h"
+#include "utils/builtins.h"
+#include "utils/lsyscache.h"
+
+#include "redis_sync.h"
+
+/* Kinds of option value. */
+typedef enum RsOptionType
+{
+	RS_OPT_STRING,				/* any non-empty string */
+	RS_OPT_INT,					/* integer within [min, max] */
+	RS_OPT_FIELD				/* member, score, rank or key */
+} RsOptionType;
+
+typedef struct RsOption
+{
+	const char *name;
+	Oid			context;		/* catalog the option belongs to */
+	RsOptionType type;
+	int			min;
+	int			max;
+} RsOption;
+
+static const RsOption rs_options[] = {
+	{"host", ForeignServerRelationId, RS_OPT_STRING, 0, 0},
+	{"port", ForeignServerRelationId, RS_OPT_INT, 1, 65535},
+	{"db", ForeignServerRelationId, RS_OPT_INT, 0, INT_MAX},
+	{"connect_timeout", ForeignServerRelationId, RS_OPT_INT, 1, 3600000},
+	{"command_timeout", ForeignServerRelationId, RS_OPT_INT, 1, 3600000},
+	{"user", UserMappingRelationId, RS_OPT_STRING, 0, 0},
+	{"password", UserMappingRelationId, RS_OPT_STRING, 0, 0},
+	{"key", ForeignTableRelationId, RS_OPT_STRING, 0, 0},
+	{"page_size", ForeignTableRelationId, RS_OPT_INT, 1, RS_MAX_PAGE_SIZE},
+	{"column_name", AttributeRelationId, RS_OPT_FIELD, 0, 0},
+	{NULL, InvalidOid, RS_OPT_STRING, 0, 0}
+};
+
+static const RsOption *rs_find_option(const char *name, Oid context);
+static int	rs_parse_int_option(const RsOption *opt, const char *value);
+
+PG_FUNCTION_INFO_V1(redis_zset_validator);
+
+/*
+ * redis_zset_validator
+ *		Validate the options given to a CREATE or ALTER of a redis_zset
+ *		wrapper, server, user mapping, foreign table or column.
+ */
+Datum
+redis_zset_validator(PG_FUNCTION_ARGS)
+{
+	List	   *options = untransformRelOptions(PG_GETARG_DATUM(0));
+	Oid			catalog = PG_GETARG_OID(1);
+	ListCell   *cell;
+
+	foreach(cell, options)
+	{
+		DefElem    *def = (DefElem *) lfirst(cell);
+		const RsOption *opt = rs_find_option(def->defname, catalog);
+		char	   *value;
+
+		if (opt == NULL)
+		{
+			StringInfoData buf;
+			const RsOption *o;
+
+			initStringInfo(&buf);
+			for (o = rs_options; o->name; o++)
+			{
+				if (o->context == catalog)
+					appendStringInfo(&buf, "%s%s", buf.len > 0 ? ", " : "", o->name);
+			}
+			ereport(ERROR,
+					(errcode(ERRCODE_FDW_INVALID_OPTION_NAME),
+					 errmsg("invalid option \"%s\"", def->defname),
+					 buf.len > 0
+					 ? errhint("Valid options in this context are: %s.", buf.data)
+					 : errhint("There are no valid options in this context.")));
+		}
+
+		value = defGetString(def);
+		switch (opt->type)
+		{
+			case RS_OPT_STRING:
+				if (value[0] == '\0')
+					ereport(ERROR,
+							(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+							 errmsg("option \"%s\" must not be empty", opt->name)));
+				break;
+			case RS_OPT_INT:
+				(void) rs_parse_int_option(opt, value);
+				break;
+			case RS_OPT_FIELD:
+				if (strcmp(value, "member") != 0 && strcmp(value, "score") != 0 &&
+					strcmp(value, "rank") != 0 && strcmp(value, "key") != 0)
+					ereport(ERROR,
+							(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+							 errmsg("invalid value for option \"%s\": \"%s\"",
+									opt->name, value),
+							 errhint("Valid values are \"member\", \"score\", \"rank\" and \"key\".")));
+				break;
+		}
+	}
+	PG_RETURN_VOID();
+}
+
+static const RsOption *
+rs_find_option(const char *name, Oid context)
+{
+	const RsOption *o;
+
+	for (o = rs_options; o->name; o++)
+	{
+		if (o->context == context && strcmp(o->name, name) == 0)
+			return o;
+	}
+	return NULL;
+}
+
+/*
+ * rs_parse_int_option
+ *		Parse an integer option value, raising an error that names the option
+ *		if it is not an integer within the option's bounds.
+ */
+static int
+rs_parse_int_option(const RsOption *opt, const char *value)
+{
+	char	   *end;
+	long		v;
+
+	errno = 0;
+	v = strtol(value, &end, 10);
+	if (value[0] == '\0' || *end != '\0' || errno != 0 || v < opt->min || v > opt->max)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("invalid value for option \"%s\": \"%s\"", opt->name, value),
+				 errdetail("The value must be an integer from %d to %d.",
+						   opt->min, opt->max)));
+	return (int) v;
+}
+
+/* Parse an already validated integer option. */
+static int
+rs_int_option(const char *name, Oid context, DefElem *def)
+{
+	return rs_parse_int_option(rs_find_option(name, context), defGetString(def));
+}
+
+/*
+ * rs_get_server_options
+ *		Resolve the connection settings of a server and (optional) user
+ *		mapping, with defaults for what is not set.
+ */
+void
+rs_get_server_options(ForeignServer *server, UserMapping *user, RsServerOptions *opts)
+{
+	ListCell   *lc;
+
+	opts->servername = server->servername;
+	opts->host = "127.0.0.1";
+	opts->port = 6379;
+	opts->db = 0;
+	opts->connect_timeout = 2000;
+	opts->command_timeout = 10000;
+	opts->user = NULL;
+	opts->password = NULL;
+
+	foreach(lc, server->options)
+	{
+		DefElem    *def = (DefElem *) lfirst(lc);
+
+		if (strcmp(def->defname, "host") == 0)
+			opts->host = defGetString(def);
+		else if (strcmp(def->defname, "port") == 0)
+			opts->port = rs_int_option("port", ForeignServerRelationId, def);
+		else if (strcmp(def->defname, "db") == 0)
+			opts->db = rs_int_option("db", ForeignServerRelationId, def);
+		else if (strcmp(def->defname, "connect_timeout") == 0)
+			opts->connect_timeout = rs_int_option("connect_timeout", ForeignServerRelationId, def);
+		else if (strcmp(def->defname, "command_timeout") == 0)
+			opts->command_timeout = rs_int_option("command_timeout", ForeignServerRelationId, def);
+	}
+	if (user != NULL)
+	{
+		foreach(lc, user->options)
+		{
+			DefElem    *def = (DefElem *) lfirst(lc);
+
+			if (strcmp(def->defname, "user") == 0)
+				opts->user = defGetString(def);
+			else if (strcmp(def->defname, "password") == 0)
+				opts->password = defGetString(def);
+		}
+	}
+}
+
+/*
+ * rs_get_table_options
+ *		Resolve the options of a redis_zset foreign table.
+ */
+void
+rs_get_table_options(Oid foreigntableid, RsTableOptions *opts)
+{
+	ForeignTable *table = GetForeignTable(foreigntableid);
+	ListCell   *lc;
+
+	opts->key = NULL;
+	opts->page_size = 10000;
+	foreach(lc, table->options)
+	{
+		DefElem    *def = (DefElem *) lfirst(lc);
+
+		if (strcmp(def->defname, "key") == 0)
+			opts->key = defGetString(def);
+		else if (strcmp(def->defname, "page_size") == 0)
+			opts->page_size = rs_int_option("page_size", ForeignTableRelationId, def);
+	}
+}
+
+/*
+ * rs_column_name
+ *		The Redis field a column maps to: its column_name option, or else
+ *		the column's own name.
+ */
+char *
+rs_column_name(Oid relid, AttrNumber attnum)
+{
+	ListCell   *lc;
+
+	foreach(lc, GetForeignColumnOptions(relid, attnum))
+	{
+		DefElem    *def = (DefElem *) lfirst(lc);
+
+		if (strcmp(def->defname, "column_name") == 0)
+			return defGetString(def);
+	}
+	return get_attname(relid, attnum, false);
+}
+
+/*
+ * rs_is_redis_server
+ *		True if the server belongs to the redis_zset foreign data wrapper.
+ */
+bool
+rs_is_redis_server(ForeignServer *server)
+{
+	ForeignDataWrapper *fdw = GetForeignDataWrapper(server->fdwid);
+
+	return strcmp(fdw->fdwname, RS_FDW_NAME) == 0;
+}

@@ -1,0 +1,623 @@
+/*-------------------------------------------------------------------------
+ *
+ * redis_conn.c
+ *		  Connections to Redis: non-blocking hiredis I/O with latch waits,
+ *		  timeouts, a per-backend cache, and Redis errors mapped to
+ *		  PostgreSQL errors.
+ *
+ * Every wait goes through WaitLatchOrSocket() followed by
+ * CHECK_FOR_INTERRUPTS(), so query cancel and pg_terminate_backend() work
+ * while Redis is slow or hung; connect_timeout bounds a connection attempt
+ * and command_timeout bounds the wait for each reply.
+ *
+ * Connections are cached per user mapping, as postgres_fdw does.  A
+ * connection that still has replies in flight when a (sub)transaction
+ * aborts is discarded, because the next reply read from it would belong to
+ * an abandoned command.  Changes to the server or user mapping invalidate
+ * the cached connection through syscache callbacks.
+ *
+ * Replies are malloc'd by hiredis, outside PostgreSQL's memory contexts:
+ * whoever receives one frees it on every path, errors included.
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include <errno.h>
+#include <poll.h>
+#include <string.h>
+#include <sys/socket.h>
+
+#include "access/xact.h"
+#include "miscadmin.h"
+#include "pgstat.h"
+#include "storage/latch.h"
+#include "utils/hsearch.h"
+#include "utils/inval.h"
+#include "utils/memutils.h"
+#include "utils/syscache.h"
+#include "utils/timestamp.h"
+
+#include "redis_sync.h"
+
+/* One cache entry per user mapping. */
+typedef struct ConnCacheEntry
+{
+	Oid			umid;			/* hash key: user mapping OID */
+	RsConnection conn;
+	bool		invalidated;
+	uint32		server_hashvalue;
+	uint32		mapping_hashvalue;
+} ConnCacheEntry;
+
+static HTAB *ConnectionHash = NULL;
+
+static void rs_connect(RsConnection *conn, const RsServerOptions *opts);
+static void rs_flush(RsConnection *conn);
+static int	rs_wait_socket(RsConnection *conn, int events, TimestampTz deadline);
+static void rs_io_error(RsConnection *conn, const char *what) pg_attribute_noreturn();
+static bool rs_connection_is_stale(RsConnection *conn);
+static void rs_xact_callback(XactEvent event, void *arg);
+static void rs_subxact_callback(SubXactEvent event, SubTransactionId mySubid,
+								SubTransactionId parentSubid, void *arg);
+static void rs_inval_callback(Datum arg, int cacheid, uint32 hashvalue);
+
+/*
+ * rs_get_connection
+ *		Return a ready connection for the given server and user mapping,
+ *		opening (and authenticating) a new one if needed.
+ *
+ * The connection stays cached for the life of the backend.  Callers that
+ * pipeline commands must claim it (rs_claim_connection) first.
+ */
+RsConnection *
+rs_get_connection(ForeignServer *server, UserMapping *user)
+{
+	ConnCacheEntry *entry;
+	bool		found;
+
+	if (ConnectionHash == NULL)
+	{
+		HASHCTL		ctl;
+
+		ctl.keysize = sizeof(Oid);
+		ctl.entrysize = sizeof(ConnCacheEntry);
+		ConnectionHash = hash_create("redis_sync connections", 8, &ctl,
+									 HASH_ELEM | HASH_BLOBS);
+		RegisterXactCallback(rs_xact_callback, NULL);
+		RegisterSubXactCallback(rs_subxact_callback, NULL);
+		CacheRegisterSyscacheCallback(FOREIGNSERVEROID, rs_inval_callback, (Datum) 0);
+		CacheRegisterSyscacheCallback(USERMAPPINGOID, rs_inval_callback, (Datum) 0);
+	}
+
+	entry = hash_search(ConnectionHash, &user->umid, HASH_ENTER, &found);
+	if (!found)
+	{
+		memset(&entry->conn, 0, sizeof(RsConnection));
+		entry->invalidated = false;
+	}
+
+	/* A connection nobody is using may be reopened if it went stale. */
+	if (entry->conn.ctx != NULL && entry->conn.pending == 0 &&
+		(entry->invalidated || rs_connection_is_stale(&entry->conn)))
+		rs_discard_connection(&entry->conn);
+
+	if (entry->conn.ctx == NULL)
+	{
+		RsServerOptions opts;
+
+		rs_get_server_options(server, user, &opts);
+		entry->invalidated = false;
+		entry->server_hashvalue =
+			GetSysCacheHashValue1(FOREIGNSERVEROID, ObjectIdGetDatum(server->serverid));
+		entry->mapping_hashvalue =
+			GetSysCacheHashValue1(USERMAPPINGOID, ObjectIdGetDatum(user->umid));
+		/* A connection interrupted half-way through its set-up is useless. */
+		PG_TRY();
+		{
+			rs_connect(&entry->conn, &opts);
+		}
+		PG_CATCH();
+		{
+			rs_discard_connection(&entry->conn);
+			PG_RE_THROW();
+		}
+		PG_END_TRY();
+	}
+	return &entry->conn;
+}
+
+/*
+ * rs_connect
+ *		Open a non-blocking connection, wait for it within connect_timeout,
+ *		then send AUTH (when a password is set), SELECT and CLIENT SETNAME
+ *		as one pipeline and check their replies.
+ */
+static void
+rs_connect(RsConnection *conn, const RsServerOptions *opts)
+{
+	redisContext *ctx;
+	TimestampTz deadline;
+	const char *argv[3];
+	int			nsent = 0;
+	char		dbtext[16];
+	int			i;
+
+	memset(conn, 0, sizeof(RsConnection));
+	strlcpy(conn->desc, opts->servername, sizeof(conn->desc));
+	snprintf(conn->addr, sizeof(conn->addr), "%s:%d", opts->host, opts->port);
+	conn->command_timeout = opts->command_timeout;
+
+	ctx = redisConnectNonBlock(opts->host, opts->port);
+	if (ctx == NULL)
+		ereport(ERROR,
+				(errcode(ERRCODE_OUT_OF_MEMORY),
+				 errmsg("out of memory")));
+	if (ctx->err)
+	{
+		char		errbuf[128];
+
+		strlcpy(errbuf, ctx->errstr, sizeof(errbuf));
+		redisFree(ctx);
+		ereport(ERROR,
+				(errcode(ERRCODE_FDW_UNABLE_TO_ESTABLISH_CONNECTION),
+				 errmsg("could not connect to Redis server \"%s\"", conn->desc),
+				 errdetail_internal("%s: %s", conn->addr, errbuf)));
+	}
+	conn->ctx = ctx;
+
+	/* Wait until the TCP connection is established or fails. */
+	deadline = TimestampTzPlusMilliseconds(GetCurrentTimestamp(), opts->connect_timeout);
+	for (;;)
+	{
+		int			rc = rs_wait_socket(conn, WL_SOCKET_WRITEABLE, deadline);
+		int			sockerr = 0;
+		socklen_t	len = sizeof(sockerr);
+
+		if (rc & WL_TIMEOUT)
+		{
+			rs_discard_connection(conn);
+			ereport(ERROR,
+					(errcode(ERRCODE_FDW_UNABLE_TO_ESTABLISH_CONNECTION),
+					 errmsg("could not connect to Redis server \"%s\"", conn->desc),
+					 errdetail("The connection attempt to %s timed out after %d ms.",
+							   conn->addr, opts->connect_timeout)));
+		}
+		if (!(rc & WL_SOCKET_WRITEABLE))
+			continue;
+		if (getsockopt(ctx->fd, SOL_SOCKET, SO_ERROR, &sockerr, &len) < 0)
+			sockerr = errno;
+		if (sockerr != 0)
+		{
+			rs_discard_connection(conn);
+			ereport(ERROR,
+					(errcode(ERRCODE_FDW_UNABLE_TO_ESTABLISH_CONNECTION),
+					 errmsg("could not connect to Redis server \"%s\"", conn->desc),
+					 errdetail_internal("%s: %s", conn->addr, strerror(sockerr))));
+		}
+		break;
+	}
+
+	/* Authenticate, select the database and name the client, pipelined. */
+	if (opts->password != NULL)
+	{
+		int			argc = 0;
+
+		argv[argc++] = "AUTH";
+		if (opts->user != NULL)
+			argv[argc++] = opts->user;
+		argv[argc++] = opts->password;
+		rs_send(conn, argc, argv, NULL);
+		nsent++;
+	}
+	snprintf(dbtext, sizeof(dbtext), "%d", opts->db);
+	argv[0] = "SELECT";
+	argv[1] = dbtext;
+	rs_send(conn, 2, argv, NULL);
+	argv[0] = "CLIENT";
+	argv[1] = "SETNAME";
+	argv[2] = "redis_sync";
+	rs_send(conn, 3, argv, NULL);
+	nsent += 2;
+
+	for (i = 0; i < nsent; i++)
+	{
+		redisReply *reply = rs_receive(conn);
+
+		if (reply->type == REDIS_REPLY_ERROR && i == 0 && opts->password != NULL)
+		{
+			char	   *msg = pstrdup(reply->str);
+
+			freeReplyObject(reply);
+			rs_discard_connection(conn);
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_AUTHORIZATION_SPECIFICATION),
+					 errmsg("could not authenticate to Redis server \"%s\"", conn->desc),
+					 errdetail_internal("Redis replied: %s", msg),
+					 errhint("Check the user and password options of the user mapping.")));
+		}
+		rs_check_reply(conn, reply, i == nsent - 1 ? "CLIENT SETNAME" : "SELECT", NULL);
+		freeReplyObject(reply);
+	}
+}
+
+/*
+ * rs_discard_connection
+ *		Close the socket and forget any replies in flight.  Safe to call on a
+ *		connection that is already closed.
+ */
+void
+rs_discard_connection(RsConnection *conn)
+{
+	if (conn->ctx != NULL)
+		redisFree(conn->ctx);
+	conn->ctx = NULL;
+	conn->pending = 0;
+	conn->owner = NULL;
+	conn->drain = NULL;
+}
+
+/*
+ * rs_claim_connection
+ *		Make "owner" the user of the connection's pipeline.  If another scan
+ *		still has replies in flight, its drain callback reads them into its
+ *		own buffer first, so the replies are never confused.
+ */
+void
+rs_claim_connection(RsConnection *conn, void *owner, void (*drain) (void *owner))
+{
+	if (conn->owner != NULL && conn->owner != owner && conn->pending > 0 &&
+		conn->drain != NULL)
+		conn->drain(conn->owner);
+	conn->owner = owner;
+	conn->drain = drain;
+}
+
+/*
+ * rs_release_connection
+ *		The owner is done with the pipeline (it has no replies in flight).
+ */
+void
+rs_release_connection(RsConnection *conn, void *owner)
+{
+	if (conn->owner == owner)
+	{
+		conn->owner = NULL;
+		conn->drain = NULL;
+	}
+}
+
+/*
+ * rs_send
+ *		Append one command to the output buffer, argv-style.  argvlen may be
+ *		NULL when every argument is a NUL-terminated string.  Nothing is
+ *		written to the socket until the next rs_receive().
+ */
+void
+rs_send(RsConnection *conn, int argc, const char **argv, const size_t *argvlen)
+{
+	size_t		lens[8];
+
+	if (conn->ctx == NULL)
+		ereport(ERROR,
+				(errcode(ERRCODE_CONNECTION_FAILURE),
+				 errmsg("connection to Redis server \"%s\" was reset", conn->desc)));
+	if (argvlen == NULL)
+	{
+		int			i;
+
+		Assert(argc <= lengthof(lens));
+		for (i = 0; i < argc; i++)
+			lens[i] = strlen(argv[i]);
+		argvlen = lens;
+	}
+	if (redisAppendCommandArgv(conn->ctx, argc, argv, argvlen) != REDIS_OK)
+		ereport(ERROR,
+				(errcode(ERRCODE_OUT_OF_MEMORY),
+				 errmsg("out of memory")));
+	conn->pending++;
+}
+
+/*
+ * rs_receive
+ *		Return the next reply, flushing pending output first.  Waits at most
+ *		command_timeout; raises an error (and discards the connection) on
+ *		timeout, a closed connection or a protocol error.  The reply may be an
+ *		error reply: see rs_check_reply.  The caller frees the reply.
+ */
+redisReply *
+rs_receive(RsConnection *conn)
+{
+	TimestampTz deadline;
+
+	if (conn->ctx == NULL || conn->pending <= 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_CONNECTION_FAILURE),
+				 errmsg("connection to Redis server \"%s\" was reset", conn->desc)));
+	rs_flush(conn);
+
+	deadline = TimestampTzPlusMilliseconds(GetCurrentTimestamp(), conn->command_timeout);
+	for (;;)
+	{
+		void	   *reply = NULL;
+		int			rc;
+
+		if (redisGetReplyFromReader(conn->ctx, &reply) != REDIS_OK)
+			rs_io_error(conn, "could not parse the reply of Redis server \"%s\"");
+		if (reply != NULL)
+		{
+			conn->pending--;
+			return (redisReply *) reply;
+		}
+
+		rc = rs_wait_socket(conn, WL_SOCKET_READABLE, deadline);
+		if (rc & WL_SOCKET_READABLE)
+		{
+			if (redisBufferRead(conn->ctx) != REDIS_OK)
+				rs_io_error(conn, "lost connection to Redis server \"%s\"");
+		}
+		else if (rc & WL_TIMEOUT)
+		{
+			int			timeout = conn->command_timeout;
+
+			rs_discard_connection(conn);
+			ereport(ERROR,
+					(errcode(ERRCODE_CONNECTION_FAILURE),
+					 errmsg("Redis server \"%s\" did not reply within %d ms",
+							conn->desc, timeout),
+					 errhint("Raise the server option \"command_timeout\" if the server is busy.")));
+		}
+	}
+}
+
+/*
+ * rs_command
+ *		Send one command and return its reply, raising an error for an error
+ *		reply.  "key" names the key in messages (NULL if none).  The caller
+ *		frees the reply.
+ */
+redisReply *
+rs_command(RsConnection *conn, const char *key, int argc, const char **argv,
+		   const size_t *argvlen)
+{
+	redisReply *reply;
+
+	rs_send(conn, argc, argv, argvlen);
+	reply = rs_receive(conn);
+	rs_check_reply(conn, reply, argv[0], key);
+	return reply;
+}
+
+/*
+ * rs_check_reply
+ *		If the reply is an error reply, free it and raise the matching
+ *		PostgreSQL error; otherwise return and leave the reply to the caller.
+ */
+void
+rs_check_reply(RsConnection *conn, redisReply *reply, const char *command,
+			   const char *key)
+{
+	char	   *msg;
+
+	if (reply->type != REDIS_REPLY_ERROR)
+		return;
+
+	msg = pnstrdup(reply->str, reply->len);
+	freeReplyObject(reply);
+
+	if (strncmp(msg, "WRONGTYPE", 9) == 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_WRONG_OBJECT_TYPE),
+				 errmsg("Redis key \"%s\" is not a sorted set", key ? key : ""),
+				 errdetail_internal("Server \"%s\" replied: %s", conn->desc, msg),
+				 errcontext("Redis command %s", command)));
+	if (strncmp(msg, "NOAUTH", 6) == 0 || strncmp(msg, "WRONGPASS", 9) == 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_AUTHORIZATION_SPECIFICATION),
+				 errmsg("could not authenticate to Redis server \"%s\"", conn->desc),
+				 errdetail_internal("Redis replied: %s", msg),
+				 errhint("Set the user and password options of the user mapping.")));
+	if (strncmp(msg, "NOPERM", 6) == 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+				 errmsg("permission denied by Redis server \"%s\" for command %s",
+						conn->desc, command),
+				 errdetail_internal("Redis replied: %s", msg)));
+	if (strncmp(msg, "LOADING", 7) == 0 || strncmp(msg, "BUSY", 4) == 0 ||
+		strncmp(msg, "TRYAGAIN", 8) == 0 || strncmp(msg, "MASTERDOWN", 10) == 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_CONNECTION_FAILURE),
+				 errmsg("Redis server \"%s\" is not ready", conn->desc),
+				 errdetail_internal("Redis replied: %s", msg),
+				 errcontext("Redis command %s", command)));
+	if (key != NULL)
+		ereport(ERROR,
+				(errcode(ERRCODE_FDW_ERROR),
+				 errmsg("Redis server \"%s\" returned an error for key \"%s\"",
+						conn->desc, key),
+				 errdetail_internal("Redis replied: %s", msg),
+				 errcontext("Redis command %s", command)));
+	ereport(ERROR,
+			(errcode(ERRCODE_FDW_ERROR),
+			 errmsg("Redis server \"%s\" returned an error", conn->desc),
+			 errdetail_internal("Redis replied: %s", msg),
+			 errcontext("Redis command %s", command)));
+}
+
+/*
+ * rs_is_transient_error
+ *		True for errors worth retrying after a pause: lost or refused
+ *		connections, timeouts and a server that is loading or busy.
+ */
+bool
+rs_is_transient_error(int sqlerrcode)
+{
+	return sqlerrcode == ERRCODE_CONNECTION_FAILURE ||
+		sqlerrcode == ERRCODE_CONNECTION_EXCEPTION ||
+		sqlerrcode == ERRCODE_FDW_UNABLE_TO_ESTABLISH_CONNECTION;
+}
+
+/*
+ * rs_flush
+ *		Write the whole output buffer, waiting for the socket as needed.
+ */
+static void
+rs_flush(RsConnection *conn)
+{
+	TimestampTz deadline = 0;
+	int			done = 0;
+
+	for (;;)
+	{
+		if (redisBufferWrite(conn->ctx, &done) != REDIS_OK)
+			rs_io_error(conn, "could not send data to Redis server \"%s\"");
+		if (done)
+			return;
+		if (deadline == 0)
+			deadline = TimestampTzPlusMilliseconds(GetCurrentTimestamp(),
+												   conn->command_timeout);
+		if (rs_wait_socket(conn, WL_SOCKET_WRITEABLE, deadline) & WL_TIMEOUT)
+		{
+			int			timeout = conn->command_timeout;
+
+			rs_discard_connection(conn);
+			ereport(ERROR,
+					(errcode(ERRCODE_CONNECTION_FAILURE),
+					 errmsg("Redis server \"%s\" did not accept data within %d ms",
+							conn->desc, timeout)));
+		}
+	}
+}
+
+/*
+ * rs_wait_socket
+ *		Wait until the socket is ready for "events", the latch is set, or the
+ *		deadline passes.  Processes interrupts, so a cancel or terminate
+ *		request ends the wait.  Returns the WaitLatchOrSocket() result.
+ */
+static int
+rs_wait_socket(RsConnection *conn, int events, TimestampTz deadline)
+{
+	long		timeout;
+	int			rc;
+
+	timeout = TimestampDifferenceMilliseconds(GetCurrentTimestamp(), deadline);
+	if (timeout <= 0)
+		return WL_TIMEOUT;
+
+	rc = WaitLatchOrSocket(MyLatch,
+						   WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH | events,
+						   conn->ctx->fd, timeout, PG_WAIT_EXTENSION);
+	if (rc & WL_LATCH_SET)
+	{
+		ResetLatch(MyLatch);
+		CHECK_FOR_INTERRUPTS();
+	}
+	return rc;
+}
+
+/*
+ * rs_io_error
+ *		Report a failed read or write; the hiredis error text is copied before
+ *		the context is freed.
+ */
+static void
+rs_io_error(RsConnection *conn, const char *fmt)
+{
+	char		errbuf[128];
+
+	strlcpy(errbuf, conn->ctx && conn->ctx->errstr[0] ? conn->ctx->errstr : "connection closed",
+			sizeof(errbuf));
+	rs_discard_connection(conn);
+	ereport(ERROR,
+			(errcode(ERRCODE_CONNECTION_FAILURE),
+			 errmsg_internal(fmt, conn->desc),
+			 errdetail_internal("%s: %s", conn->addr, errbuf)));
+}
+
+/*
+ * rs_connection_is_stale
+ *		An idle connection should have nothing to read; if the socket is
+ *		readable or hung up, the server closed it (timeout, restart).
+ */
+static bool
+rs_connection_is_stale(RsConnection *conn)
+{
+	struct pollfd pfd;
+
+	if (conn->ctx->err)
+		return true;
+	pfd.fd = conn->ctx->fd;
+	pfd.events = POLLIN;
+	pfd.revents = 0;
+	if (poll(&pfd, 1, 0) < 0)
+		return true;
+	return (pfd.revents & (POLLIN | POLLHUP | POLLERR | POLLNVAL)) != 0;
+}
+
+/*
+ * When a transaction aborts, a connection with replies in flight belongs to
+ * a command abandoned by the error: close it.  At commit, replies may still
+ * be legitimately in flight (a sync worker reads its next chunk while it
+ * commits the current one), so only scan ownership, which never outlives a
+ * transaction, is cleared.
+ */
+static void
+rs_xact_callback(XactEvent event, void *arg)
+{
+	HASH_SEQ_STATUS scan;
+	ConnCacheEntry *entry;
+	bool		abort = (event == XACT_EVENT_ABORT || event == XACT_EVENT_PARALLEL_ABORT);
+
+	if (ConnectionHash == NULL)
+		return;
+	if (!abort && event != XACT_EVENT_COMMIT && event != XACT_EVENT_PARALLEL_COMMIT &&
+		event != XACT_EVENT_PREPARE)
+		return;
+
+	hash_seq_init(&scan, ConnectionHash);
+	while ((entry = (ConnCacheEntry *) hash_seq_search(&scan)) != NULL)
+	{
+		if (abort && entry->conn.pending > 0)
+			rs_discard_connection(&entry->conn);
+		entry->conn.owner = NULL;
+		entry->conn.drain = NULL;
+	}
+}
+
+static void
+rs_subxact_callback(SubXactEvent event, SubTransactionId mySubid,
+					SubTransactionId parentSubid, void *arg)
+{
+	HASH_SEQ_STATUS scan;
+	ConnCacheEntry *entry;
+
+	if (ConnectionHash == NULL || event != SUBXACT_EVENT_ABORT_SUB)
+		return;
+	hash_seq_init(&scan, ConnectionHash);
+	while ((entry = (ConnCacheEntry *) hash_seq_search(&scan)) != NULL)
+	{
+		if (entry->conn.pending > 0)
+			rs_discard_connection(&entry->conn);
+	}
+}
+
+/*
+ * Mark connections whose server or user mapping changed; they are reopened
+ * (with the new options) the next time they are idle and requested.
+ */
+static void
+rs_inval_callback(Datum arg, int cacheid, uint32 hashvalue)
+{
+	HASH_SEQ_STATUS scan;
+	ConnCacheEntry *entry;
+
+	hash_seq_init(&scan, ConnectionHash);
+	while ((entry = (ConnCacheEntry *) hash_seq_search(&scan)) != NULL)
+	{
+		if (hashvalue == 0 ||
+			(cacheid == FOREIGNSERVEROID && entry->server_hashvalue == hashvalue) ||
+			(cacheid == USERMAPPINGOID && entry->mapping_hashvalue == hashvalue))
+			entry->invalidated = true;
+	}
+}

@@ -1,0 +1,77 @@
+/*-------------------------------------------------------------------------
+ *
+ * redis_sync.c
+ *		  Library entry points: _PG_init (GUCs, the scheduler when preloaded)
+ *		  and the redis_zset foreign data wrapper handler.
+ *
+ * The foreign data wrapper and sync_run() work without
+ * shared_preload_libraries; only the scheduler needs it.
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include "foreign/fdwapi.h"
+#include "miscadmin.h"
+#include "utils/guc.h"
+
+#include "redis_sync.h"
+
+PG_MODULE_MAGIC;
+
+char	   *rs_scheduler_database = NULL;
+char	   *rs_scheduler_timezone = NULL;
+int			rs_max_workers = 16;
+
+void		_PG_init(void);
+
+PG_FUNCTION_INFO_V1(redis_zset_handler);
+
+/*
+ * _PG_init
+ *		Define the redis_sync.* settings, and register the scheduler when
+ *		loaded through shared_preload_libraries.
+ */
+void
+_PG_init(void)
+{
+	DefineCustomStringVariable("redis_sync.database",
+							   "Database in which the redis_sync scheduler runs.",
+							   NULL, &rs_scheduler_database, "postgres",
+	/* PGC_POSTMASTER settings can only be defined while preloading. */
+							   process_shared_preload_libraries_in_progress ? PGC_POSTMASTER : PGC_SIGHUP,
+							   0, NULL, NULL, NULL);
+	DefineCustomStringVariable("redis_sync.timezone",
+							   "Time zone in which job schedules are evaluated.",
+							   "An empty value means the server's TimeZone setting.",
+							   &rs_scheduler_timezone, "",
+							   PGC_SIGHUP, 0, NULL, NULL, NULL);
+	DefineCustomIntVariable("redis_sync.max_workers",
+							"Maximum number of sync workers running at once, over all runs.",
+							NULL, &rs_max_workers, 16, 1, 1024,
+							PGC_SIGHUP, 0, NULL, NULL, NULL);
+	MarkGUCPrefixReserved("redis_sync");
+
+	if (process_shared_preload_libraries_in_progress)
+		rs_register_scheduler();
+}
+
+/*
+ * redis_zset_handler
+ *		The foreign data wrapper's callback table.
+ */
+Datum
+redis_zset_handler(PG_FUNCTION_ARGS)
+{
+	FdwRoutine *routine = makeNode(FdwRoutine);
+
+	routine->GetForeignRelSize = rsGetForeignRelSize;
+	routine->GetForeignPaths = rsGetForeignPaths;
+	routine->GetForeignPlan = rsGetForeignPlan;
+	routine->BeginForeignScan = rsBeginForeignScan;
+	routine->IterateForeignScan = rsIterateForeignScan;
+	routine->ReScanForeignScan = rsReScanForeignScan;
+	routine->EndForeignScan = rsEndForeignScan;
+	routine->ExplainForeignScan = rsExplainForeignScan;
+	PG_RETURN_POINTER(routine);
+}

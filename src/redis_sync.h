@@ -1,0 +1,342 @@
+/*-------------------------------------------------------------------------
+ *
+ * redis_sync.h
+ *		  Private declarations shared by the redis_sync source files.
+ *
+ * Data flows one way, from Redis to tables, and the files follow it:
+ * redis_conn.c, options.c and cron.c at the bottom; zset_reader.c on top of
+ * the connection layer; the foreign data wrapper (fdw_plan.c, fdw_scan.c);
+ * the sync engine (catalog.c, jobs.c, sync_run.c, sync_worker.c); and at the
+ * top scheduler.c and redis_sync.c (_PG_init, GUCs).
+ *
+ *-------------------------------------------------------------------------
+ */
+#ifndef REDIS_SYNC_H
+#define REDIS_SYNC_H
+
+#include <hiredis/hiredis.h>
+
+#include "fmgr.h"
+#include "foreign/foreign.h"
+#include "lib/stringinfo.h"
+#include "commands/explain.h"
+#include "executor/spi.h"
+#include "nodes/execnodes.h"
+#include "nodes/pathnodes.h"
+#include "nodes/plannodes.h"
+#include "postmaster/bgworker.h"
+#include "storage/lock.h"
+#include "utils/date.h"
+#include "utils/timestamp.h"
+
+#define RS_EXTENSION_NAME	"redis_sync"
+#define RS_SCHEMA_NAME		"redis_sync"
+#define RS_FDW_NAME			"redis_zset"
+
+/* Bounds shared by the validator and the job functions. */
+#define RS_MAX_PAGE_SIZE	1000000
+#define RS_MAX_PARTITIONS	10000
+#define RS_MAX_WORKERS		64
+#define RS_MAX_CHUNK_SIZE	1000000
+
+/* ---------------------------------------------------------------------
+ * in options.c
+ * ---------------------------------------------------------------------
+ */
+
+/* Connection settings of one server + user mapping, resolved. */
+typedef struct RsServerOptions
+{
+	char	   *servername;
+	char	   *host;
+	int			port;
+	int			db;
+	int			connect_timeout;	/* ms */
+	int			command_timeout;	/* ms */
+	char	   *user;			/* NULL: no ACL user */
+	char	   *password;		/* NULL: no AUTH */
+} RsServerOptions;
+
+/* Foreign table settings, resolved. */
+typedef struct RsTableOptions
+{
+	char	   *key;			/* NULL: the table has a key column */
+	int			page_size;
+} RsTableOptions;
+
+extern void rs_get_server_options(ForeignServer *server, UserMapping *user,
+								  RsServerOptions *opts);
+extern void rs_get_table_options(Oid foreigntableid, RsTableOptions *opts);
+extern char *rs_column_name(Oid relid, AttrNumber attnum);
+extern bool rs_is_redis_server(ForeignServer *server);
+
+/* ---------------------------------------------------------------------
+ * in redis_conn.c
+ * ---------------------------------------------------------------------
+ */
+
+/*
+ * A cached Redis connection.  "pending" counts replies still in flight; a
+ * connection left with replies in flight after an error is discarded.
+ * "owner" is the scan that has replies in flight, and "drain" reads them
+ * into that scan's own buffer when another user needs the connection.
+ */
+typedef struct RsConnection
+{
+	redisContext *ctx;
+	char		desc[NAMEDATALEN];	/* foreign server name, for messages */
+	char		addr[300];		/* "host:port", for details */
+	int			command_timeout;
+	int			pending;
+	void	   *owner;
+	void		(*drain) (void *owner);
+} RsConnection;
+
+extern RsConnection *rs_get_connection(ForeignServer *server, UserMapping *user);
+extern void rs_claim_connection(RsConnection *conn, void *owner,
+								void (*drain) (void *owner));
+extern void rs_release_connection(RsConnection *conn, void *owner);
+extern void rs_discard_connection(RsConnection *conn);
+extern void rs_send(RsConnection *conn, int argc, const char **argv,
+					const size_t *argvlen);
+extern redisReply *rs_receive(RsConnection *conn);
+extern void rs_check_reply(RsConnection *conn, redisReply *reply,
+						   const char *command, const char *key);
+extern redisReply *rs_command(RsConnection *conn, const char *key, int argc,
+							  const char **argv, const size_t *argvlen);
+extern bool rs_is_transient_error(int sqlerrcode);
+
+/* ---------------------------------------------------------------------
+ * in zset_reader.c
+ * ---------------------------------------------------------------------
+ */
+
+/* One page of a sorted set, in the memory context current when it was read. */
+typedef struct ZsetPage
+{
+	int			n;
+	int64		first_rank;		/* rank of entry 0, or -1 if unknown */
+	char	  **members;		/* not NUL-safe: use member_lens */
+	int		   *member_lens;
+	char	  **scores;			/* NUL-terminated score text, NULL for nil */
+	int64	   *ranks;			/* only for member lookups, else NULL */
+} ZsetPage;
+
+extern void zr_send_range(RsConnection *conn, const char *key, int64 start, int64 stop);
+extern void zr_receive_range(RsConnection *conn, const char *key, int64 start,
+							 ZsetPage *page);
+extern void zr_send_mscore(RsConnection *conn, const char *key, int n,
+						   char **members, int *lens);
+extern char **zr_receive_mscore(RsConnection *conn, const char *key, int n);
+extern void zr_send_rank(RsConnection *conn, const char *key,
+						 const char *member, int len);
+extern int64 zr_receive_integer(RsConnection *conn, const char *command,
+								const char *key, bool *isnull);
+extern void zr_send_simple(RsConnection *conn, int argc, const char **argv);
+extern int64 zr_card(RsConnection *conn, const char *key);
+extern char *rs_hex_bytes(const char *data, int len, int maxbytes);
+
+/* Error context for converting one member's values. */
+typedef struct RsMemberContext
+{
+	const char *key;
+	const char *member;
+	int			len;
+	int64		rank;			/* -1 if unknown */
+} RsMemberContext;
+
+extern void rs_member_error_callback(void *arg);
+extern void rs_verify_member(const char *key, const char *member, int len,
+							 int64 rank);
+
+/* ---------------------------------------------------------------------
+ * in fdw_plan.c
+ * ---------------------------------------------------------------------
+ */
+
+/* Fields of a redis_zset foreign table. */
+typedef enum RsField
+{
+	RS_FIELD_MEMBER,
+	RS_FIELD_SCORE,
+	RS_FIELD_RANK,
+	RS_FIELD_KEY,
+	RS_NUM_FIELDS
+} RsField;
+
+/* Kinds of pushed-down condition; stored as integers in fdw_private. */
+typedef enum RsCondKind
+{
+	RS_COND_RANK,
+	RS_COND_SCORE,
+	RS_COND_MEMBER,				/* member = x or member = ANY(x) */
+	RS_COND_KEY					/* key = x or key = ANY(x) */
+} RsCondKind;
+
+typedef enum RsCondOp
+{
+	RS_OP_LT,
+	RS_OP_LE,
+	RS_OP_EQ,
+	RS_OP_GE,
+	RS_OP_GT,
+	RS_OP_ANY					/* = ANY(array) */
+} RsCondOp;
+
+/* Order a scan delivers its rows in. */
+typedef enum RsScanOrder
+{
+	RS_ORDER_NONE,
+	RS_ORDER_ASC,				/* ascending rank */
+	RS_ORDER_DESC				/* descending rank */
+} RsScanOrder;
+
+/* Indexes into the fdw_private list of a redis_zset ForeignScan. */
+enum RsFdwPrivateIndex
+{
+	RS_PRIV_CONDKINDS,			/* integer list, parallel to fdw_exprs */
+	RS_PRIV_CONDOPS,			/* integer list, parallel to fdw_exprs */
+	RS_PRIV_ORDER,				/* Integer: RsScanOrder */
+	RS_PRIV_LIMIT,				/* Integer-ish: Float of limit_tuples or -1 */
+	RS_PRIV_NEED_RANK,			/* Boolean */
+	RS_PRIV_COUNT
+};
+
+extern void rs_field_attnums(Relation rel, AttrNumber *attnums, Oid *atttypes);
+extern void rsGetForeignRelSize(PlannerInfo *root, RelOptInfo *baserel,
+								   Oid foreigntableid);
+extern void rsGetForeignPaths(PlannerInfo *root, RelOptInfo *baserel,
+								 Oid foreigntableid);
+extern ForeignScan *rsGetForeignPlan(PlannerInfo *root, RelOptInfo *baserel,
+										Oid foreigntableid, ForeignPath *best_path,
+										List *tlist, List *scan_clauses,
+										Plan *outer_plan);
+extern bool rs_is_numeric_type(Oid typid);
+
+/* ---------------------------------------------------------------------
+ * in fdw_scan.c
+ * ---------------------------------------------------------------------
+ */
+extern void rsBeginForeignScan(ForeignScanState *node, int eflags);
+extern TupleTableSlot *rsIterateForeignScan(ForeignScanState *node);
+extern void rsReScanForeignScan(ForeignScanState *node);
+extern void rsEndForeignScan(ForeignScanState *node);
+extern void rsExplainForeignScan(ForeignScanState *node, ExplainState *es);
+
+/* ---------------------------------------------------------------------
+ * in catalog.c
+ * ---------------------------------------------------------------------
+ */
+
+/* A row of redis_sync.job. */
+typedef struct RsJob
+{
+	int64		job_id;
+	char	   *job_name;
+	Oid			owner;
+	char	   *server_name;
+	char	   *daily_key;
+	char	   *total_key;		/* NULL: member table untouched */
+	Oid			member_table;
+	Oid			daily_table;
+	int			partitions;
+	int			workers;
+	int			chunk_size;
+	char	   *schedule;
+	int			day_offset;
+	bool		enabled;
+} RsJob;
+
+extern RsJob *rs_lookup_job_by_name(const char *job_name);
+extern RsJob *rs_lookup_job_by_id(int64 job_id);
+extern char *rs_qualified_relname(Oid relid, const char *job_name);
+extern void rs_spi_exec(const char *sql, int nargs, Oid *argtypes, Datum *values,
+						const char *nulls, int expected);
+extern uint64 rs_spi_execute_plan(SPIPlanPtr plan, Datum *values, int expected);
+extern Datum rs_spi_getdatum(int row, int col, bool *isnull);
+extern void rs_begin_xact(const char *activity);
+extern void rs_commit_xact(void);
+extern void rs_set_safe_search_path(void);
+extern void rs_job_lock_tag(LOCKTAG *tag, int64 job_id);
+
+/* ---------------------------------------------------------------------
+ * in jobs.c
+ * ---------------------------------------------------------------------
+ */
+extern char *rs_format_key(const char *key_template, DateADT run_date);
+extern void rs_validate_target_table(Oid relid, bool daily, Oid *count_type);
+
+/* ---------------------------------------------------------------------
+ * in sync_run.c
+ * ---------------------------------------------------------------------
+ */
+
+/* What a coordinator is asked to do; passed in bgw_extra. */
+typedef struct RsRunRequest
+{
+	int64		job_id;
+	Oid			owner;
+	Oid			dboid;
+	DateADT		run_date;
+	bool		resume;
+	bool		snapshot;		/* copy the day's key before reading */
+	char		trigger;		/* RS_TRIGGER_* */
+	uint32		dsm;			/* result segment of a waiting caller, or 0 */
+} RsRunRequest;
+
+/* How a run was started: redis_sync.run.trigger. */
+#define RS_TRIGGER_MANUAL	'm'
+#define RS_TRIGGER_SCHEDULE 's'
+
+extern bool rs_start_coordinator(const RsRunRequest *req, BackgroundWorkerHandle **handle);
+PGDLLEXPORT void rs_coordinator_main(Datum main_arg);
+
+/* ---------------------------------------------------------------------
+ * in sync_worker.c
+ * ---------------------------------------------------------------------
+ */
+
+/* What a sync worker is asked to do; passed in bgw_extra. */
+typedef struct RsWorkerRequest
+{
+	int64		run_id;
+	int64		job_id;
+	Oid			owner;
+	Oid			dboid;
+} RsWorkerRequest;
+
+PGDLLEXPORT void rs_sync_worker_main(Datum main_arg);
+
+/* ---------------------------------------------------------------------
+ * in cron.c (a leaf: no catalog access)
+ * ---------------------------------------------------------------------
+ */
+typedef struct CronSchedule
+{
+	uint64		minutes;		/* bit i: minute i */
+	uint32		hours;
+	uint32		days;			/* bit i: day i (1..31) */
+	uint16		months;			/* bit i: month i (1..12) */
+	uint8		weekdays;		/* bit i: weekday i (0 = Sunday) */
+	bool		dom_star;		/* day-of-month field was "*" */
+	bool		dow_star;		/* day-of-week field was "*" */
+	int			interval_secs;	/* > 0: "N seconds" form */
+} CronSchedule;
+
+extern bool cron_parse(const char *expr, CronSchedule *sched, char **why);
+extern TimestampTz cron_next(const CronSchedule *sched, TimestampTz after,
+							 const char *tzname);
+extern void rs_validate_schedule(const char *expr);
+
+/* ---------------------------------------------------------------------
+ * in scheduler.c and redis_sync.c
+ * ---------------------------------------------------------------------
+ */
+extern char *rs_scheduler_database;
+extern char *rs_scheduler_timezone;
+extern int	rs_max_workers;
+
+extern void rs_register_scheduler(void);
+PGDLLEXPORT void rs_scheduler_main(Datum main_arg);
+
+#endif							/* REDIS_SYNC_H */

@@ -1,0 +1,552 @@
+/*-------------------------------------------------------------------------
+ *
+ * sync_worker.c
+ *		  The sync worker: claims partitions of a run, reads them from Redis
+ *		  chunk by chunk and upserts each chunk together with its offset.
+ *
+ * A worker runs as the job's owner, so that role's privileges on the
+ * target tables and its user mapping apply.  Per chunk it
+ *	 1. has the chunk's ZRANGE ... WITHSCORES reply already in flight,
+ *	 2. sends ZMSCORE of the chunk's members on the total key, and the next
+ *		chunk's ZRANGE, so Redis works while PostgreSQL writes,
+ *	 3. converts the scores with the target columns' input functions (an
+ *		error names the key, member and rank),
+ *	 4. in one transaction: upserts the member and daily tables with
+ *		set-based statements prepared once (rows whose values are unchanged
+ *		are not rewritten) and advances the partition's next_offset.
+ * A chunk therefore commits completely or not at all, and a resumed run
+ * continues at the first uncommitted rank.  Lost connections and timeouts
+ * are retried with backoff; other errors fail the partition and are
+ * recorded for the coordinator.
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include "access/xact.h"
+#include "catalog/pg_type.h"
+#include "executor/spi.h"
+#include "miscadmin.h"
+#include "pgstat.h"
+#include "postmaster/bgworker.h"
+#include "storage/ipc.h"
+#include "storage/latch.h"
+#include "tcop/tcopprot.h"
+#include "utils/array.h"
+#include "utils/builtins.h"
+#include "utils/guc.h"
+#include "utils/lsyscache.h"
+#include "utils/memutils.h"
+
+#include "redis_sync.h"
+
+#define RS_MAX_RETRIES 5
+
+/* A target column's type, for building arrays and parsing scores. */
+typedef struct RsCountType
+{
+	Oid			typid;
+	int16		typlen;
+	bool		typbyval;
+	char		typalign;
+	FmgrInfo	infunc;
+	Oid			ioparam;
+} RsCountType;
+
+typedef struct RsWorker
+{
+	RsWorkerRequest req;
+	RsJob	   *job;
+	DateADT		run_date;
+	char	   *read_key;
+	ForeignServer *server;
+	UserMapping *user;
+	RsConnection *conn;
+	RsCountType daily_type;
+	RsCountType member_type;
+	SPIPlanPtr	daily_plan;
+	SPIPlanPtr	member_plan;	/* NULL without total_key */
+	SPIPlanPtr	missing_plan;	/* NULL without total_key */
+	SPIPlanPtr	offset_plan;
+	int			partition_no;	/* -1: none claimed */
+	int64		next_offset;
+	int64		end_offset;
+	MemoryContext chunk_cxt;
+} RsWorker;
+
+static void rs_worker_setup(RsWorker *w);
+static bool rs_claim_partition(RsWorker *w);
+static void rs_sync_partition(RsWorker *w);
+static void rs_sync_partition_once(RsWorker *w);
+static void rs_write_chunk(RsWorker *w, ZsetPage *page, char **totals, int64 next);
+static void rs_record_failure(RsWorker *w, ErrorData *edata);
+static void rs_count_type(Oid typid, RsCountType *ct);
+static SPIPlanPtr rs_prepare_kept(const char *sql, int nargs, Oid *argtypes);
+static Datum rs_parse_count(RsCountType *ct, const char *key, const char *member,
+							int len, int64 rank, const char *score);
+
+/*
+ * rs_sync_worker_main
+ *		Entry point of a sync worker.
+ */
+void
+rs_sync_worker_main(Datum main_arg)
+{
+	RsWorker	w;
+	MemoryContext worker_cxt;
+
+	memset(&w, 0, sizeof(w));
+	memcpy(&w.req, MyBgworkerEntry->bgw_extra, sizeof(RsWorkerRequest));
+	w.partition_no = -1;
+
+	pqsignal(SIGTERM, die);
+	BackgroundWorkerUnblockSignals();
+	BackgroundWorkerInitializeConnectionByOid(w.req.dboid, w.req.owner, 0);
+	pgstat_report_appname("redis_sync worker");
+	rs_set_safe_search_path();
+	/* Data and offset commit together, so a lost commit loses nothing. */
+	SetConfigOption("synchronous_commit", "off", PGC_USERSET, PGC_S_SESSION);
+
+	worker_cxt = AllocSetContextCreate(TopMemoryContext, "redis_sync worker",
+									   ALLOCSET_DEFAULT_SIZES);
+	w.chunk_cxt = AllocSetContextCreate(worker_cxt, "redis_sync chunk",
+										ALLOCSET_DEFAULT_SIZES);
+	MemoryContextSwitchTo(worker_cxt);
+
+	PG_TRY();
+	{
+		rs_worker_setup(&w);
+		while (rs_claim_partition(&w))
+		{
+			rs_sync_partition(&w);
+			w.partition_no = -1;
+		}
+	}
+	PG_CATCH();
+	{
+		ErrorData  *edata;
+
+		HOLD_INTERRUPTS();
+		MemoryContextSwitchTo(worker_cxt);
+		edata = CopyErrorData();
+		EmitErrorReport();
+		FlushErrorState();
+		AbortOutOfAnyTransaction();
+		rs_record_failure(&w, edata);
+		RESUME_INTERRUPTS();
+		proc_exit(1);
+	}
+	PG_END_TRY();
+	proc_exit(0);
+}
+
+/*
+ * rs_worker_setup
+ *		Read the job and run, check the target tables, prepare the upserts
+ *		and connect to Redis.
+ */
+static void
+rs_worker_setup(RsWorker *w)
+{
+	Oid			argtypes[1] = {INT8OID};
+	Datum		values[1];
+	bool		isnull;
+	char	   *daily_name;
+	char	   *sql;
+	Oid			ptypes[3];
+
+	rs_begin_xact("redis_sync: starting");
+	w->job = rs_lookup_job_by_id(w->req.job_id);
+
+	values[0] = Int64GetDatum(w->req.run_id);
+	rs_spi_exec("SELECT run_date, read_key FROM redis_sync.run WHERE run_id = $1",
+				1, argtypes, values, NULL, SPI_OK_SELECT);
+	if (SPI_processed != 1)
+		ereport(ERROR,
+				(errcode(ERRCODE_UNDEFINED_OBJECT),
+				 errmsg("run " INT64_FORMAT " does not exist", w->req.run_id)));
+	w->run_date = DatumGetDateADT(rs_spi_getdatum(0, 1, &isnull));
+	w->read_key = TextDatumGetCString(rs_spi_getdatum(0, 2, &isnull));
+
+	/* Targets: checked again, since they may have changed since create_job. */
+	daily_name = rs_qualified_relname(w->job->daily_table, w->job->job_name);
+	{
+		Oid			t;
+
+		rs_validate_target_table(w->job->daily_table, true, &t);
+		rs_count_type(t, &w->daily_type);
+	}
+	ptypes[0] = TEXTARRAYOID;
+	ptypes[1] = get_array_type(w->daily_type.typid);
+	ptypes[2] = DATEOID;
+	sql = psprintf("INSERT INTO %s AS t (name, click_date, click_count) "
+				   "SELECT u.n, $3, u.c FROM ROWS FROM (pg_catalog.unnest($1), pg_catalog.unnest($2)) AS u(n, c) "
+				   "ON CONFLICT (name, click_date) DO UPDATE SET click_count = EXCLUDED.click_count "
+				   "WHERE t.click_count IS DISTINCT FROM EXCLUDED.click_count",
+				   daily_name);
+	w->daily_plan = rs_prepare_kept(sql, 3, ptypes);
+
+	if (w->job->total_key != NULL)
+	{
+		char	   *member_name = rs_qualified_relname(w->job->member_table, w->job->job_name);
+		Oid			t;
+
+		rs_validate_target_table(w->job->member_table, false, &t);
+		rs_count_type(t, &w->member_type);
+		ptypes[1] = get_array_type(w->member_type.typid);
+		sql = psprintf("INSERT INTO %s AS t (name, click_count) "
+					   "SELECT u.n, u.c FROM ROWS FROM (pg_catalog.unnest($1), pg_catalog.unnest($2)) AS u(n, c) "
+					   "ON CONFLICT (name) DO UPDATE SET click_count = EXCLUDED.click_count "
+					   "WHERE t.click_count IS DISTINCT FROM EXCLUDED.click_count",
+					   member_name);
+		w->member_plan = rs_prepare_kept(sql, 2, ptypes);
+		/* Members absent from the total key: new rows get 0, old rows stay. */
+		sql = psprintf("INSERT INTO %s (name, click_count) "
+					   "SELECT u.n, 0 FROM pg_catalog.unnest($1) AS u(n) "
+					   "ON CONFLICT (name) DO NOTHING",
+					   member_name);
+		w->missing_plan = rs_prepare_kept(sql, 1, ptypes);
+	}
+
+	ptypes[0] = INT8OID;
+	ptypes[1] = INT4OID;
+	ptypes[2] = INT8OID;
+	{
+		Oid			otypes[5] = {INT8OID, INT4OID, INT8OID, INT8OID, INT8OID};
+
+		w->offset_plan = rs_prepare_kept("UPDATE redis_sync.run_partition SET next_offset = $3, "
+										 "rows_written = rows_written + $4, "
+										 "missing_total = missing_total + $5, updated_at = now(), "
+										 "status = CASE WHEN $3 > end_offset THEN 'succeeded' ELSE status END "
+										 "WHERE run_id = $1 AND partition_no = $2",
+										 5, otypes);
+	}
+
+	w->server = GetForeignServerByName(w->job->server_name, false);
+	w->user = GetUserMapping(w->req.owner, w->server->serverid);
+	w->conn = rs_get_connection(w->server, w->user);
+	rs_commit_xact();
+}
+
+/*
+ * rs_prepare_kept
+ *		Prepare a statement once for the life of the worker.
+ */
+static SPIPlanPtr
+rs_prepare_kept(const char *sql, int nargs, Oid *argtypes)
+{
+	MemoryContext cxt = CurrentMemoryContext;
+	SPIPlanPtr	plan = SPI_prepare(sql, nargs, argtypes);
+
+	if (plan == NULL)
+		elog(ERROR, "could not prepare \"%s\": %s", sql, SPI_result_code_string(SPI_result));
+	SPI_keepplan(plan);
+	MemoryContextSwitchTo(cxt);
+	return plan;
+}
+
+/* Look up what is needed to build arrays of, and parse values into, a type. */
+static void
+rs_count_type(Oid typid, RsCountType *ct)
+{
+	Oid			infunc;
+
+	ct->typid = typid;
+	get_typlenbyvalalign(typid, &ct->typlen, &ct->typbyval, &ct->typalign);
+	getTypeInputInfo(typid, &infunc, &ct->ioparam);
+	fmgr_info_cxt(infunc, &ct->infunc, TopMemoryContext);
+}
+
+/*
+ * rs_claim_partition
+ *		Take the first pending partition of the run that no other worker is
+ *		claiming, and mark it running.  False when none is left.
+ */
+static bool
+rs_claim_partition(RsWorker *w)
+{
+	Oid			argtypes[2] = {INT8OID, INT4OID};
+	Datum		values[2];
+	bool		isnull;
+	bool		found = false;
+
+	rs_begin_xact("redis_sync: claiming a partition");
+	values[0] = Int64GetDatum(w->req.run_id);
+	rs_spi_exec("SELECT partition_no, next_offset, end_offset FROM redis_sync.run_partition "
+				"WHERE run_id = $1 AND status = 'pending' "
+				"ORDER BY partition_no LIMIT 1 FOR UPDATE SKIP LOCKED",
+				1, argtypes, values, NULL, SPI_OK_SELECT);
+	if (SPI_processed == 1)
+	{
+		w->partition_no = DatumGetInt32(rs_spi_getdatum(0, 1, &isnull));
+		w->next_offset = DatumGetInt64(rs_spi_getdatum(0, 2, &isnull));
+		w->end_offset = DatumGetInt64(rs_spi_getdatum(0, 3, &isnull));
+		values[1] = Int32GetDatum(w->partition_no);
+		rs_spi_exec("UPDATE redis_sync.run_partition SET status = 'running', "
+					"attempts = attempts + 1, worker_pid = pg_catalog.pg_backend_pid(), "
+					"updated_at = now() WHERE run_id = $1 AND partition_no = $2",
+					2, argtypes, values, NULL, SPI_OK_UPDATE);
+		found = true;
+	}
+	rs_commit_xact();
+	return found;
+}
+
+/*
+ * rs_sync_partition
+ *		Sync the claimed partition from its committed offset, retrying
+ *		transient Redis errors with exponential backoff.
+ */
+static void
+rs_sync_partition(RsWorker *w)
+{
+	int			attempt = 0;
+	MemoryContext cxt = CurrentMemoryContext;
+
+	for (;;)
+	{
+		PG_TRY();
+		{
+			rs_sync_partition_once(w);
+		}
+		PG_CATCH();
+		{
+			ErrorData  *edata;
+			long		delay;
+
+			MemoryContextSwitchTo(cxt);
+			edata = CopyErrorData();
+			if (!rs_is_transient_error(edata->sqlerrcode) || ++attempt > RS_MAX_RETRIES)
+				PG_RE_THROW();
+			FlushErrorState();
+			AbortOutOfAnyTransaction();
+			rs_discard_connection(w->conn);
+			delay = 200L << (attempt - 1);
+			ereport(LOG,
+					(errmsg("redis_sync run " INT64_FORMAT " partition %d: %s; retrying in %ld ms (attempt %d of %d)",
+							w->req.run_id, w->partition_no, edata->message, delay,
+							attempt, RS_MAX_RETRIES)));
+			(void) WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH,
+							 delay, PG_WAIT_EXTENSION);
+			ResetLatch(MyLatch);
+			CHECK_FOR_INTERRUPTS();
+			FreeErrorData(edata);
+			continue;
+		}
+		PG_END_TRY();
+		return;
+	}
+}
+
+/*
+ * rs_sync_partition_once
+ *		(Re)connect, read the partition's committed offset, and sync it chunk
+ *		by chunk to its end.
+ */
+static void
+rs_sync_partition_once(RsWorker *w)
+{
+	int			chunk = w->job->chunk_size;
+	int64		offset;
+	Oid			argtypes[2] = {INT8OID, INT4OID};
+	Datum		values[2];
+	bool		isnull;
+
+	rs_begin_xact("redis_sync: resuming a partition");
+	values[0] = Int64GetDatum(w->req.run_id);
+	values[1] = Int32GetDatum(w->partition_no);
+	rs_spi_exec("SELECT next_offset FROM redis_sync.run_partition "
+				"WHERE run_id = $1 AND partition_no = $2",
+				2, argtypes, values, NULL, SPI_OK_SELECT);
+	w->next_offset = DatumGetInt64(rs_spi_getdatum(0, 1, &isnull));
+	w->conn = rs_get_connection(w->server, w->user);
+	rs_commit_xact();
+
+	offset = w->next_offset;
+	if (offset > w->end_offset)
+		return;
+	zr_send_range(w->conn, w->read_key, offset, Min(offset + chunk - 1, w->end_offset));
+	while (offset <= w->end_offset)
+	{
+		int64		stop = Min(offset + chunk - 1, w->end_offset);
+		int64		next = stop + 1;
+		ZsetPage	page;
+		char	  **totals = NULL;
+		MemoryContext oldcxt;
+
+		CHECK_FOR_INTERRUPTS();
+		MemoryContextReset(w->chunk_cxt);
+		oldcxt = MemoryContextSwitchTo(w->chunk_cxt);
+
+		zr_receive_range(w->conn, w->read_key, offset, &page);
+		if (w->job->total_key != NULL && page.n > 0)
+			zr_send_mscore(w->conn, w->job->total_key, page.n, page.members, page.member_lens);
+		if (next <= w->end_offset)
+			zr_send_range(w->conn, w->read_key, next, Min(next + chunk - 1, w->end_offset));
+		if (w->job->total_key != NULL && page.n > 0)
+			totals = zr_receive_mscore(w->conn, w->job->total_key, page.n);
+
+		rs_write_chunk(w, &page, totals, next);
+		MemoryContextSwitchTo(oldcxt);
+		offset = next;
+	}
+}
+
+/*
+ * rs_write_chunk
+ *		Convert a chunk and, in one transaction, upsert it and move the
+ *		partition's offset to "next".
+ */
+static void
+rs_write_chunk(RsWorker *w, ZsetPage *page, char **totals, int64 next)
+{
+	int			n = page->n;
+	Datum	   *names = palloc(sizeof(Datum) * Max(n, 1));
+	Datum	   *counts = palloc(sizeof(Datum) * Max(n, 1));
+	Datum	   *tot_names = palloc(sizeof(Datum) * Max(n, 1));
+	Datum	   *tot_counts = palloc(sizeof(Datum) * Max(n, 1));
+	Datum	   *miss_names = palloc(sizeof(Datum) * Max(n, 1));
+	int			ntot = 0;
+	int			nmiss = 0;
+	int64		rows = 0;
+	int			i;
+	char		activity[200];
+
+	for (i = 0; i < n; i++)
+	{
+		int64		rank = page->first_rank + i;
+		const char *m = page->members[i];
+		int			len = page->member_lens[i];
+
+		rs_verify_member(w->read_key, m, len, rank);
+		names[i] = PointerGetDatum(cstring_to_text_with_len(m, len));
+		counts[i] = rs_parse_count(&w->daily_type, w->read_key, m, len, rank, page->scores[i]);
+		if (totals == NULL)
+			continue;
+		if (totals[i] != NULL)
+		{
+			tot_names[ntot] = names[i];
+			tot_counts[ntot++] = rs_parse_count(&w->member_type, w->job->total_key, m, len, -1,
+												totals[i]);
+		}
+		else
+			miss_names[nmiss++] = names[i];
+	}
+
+	snprintf(activity, sizeof(activity),
+			 "redis_sync run " INT64_FORMAT " partition %d: ranks " INT64_FORMAT " to " INT64_FORMAT,
+			 w->req.run_id, w->partition_no, page->first_rank, next - 1);
+	rs_begin_xact(activity);
+	if (n > 0)
+	{
+		Datum		args[3];
+
+		if (ntot > 0)
+		{
+			args[0] = PointerGetDatum(construct_array(tot_names, ntot, TEXTOID, -1, false, TYPALIGN_INT));
+			args[1] = PointerGetDatum(construct_array(tot_counts, ntot, w->member_type.typid,
+													  w->member_type.typlen, w->member_type.typbyval,
+													  w->member_type.typalign));
+			rows += rs_spi_execute_plan(w->member_plan, args, SPI_OK_INSERT);
+		}
+		if (nmiss > 0)
+		{
+			args[0] = PointerGetDatum(construct_array(miss_names, nmiss, TEXTOID, -1, false, TYPALIGN_INT));
+			rows += rs_spi_execute_plan(w->missing_plan, args, SPI_OK_INSERT);
+		}
+		args[0] = PointerGetDatum(construct_array(names, n, TEXTOID, -1, false, TYPALIGN_INT));
+		args[1] = PointerGetDatum(construct_array(counts, n, w->daily_type.typid,
+												  w->daily_type.typlen, w->daily_type.typbyval,
+												  w->daily_type.typalign));
+		args[2] = DateADTGetDatum(w->run_date);
+		rows += rs_spi_execute_plan(w->daily_plan, args, SPI_OK_INSERT);
+	}
+	{
+		Datum		args[5];
+
+		args[0] = Int64GetDatum(w->req.run_id);
+		args[1] = Int32GetDatum(w->partition_no);
+		args[2] = Int64GetDatum(next);
+		args[3] = Int64GetDatum(rows);
+		args[4] = Int64GetDatum((int64) nmiss);
+		if (rs_spi_execute_plan(w->offset_plan, args, SPI_OK_UPDATE) != 1)
+			elog(ERROR, "could not record offset " INT64_FORMAT " of run " INT64_FORMAT " partition %d",
+				 next, w->req.run_id, w->partition_no);
+	}
+	rs_commit_xact();
+	w->next_offset = next;
+}
+
+/*
+ * rs_parse_count
+ *		Parse a Redis score with a target column's input function; errors
+ *		name the key, member and rank.
+ */
+static Datum
+rs_parse_count(RsCountType *ct, const char *key, const char *member, int len,
+			   int64 rank, const char *score)
+{
+	ErrorContextCallback errcb;
+	RsMemberContext mc;
+	Datum		result;
+
+	mc.key = key;
+	mc.member = member;
+	mc.len = len;
+	mc.rank = rank;
+	errcb.callback = rs_member_error_callback;
+	errcb.arg = &mc;
+	errcb.previous = error_context_stack;
+	error_context_stack = &errcb;
+	result = InputFunctionCall(&ct->infunc, (char *) score, ct->ioparam, -1);
+	error_context_stack = errcb.previous;
+	return result;
+}
+
+/*
+ * rs_record_failure
+ *		Mark the partition failed and, if it is the run's first error, record
+ *		the error on the run, for the coordinator and for users.
+ */
+static void
+rs_record_failure(RsWorker *w, ErrorData *edata)
+{
+	Oid			argtypes[6] = {INT8OID, INT4OID, TEXTOID, TEXTOID, TEXTOID, TEXTOID};
+	Datum		values[6];
+	char		nulls[6] = "      ";
+	char	   *message = edata->message ? edata->message : "unknown error";
+
+	if (edata->context)
+		values[5] = CStringGetTextDatum(edata->context);
+	else
+		nulls[5] = 'n';
+	values[0] = Int64GetDatum(w->req.run_id);
+	values[1] = Int32GetDatum(w->partition_no);
+	values[2] = CStringGetTextDatum(message);
+	if (edata->detail)
+		values[3] = CStringGetTextDatum(edata->detail);
+	else
+		nulls[3] = 'n';
+	values[4] = CStringGetTextDatum(unpack_sql_state(edata->sqlerrcode));
+	if (w->partition_no < 0)
+		nulls[1] = 'n';
+
+	rs_begin_xact("redis_sync: recording a failure");
+	if (w->partition_no >= 0)
+		rs_spi_exec("UPDATE redis_sync.run_partition SET status = 'failed', error = $3, "
+					"updated_at = now() WHERE run_id = $1 AND partition_no = $2",
+					6, argtypes, values, nulls, SPI_OK_UPDATE);
+	else
+	{
+		/* Failed before claiming: fail a pending partition so the run stops. */
+		rs_spi_exec("UPDATE redis_sync.run_partition SET status = 'failed', error = $3, "
+					"updated_at = now() WHERE run_id = $1 AND partition_no = "
+					"(SELECT min(partition_no) FROM redis_sync.run_partition "
+					" WHERE run_id = $1 AND status <> 'succeeded')",
+					6, argtypes, values, nulls, SPI_OK_UPDATE);
+	}
+	rs_spi_exec("UPDATE redis_sync.run SET error = $3, error_detail = $4, error_sqlstate = $5, "
+				"error_context = $6, error_partition = $2 WHERE run_id = $1 AND error IS NULL",
+				6, argtypes, values, nulls, SPI_OK_UPDATE);
+	rs_commit_xact();
+}

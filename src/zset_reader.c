@@ -1,0 +1,293 @@
+/*-------------------------------------------------------------------------
+ *
+ * zset_reader.c
+ *		  Reading sorted sets in bounded pages: rank windows with ZRANGE,
+ *		  score lookups with ZMSCORE, ranks with ZRANK, and counts.
+ *
+ * The foreign scan and the sync worker both read through these functions.
+ * Sending and receiving are separate so that callers can keep the next
+ * page in flight while they process the current one.  Every receive copies
+ * the reply into palloc'd memory of the caller's current context and frees
+ * the hiredis reply on every path.
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include "mb/pg_wchar.h"
+#include "utils/builtins.h"
+
+#include "redis_sync.h"
+
+static void zr_protocol_error(RsConnection *conn, const char *command, const char *key)
+			pg_attribute_noreturn();
+
+/*
+ * zr_send_range
+ *		Queue ZRANGE key start stop WITHSCORES (ranks, inclusive).
+ */
+void
+zr_send_range(RsConnection *conn, const char *key, int64 start, int64 stop)
+{
+	char		startbuf[32];
+	char		stopbuf[32];
+	const char *argv[5];
+
+	snprintf(startbuf, sizeof(startbuf), INT64_FORMAT, start);
+	snprintf(stopbuf, sizeof(stopbuf), INT64_FORMAT, stop);
+	argv[0] = "ZRANGE";
+	argv[1] = key;
+	argv[2] = startbuf;
+	argv[3] = stopbuf;
+	argv[4] = "WITHSCORES";
+	rs_send(conn, 5, argv, NULL);
+}
+
+/*
+ * zr_receive_range
+ *		Receive the reply of a ZRANGE ... WITHSCORES sent for ranks starting
+ *		at "start" into "page".
+ */
+void
+zr_receive_range(RsConnection *conn, const char *key, int64 start, ZsetPage *page)
+{
+	redisReply *reply = rs_receive(conn);
+
+	rs_check_reply(conn, reply, "ZRANGE", key);
+	PG_TRY();
+	{
+		int			n;
+		int			i;
+
+		if (reply->type != REDIS_REPLY_ARRAY || reply->elements % 2 != 0)
+			zr_protocol_error(conn, "ZRANGE", key);
+		n = reply->elements / 2;
+		page->n = n;
+		page->first_rank = start;
+		page->members = palloc(sizeof(char *) * Max(n, 1));
+		page->member_lens = palloc(sizeof(int) * Max(n, 1));
+		page->scores = palloc(sizeof(char *) * Max(n, 1));
+		page->ranks = NULL;
+		for (i = 0; i < n; i++)
+		{
+			redisReply *m = reply->element[2 * i];
+			redisReply *s = reply->element[2 * i + 1];
+
+			if (m->type != REDIS_REPLY_STRING || s->type != REDIS_REPLY_STRING)
+				zr_protocol_error(conn, "ZRANGE", key);
+			page->members[i] = palloc(m->len + 1);
+			memcpy(page->members[i], m->str, m->len);
+			page->members[i][m->len] = '\0';
+			page->member_lens[i] = m->len;
+			page->scores[i] = pnstrdup(s->str, s->len);
+		}
+	}
+	PG_FINALLY();
+	{
+		freeReplyObject(reply);
+	}
+	PG_END_TRY();
+}
+
+/*
+ * zr_send_mscore
+ *		Queue ZMSCORE key member...
+ */
+void
+zr_send_mscore(RsConnection *conn, const char *key, int n, char **members, int *lens)
+{
+	const char **argv = palloc(sizeof(char *) * (n + 2));
+	size_t	   *argvlen = palloc(sizeof(size_t) * (n + 2));
+	int			i;
+
+	argv[0] = "ZMSCORE";
+	argvlen[0] = 7;
+	argv[1] = key;
+	argvlen[1] = strlen(key);
+	for (i = 0; i < n; i++)
+	{
+		argv[i + 2] = members[i];
+		argvlen[i + 2] = lens[i];
+	}
+	rs_send(conn, n + 2, argv, argvlen);
+	pfree(argv);
+	pfree(argvlen);
+}
+
+/*
+ * zr_receive_mscore
+ *		Receive a ZMSCORE reply for n members: an array of score strings,
+ *		NULL where the member is not in the set.
+ */
+char	  **
+zr_receive_mscore(RsConnection *conn, const char *key, int n)
+{
+	redisReply *reply = rs_receive(conn);
+	char	  **scores;
+
+	rs_check_reply(conn, reply, "ZMSCORE", key);
+	scores = palloc(sizeof(char *) * Max(n, 1));
+	PG_TRY();
+	{
+		int			i;
+
+		if (reply->type != REDIS_REPLY_ARRAY || reply->elements != (size_t) n)
+			zr_protocol_error(conn, "ZMSCORE", key);
+		for (i = 0; i < n; i++)
+		{
+			redisReply *s = reply->element[i];
+
+			if (s->type == REDIS_REPLY_NIL)
+				scores[i] = NULL;
+			else if (s->type == REDIS_REPLY_STRING)
+				scores[i] = pnstrdup(s->str, s->len);
+			else
+				zr_protocol_error(conn, "ZMSCORE", key);
+		}
+	}
+	PG_FINALLY();
+	{
+		freeReplyObject(reply);
+	}
+	PG_END_TRY();
+	return scores;
+}
+
+/*
+ * zr_send_rank
+ *		Queue ZRANK key member.
+ */
+void
+zr_send_rank(RsConnection *conn, const char *key, const char *member, int len)
+{
+	const char *argv[3] = {"ZRANK", key, member};
+	size_t		argvlen[3] = {5, strlen(key), (size_t) len};
+
+	rs_send(conn, 3, argv, argvlen);
+}
+
+/*
+ * zr_send_simple
+ *		Queue a command whose arguments are all NUL-terminated strings.
+ */
+void
+zr_send_simple(RsConnection *conn, int argc, const char **argv)
+{
+	rs_send(conn, argc, argv, NULL);
+}
+
+/*
+ * zr_receive_integer
+ *		Receive an integer reply (ZCARD, ZCOUNT, ZRANK, EXISTS, COPY...).
+ *		A nil reply sets *isnull (if isnull is NULL, nil is a protocol error).
+ */
+int64
+zr_receive_integer(RsConnection *conn, const char *command, const char *key,
+				   bool *isnull)
+{
+	redisReply *reply = rs_receive(conn);
+	int64		result = 0;
+	bool		nil = false;
+
+	rs_check_reply(conn, reply, command, key);
+	if (reply->type == REDIS_REPLY_INTEGER)
+		result = reply->integer;
+	else if (reply->type == REDIS_REPLY_NIL && isnull != NULL)
+		nil = true;
+	else
+	{
+		freeReplyObject(reply);
+		zr_protocol_error(conn, command, key);
+	}
+	freeReplyObject(reply);
+	if (isnull)
+		*isnull = nil;
+	return result;
+}
+
+/*
+ * zr_card
+ *		ZCARD key: the number of members (0 for a missing key).
+ */
+int64
+zr_card(RsConnection *conn, const char *key)
+{
+	const char *argv[2] = {"ZCARD", key};
+
+	zr_send_simple(conn, 2, argv);
+	return zr_receive_integer(conn, "ZCARD", key, NULL);
+}
+
+/*
+ * rs_hex_bytes
+ *		Hex dump of at most maxbytes bytes, with "..." if truncated.
+ */
+char *
+rs_hex_bytes(const char *data, int len, int maxbytes)
+{
+	int			n = Min(len, maxbytes);
+	char	   *out = palloc(n * 2 + 4);
+	int			i;
+
+	for (i = 0; i < n; i++)
+		snprintf(out + 2 * i, 3, "%02x", (unsigned char) data[i]);
+	strcpy(out + 2 * n, len > n ? "..." : "");
+	return out;
+}
+
+/*
+ * rs_verify_member
+ *		Raise an error naming the key, the rank (if known) and the bytes of a
+ *		member that is not valid text in the database encoding.
+ */
+void
+rs_verify_member(const char *key, const char *member, int len, int64 rank)
+{
+	if (pg_verify_mbstr(GetDatabaseEncoding(), member, len, true))
+		return;
+	if (rank >= 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_CHARACTER_NOT_IN_REPERTOIRE),
+				 errmsg("member at rank " INT64_FORMAT " of Redis key \"%s\" is not valid in encoding \"%s\"",
+						rank, key, GetDatabaseEncodingName()),
+				 errdetail("The member's bytes are 0x%s.", rs_hex_bytes(member, len, 64)),
+				 errhint("Declare the member column as bytea to read arbitrary bytes.")));
+	ereport(ERROR,
+			(errcode(ERRCODE_CHARACTER_NOT_IN_REPERTOIRE),
+			 errmsg("member of Redis key \"%s\" is not valid in encoding \"%s\"",
+					key, GetDatabaseEncodingName()),
+			 errdetail("The member's bytes are 0x%s.", rs_hex_bytes(member, len, 64)),
+			 errhint("Declare the member column as bytea to read arbitrary bytes.")));
+}
+
+/*
+ * rs_member_error_callback
+ *		Error context naming the member (as text, or in hex if it is not
+ *		valid text), its rank if known, and the key.  arg is an
+ *		RsMemberContext.
+ */
+void
+rs_member_error_callback(void *arg)
+{
+	RsMemberContext *mc = (RsMemberContext *) arg;
+	char	   *who;
+
+	if (pg_verify_mbstr(GetDatabaseEncoding(), mc->member, mc->len, true))
+		who = psprintf("member \"%.*s\"", mc->len, mc->member);
+	else
+		who = psprintf("member 0x%s", rs_hex_bytes(mc->member, mc->len, 64));
+	if (mc->rank >= 0)
+		errcontext("%s at rank " INT64_FORMAT " of Redis key \"%s\"", who, mc->rank, mc->key);
+	else
+		errcontext("%s of Redis key \"%s\"", who, mc->key);
+}
+
+static void
+zr_protocol_error(RsConnection *conn, const char *command, const char *key)
+{
+	rs_discard_connection(conn);
+	ereport(ERROR,
+			(errcode(ERRCODE_FDW_ERROR),
+			 errmsg("unexpected reply from Redis server \"%s\" to %s of key \"%s\"",
+					conn->desc, command, key)));
+}

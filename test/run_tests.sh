@@ -1,0 +1,73 @@
+#!/usr/bin/env bash
+# make test: install what is missing, build with -Werror, install, start a
+# throwaway Redis and PostgreSQL on loopback ports, run the pg_regress suite
+# and every TAP test, stop the servers, and end with "N passed, N failed".
+set -uo pipefail
+cd "$(dirname "$0")/.."
+ROOT=$PWD
+. test/lib.sh
+
+rs_install_packages || { echo "0 passed, 1 failed"; exit 1; }
+if ! rs_build_install; then
+    make with_llvm=no RS_WERROR=1 2>&1 | tail -30
+    echo "0 passed, 1 failed"
+    exit 1
+fi
+
+WORK=$(rs_workdir test)
+REDIS_PORT=$(rs_free_port)
+PGPORT=$(rs_free_port)
+cleanup() {
+    rs_stop_pg "$WORK"
+    rs_stop_redis "$REDIS_PORT"
+}
+trap cleanup EXIT
+
+passed=0
+failed=0
+
+# --- pg_regress -------------------------------------------------------
+rs_start_redis "$WORK" "$REDIS_PORT" || { echo "0 passed, 1 failed"; exit 1; }
+rs_start_pg "$WORK" "$PGPORT" || { echo "0 passed, 1 failed"; exit 1; }
+export REDIS_PORT
+mkdir -p "$WORK/regress"
+make -s with_llvm=no installcheck PGHOST=127.0.0.1 PGPORT="$PGPORT" PGUSER=postgres \
+    REGRESS_OPTS="--dbname=contrib_regression --outputdir=$WORK/regress" >"$WORK/regress.out" 2>&1
+cat "$WORK/regress.out"
+p=$(grep -cE '\.\.\. ok' "$WORK/regress.out" || true)
+f=$(grep -cE '\.\.\. FAILED|\.\.\. failed' "$WORK/regress.out" || true)
+passed=$((passed + p))
+failed=$((failed + f))
+if [ "$f" != 0 ] || ! grep -q "tests passed" "$WORK/regress.out"; then
+    [ -f "$WORK/regress/regression.diffs" ] && cat "$WORK/regress/regression.diffs"
+    [ "$f" = 0 ] && failed=$((failed + 1))
+fi
+cleanup
+
+# --- TAP --------------------------------------------------------------
+mkdir -p "$WORK/tap"
+cp -r test/t test/perl "$WORK/tap/"
+chown -R postgres:postgres "$WORK/tap"
+PGXS_DIR=$(dirname "$(pg_config --pgxs)")/..
+for t in "$WORK"/tap/t/*.pl; do
+    name=$(basename "$t")
+    if (cd "$WORK/tap" && rs_as_postgres env PATH="$RS_PGBIN:$PATH" \
+            PERL5LIB="$PGXS_DIR/test/perl:$WORK/tap/perl" \
+            TESTDIR="$WORK/tap" PG_REGRESS="$PGXS_DIR/test/regress/pg_regress" \
+            REDIS_SERVER="$(command -v redis-server)" \
+            timeout 300 prove -v "t/$name" >"$WORK/tap/$name.log" 2>&1); then
+        passed=$((passed + 1))
+        echo "TAP $name ... ok ($(grep -cE '^ok ' "$WORK/tap/$name.log") checks)"
+    else
+        failed=$((failed + 1))
+        echo "TAP $name ... FAILED"
+        cat "$WORK/tap/$name.log"
+        for l in "$WORK"/tap/tmp_check/log/*"${name%.pl}"*.log; do
+            [ -f "$l" ] && { echo "--- $l"; tail -50 "$l"; }
+        done
+    fi
+done
+
+echo
+echo "$passed passed, $failed failed"
+[ "$failed" = 0 ]
