@@ -23,6 +23,7 @@
 #include "foreign/foreign.h"
 #include "mb/pg_wchar.h"
 #include "miscadmin.h"
+#include "utils/acl.h"
 #include "utils/builtins.h"
 #include "utils/date.h"
 #include "utils/datetime.h"
@@ -185,6 +186,13 @@ rs_validate_target_table(Oid relid, bool daily, Oid *count_type)
 				(errcode(ERRCODE_WRONG_OBJECT_TYPE),
 				 errmsg("\"%s\" is not a table", RelationGetRelationName(rel)),
 				 errdetail("The %s table of a job must be a plain or partitioned table.", kind)));
+
+	if (pg_class_aclmask(relid, GetUserId(), ACL_SELECT | ACL_INSERT | ACL_UPDATE, ACLMASK_ALL) !=
+		(ACL_SELECT | ACL_INSERT | ACL_UPDATE))
+		ereport(ERROR,
+				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+				 errmsg("permission denied for %s table \"%s\"", kind, RelationGetRelationName(rel)),
+				 errdetail("The owner of a job needs SELECT, INSERT and UPDATE on its target tables.")));
 
 	t = rs_column_type(rel, "name", &name_att);
 	if (!OidIsValid(t))

@@ -45,7 +45,7 @@ _PG_init(void)
 							   "Time zone in which job schedules are evaluated.",
 							   "An empty value means the server's TimeZone setting.",
 							   &rs_scheduler_timezone, "",
-							   PGC_SIGHUP, 0, NULL, NULL, NULL);
+							   PGC_USERSET, 0, NULL, NULL, NULL);
 	DefineCustomIntVariable("redis_sync.max_workers",
 							"Maximum number of sync workers running at once, over all runs.",
 							NULL, &rs_max_workers, 16, 1, 1024,

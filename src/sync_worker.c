@@ -53,6 +53,13 @@ typedef struct RsCountType
 	Oid			ioparam;
 } RsCountType;
 
+typedef struct RsChunkContext
+{
+	const char *key;
+	int64		first;
+	int64		last;
+} RsChunkContext;
+
 typedef struct RsWorker
 {
 	RsWorkerRequest req;
@@ -78,6 +85,7 @@ static void rs_worker_setup(RsWorker *w);
 static bool rs_claim_partition(RsWorker *w);
 static void rs_sync_partition(RsWorker *w);
 static void rs_sync_partition_once(RsWorker *w);
+static void rs_chunk_error_callback(void *arg);
 static void rs_write_chunk(RsWorker *w, ZsetPage *page, char **totals, int64 next);
 static void rs_record_failure(RsWorker *w, ErrorData *edata);
 static void rs_count_type(Oid typid, RsCountType *ct);
@@ -411,6 +419,8 @@ rs_write_chunk(RsWorker *w, ZsetPage *page, char **totals, int64 next)
 	int64		rows = 0;
 	int			i;
 	char		activity[200];
+	RsChunkContext chunk_cb;
+	ErrorContextCallback errcb;
 
 	for (i = 0; i < n; i++)
 	{
@@ -436,6 +446,13 @@ rs_write_chunk(RsWorker *w, ZsetPage *page, char **totals, int64 next)
 	snprintf(activity, sizeof(activity),
 			 "redis_sync run " INT64_FORMAT " partition %d: ranks " INT64_FORMAT " to " INT64_FORMAT,
 			 w->req.run_id, w->partition_no, page->first_rank, next - 1);
+	chunk_cb.key = w->read_key;
+	chunk_cb.first = page->first_rank;
+	chunk_cb.last = next - 1;
+	errcb.callback = rs_chunk_error_callback;
+	errcb.arg = &chunk_cb;
+	errcb.previous = error_context_stack;
+	error_context_stack = &errcb;
 	rs_begin_xact(activity);
 	if (n > 0)
 	{
@@ -474,7 +491,18 @@ rs_write_chunk(RsWorker *w, ZsetPage *page, char **totals, int64 next)
 				 next, w->req.run_id, w->partition_no);
 	}
 	rs_commit_xact();
+	error_context_stack = errcb.previous;
 	w->next_offset = next;
+}
+
+/* Error context of a chunk's writes: which ranks of which key. */
+static void
+rs_chunk_error_callback(void *arg)
+{
+	RsChunkContext *cc = (RsChunkContext *) arg;
+
+	errcontext("writing ranks " INT64_FORMAT " to " INT64_FORMAT " of Redis key \"%s\"",
+			   cc->first, cc->last, cc->key);
 }
 
 /*

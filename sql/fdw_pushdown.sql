@@ -1,0 +1,72 @@
+--
+-- What the scan pushes down to Redis, shown with EXPLAIN (VERBOSE, COSTS OFF),
+-- and the results of each shape
+--
+-- rank windows
+EXPLAIN (VERBOSE, COSTS OFF) SELECT * FROM big WHERE rank < 3;
+SELECT * FROM big WHERE rank < 3;
+EXPLAIN (VERBOSE, COSTS OFF) SELECT * FROM big WHERE rank BETWEEN 10 AND 12;
+SELECT * FROM big WHERE rank BETWEEN 10 AND 12;
+SELECT * FROM big WHERE rank >= 2498;
+SELECT * FROM big WHERE 2497 < rank;
+SELECT * FROM big WHERE rank = 100;
+SELECT * FROM big WHERE rank > 5 AND rank < 3;
+SELECT count(*) FROM big WHERE rank < 0;
+SELECT count(*) FROM big WHERE rank <= 2.5;
+-- score windows
+EXPLAIN (VERBOSE, COSTS OFF) SELECT * FROM big WHERE score > 2497;
+SELECT * FROM big WHERE score > 2497;
+EXPLAIN (VERBOSE, COSTS OFF) SELECT * FROM big WHERE score >= 5 AND score < 8;
+SELECT * FROM big WHERE score >= 5 AND score < 8;
+SELECT * FROM big WHERE score = 42;
+SELECT * FROM small WHERE score <= 3 AND score > 1;
+SELECT count(*) FROM small WHERE score < 'NaN'::float8;
+SELECT count(*) FROM small WHERE score > 'Infinity'::float8;
+SELECT count(*) FROM small WHERE score > '-Infinity'::float8;
+-- rank and score together
+SELECT * FROM big WHERE score > 100 AND rank < 103;
+-- member lookups
+EXPLAIN (VERBOSE, COSTS OFF) SELECT * FROM big WHERE member = 'user42';
+SELECT * FROM big WHERE member = 'user42';
+EXPLAIN (VERBOSE, COSTS OFF) SELECT member, score FROM big WHERE member = ANY (ARRAY['user1', 'user9', 'nobody']);
+SELECT member, score FROM big WHERE member = ANY (ARRAY['user1', 'user9', 'nobody']) ORDER BY member;
+SELECT * FROM big WHERE member IN ('user3', 'user4') AND rank > 2;
+SELECT * FROM big WHERE member = 'user3' AND member = 'user4';
+SELECT * FROM big WHERE member = NULL;
+-- ORDER BY served by Redis: no Sort node, and LIMIT bounds the window
+EXPLAIN (VERBOSE, COSTS OFF) SELECT * FROM big ORDER BY score DESC LIMIT 3;
+SELECT * FROM big ORDER BY score DESC LIMIT 3;
+EXPLAIN (VERBOSE, COSTS OFF) SELECT * FROM big ORDER BY rank LIMIT 2 OFFSET 5;
+SELECT * FROM big ORDER BY rank LIMIT 2 OFFSET 5;
+EXPLAIN (VERBOSE, COSTS OFF) SELECT * FROM big WHERE rank >= 100 ORDER BY score LIMIT 2;
+SELECT * FROM big WHERE rank >= 100 ORDER BY score LIMIT 2;
+SELECT * FROM big WHERE score < 50 ORDER BY score DESC LIMIT 2;
+SELECT * FROM big ORDER BY rank DESC LIMIT 2;
+EXPLAIN (VERBOSE, COSTS OFF) SELECT * FROM big LIMIT 4;
+SELECT * FROM big LIMIT 4;
+-- conditions that cannot be pushed are evaluated locally, and then LIMIT is not pushed
+EXPLAIN (VERBOSE, COSTS OFF) SELECT * FROM big WHERE member LIKE 'user99%' ORDER BY score DESC LIMIT 2;
+SELECT * FROM big WHERE member LIKE 'user99%' ORDER BY score DESC LIMIT 2;
+EXPLAIN (VERBOSE, COSTS OFF) SELECT * FROM big ORDER BY member LIMIT 2;
+SELECT * FROM big ORDER BY member LIMIT 2;
+SELECT count(*) FROM big WHERE score + 1 > 2500;
+-- parameters: prepared statements and nested-loop joins
+PREPARE q(bigint, bigint) AS SELECT member FROM big WHERE rank >= $1 AND rank <= $2;
+EXECUTE q(3, 5);
+EXECUTE q(2499, 3000);
+DEALLOCATE q;
+PREPARE m(text) AS SELECT score FROM big WHERE member = $1;
+EXECUTE m('user77');
+DEALLOCATE m;
+SET enable_hashjoin = off;
+SET enable_mergejoin = off;
+INSERT INTO people VALUES ('user5', 'green'), ('user2000', 'green');
+EXPLAIN (VERBOSE, COSTS OFF)
+SELECT p.name, b.score, b.rank FROM people p JOIN big b ON b.member = p.name;
+SELECT p.name, b.score, b.rank FROM people p JOIN big b ON b.member = p.name ORDER BY 1;
+SELECT p.name, b.score FROM people p LEFT JOIN big b ON b.member = p.name ORDER BY 1;
+RESET enable_hashjoin;
+RESET enable_mergejoin;
+-- key column conditions
+EXPLAIN (VERBOSE, COSTS OFF) SELECT * FROM anykey WHERE key = 'rs:small' AND rank < 2;
+EXPLAIN (VERBOSE, COSTS OFF) SELECT * FROM anykey WHERE key = ANY (ARRAY['rs:a', 'rs:b']);

@@ -1,0 +1,115 @@
+--
+-- create_job, alter_job, drop_job and their validation
+--
+\set SHOW_CONTEXT never
+CREATE TABLE member (name text PRIMARY KEY, click_count bigint NOT NULL DEFAULT 0);
+CREATE TABLE daily_click_count (
+    name text NOT NULL REFERENCES member,
+    click_date date NOT NULL,
+    click_count bigint NOT NULL,
+    PRIMARY KEY (name, click_date));
+
+SELECT redis_sync.create_job(
+    job_name     => 'daily_clicks',
+    server_name  => 'redis',
+    daily_key    => 'clicks:daily:%Y-%m-%d',
+    total_key    => 'clicks:total',
+    member_table => 'member',
+    daily_table  => 'daily_click_count',
+    partitions   => 7,
+    workers      => 3,
+    chunk_size   => 100,
+    schedule     => '5 0 * * *',
+    day_offset   => -1);
+SELECT job_id, job_name, owner, server_name, daily_key, total_key, member_table, daily_table,
+       partitions, workers, chunk_size, schedule, day_offset, enabled
+  FROM redis_sync.job;
+SELECT redis_sync.create_job('daily_clicks', 'redis', 'x');
+
+-- defaults: member and daily_click_count, 10 partitions, 4 workers, chunks of 1000
+SELECT redis_sync.create_job('defaults', 'redis', 'k:%Y%m%d', 'clicks:total') > 0 AS created;
+SELECT partitions, workers, chunk_size, schedule, day_offset, member_table, daily_table
+  FROM redis_sync.job WHERE job_name = 'defaults';
+SELECT redis_sync.drop_job('defaults');
+
+-- key templates
+SELECT redis_sync.format_key('clicks:daily:%Y-%m-%d', '2026-02-03');
+SELECT redis_sync.format_key('100%%:%Y', '2026-02-03');
+SELECT redis_sync.format_key('bad:%q', '2026-02-03');
+SELECT redis_sync.format_key('bad:%', '2026-02-03');
+SELECT redis_sync.create_job('j', 'redis', 'clicks:%H');
+SELECT redis_sync.create_job('j', 'redis', '');
+
+-- servers
+SELECT redis_sync.create_job('j', 'no_such_server', 'k');
+CREATE FOREIGN DATA WRAPPER other_fdw;
+CREATE SERVER other_srv FOREIGN DATA WRAPPER other_fdw;
+SELECT redis_sync.create_job('j', 'other_srv', 'k');
+
+-- numbers
+SELECT redis_sync.create_job('j', 'redis', 'k', partitions => 0);
+SELECT redis_sync.create_job('j', 'redis', 'k', workers => 65);
+SELECT redis_sync.create_job('j', 'redis', 'k', workers => -1);
+SELECT redis_sync.create_job('j', 'redis', 'k', chunk_size => 0);
+SELECT redis_sync.create_job('j', 'redis', 'k', chunk_size => NULL);
+
+-- schedules
+SELECT redis_sync.create_job('j', 'redis', 'k', schedule => '61 * * * *');
+SELECT redis_sync.create_job('j', 'redis', 'k', schedule => 'every day');
+SELECT redis_sync.create_job('j', 'redis', 'k', schedule => '@fortnightly');
+
+-- target tables
+SELECT redis_sync.create_job('j', 'redis', 'k', daily_table => 'no_such_table');
+CREATE TABLE no_unique (name text, click_date date, click_count bigint);
+SELECT redis_sync.create_job('j', 'redis', 'k', daily_table => 'no_unique');
+CREATE TABLE wrong_types (name text, click_date text, click_count bigint, UNIQUE (name, click_date));
+SELECT redis_sync.create_job('j', 'redis', 'k', daily_table => 'wrong_types');
+CREATE TABLE no_count (name text PRIMARY KEY);
+SELECT redis_sync.create_job('j', 'redis', 'k', 'clicks:total', member_table => 'no_count');
+CREATE TABLE text_count (name text PRIMARY KEY, click_count text);
+SELECT redis_sync.create_job('j', 'redis', 'k', 'clicks:total', member_table => 'text_count');
+CREATE TABLE partial_unique (name text, click_count bigint);
+CREATE UNIQUE INDEX ON partial_unique (name) WHERE click_count > 0;
+SELECT redis_sync.create_job('j', 'redis', 'k', 'clicks:total', member_table => 'partial_unique');
+CREATE VIEW member_view AS SELECT * FROM member;
+SELECT redis_sync.create_job('j', 'redis', 'k', 'clicks:total', member_table => 'member_view');
+SELECT redis_sync.create_job('j', 'redis', 'k', total_key => '');
+-- a varchar name column and an int count are fine
+CREATE TABLE "Odd ""Daily""" (name varchar(100), click_date date, click_count int, UNIQUE (click_date, name));
+SELECT redis_sync.create_job('odd', 'redis', 'k:%Y', daily_table => '"Odd ""Daily"""') > 0 AS created;
+SELECT redis_sync.drop_job('odd');
+
+-- alter_job: NULL keeps a value, '' removes a schedule
+SELECT redis_sync.alter_job('daily_clicks', schedule => '*/10 * * * *', day_offset => 0);
+SELECT schedule, day_offset, workers, enabled FROM redis_sync.job WHERE job_name = 'daily_clicks';
+SELECT redis_sync.alter_job('daily_clicks', enabled => false, workers => 2);
+SELECT schedule, day_offset, workers, enabled FROM redis_sync.job WHERE job_name = 'daily_clicks';
+SELECT redis_sync.alter_job('daily_clicks', schedule => '');
+SELECT schedule FROM redis_sync.job WHERE job_name = 'daily_clicks';
+SELECT redis_sync.alter_job('daily_clicks', schedule => 'bad');
+SELECT redis_sync.alter_job('daily_clicks', workers => 0);
+SELECT redis_sync.alter_job('no_such_job', workers => 1);
+SELECT redis_sync.alter_job('daily_clicks', schedule => '5 0 * * *', workers => 3, enabled => true);
+SELECT redis_sync.drop_job('no_such_job');
+
+-- jobs belong to their owner: other roles neither see nor change them
+GRANT SELECT, INSERT, UPDATE ON member, daily_click_count TO rs_other;
+SET ROLE rs_other;
+SELECT count(*) FROM redis_sync.job;
+SELECT redis_sync.alter_job('daily_clicks', workers => 1);
+SELECT redis_sync.drop_job('daily_clicks');
+SELECT * FROM redis_sync.sync_run('daily_clicks', '2020-01-21');
+UPDATE redis_sync.job SET workers = 1;
+INSERT INTO redis_sync.job (job_name, owner, server_name, daily_key, daily_table)
+VALUES ('stolen', 'postgres', 'redis', 'k', 'daily_click_count');
+SELECT redis_sync.create_job('daily_clicks', 'redis', 'k');
+SELECT redis_sync.create_job('others_job', 'redis', 'other:%Y-%m-%d') > 0 AS created;
+SELECT job_name, owner FROM redis_sync.job;
+RESET ROLE;
+SELECT job_name, owner FROM redis_sync.job ORDER BY job_id;
+SELECT redis_sync.drop_job('others_job');
+-- a role without privileges on a table cannot make it a target
+CREATE TABLE private_daily (name text, click_date date, click_count bigint, PRIMARY KEY (name, click_date));
+SET ROLE rs_other;
+SELECT redis_sync.create_job('j', 'redis', 'k', daily_table => 'private_daily');
+RESET ROLE;

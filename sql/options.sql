@@ -1,0 +1,57 @@
+--
+-- Extension and option validation
+--
+\getenv redis_port REDIS_PORT
+CREATE EXTENSION redis_sync;
+SELECT extname, extversion, extrelocatable FROM pg_extension WHERE extname = 'redis_sync';
+SELECT fdwname FROM pg_foreign_data_wrapper WHERE fdwname = 'redis_zset';
+
+-- a valid server, user mapping and table
+CREATE SERVER redis FOREIGN DATA WRAPPER redis_zset
+  OPTIONS (host '127.0.0.1', port :'redis_port', db '0',
+           connect_timeout '2000', command_timeout '10000');
+CREATE USER MAPPING FOR PUBLIC SERVER redis;
+CREATE FOREIGN TABLE opt_t (member text, score bigint, rank bigint)
+  SERVER redis OPTIONS (key 'rs:opt', page_size '100');
+
+-- unrecognized options, for each kind of object
+ALTER FOREIGN DATA WRAPPER redis_zset OPTIONS (host 'x');
+CREATE SERVER bad FOREIGN DATA WRAPPER redis_zset OPTIONS (hostname 'x');
+CREATE USER MAPPING FOR CURRENT_USER SERVER redis OPTIONS (pass 'x');
+CREATE FOREIGN TABLE bad (member text) SERVER redis OPTIONS (keys 'x');
+ALTER FOREIGN TABLE opt_t ALTER COLUMN member OPTIONS (name 'member');
+
+-- invalid values
+CREATE SERVER bad FOREIGN DATA WRAPPER redis_zset OPTIONS (port 'abc');
+CREATE SERVER bad FOREIGN DATA WRAPPER redis_zset OPTIONS (port '0');
+CREATE SERVER bad FOREIGN DATA WRAPPER redis_zset OPTIONS (port '65536');
+CREATE SERVER bad FOREIGN DATA WRAPPER redis_zset OPTIONS (db '-1');
+CREATE SERVER bad FOREIGN DATA WRAPPER redis_zset OPTIONS (connect_timeout '-5');
+CREATE SERVER bad FOREIGN DATA WRAPPER redis_zset OPTIONS (command_timeout '0');
+CREATE SERVER bad FOREIGN DATA WRAPPER redis_zset OPTIONS (command_timeout '10s');
+CREATE SERVER bad FOREIGN DATA WRAPPER redis_zset OPTIONS (host '');
+CREATE FOREIGN TABLE bad (member text) SERVER redis OPTIONS (key '');
+CREATE FOREIGN TABLE bad (member text) SERVER redis OPTIONS (key 'k', page_size '0');
+CREATE FOREIGN TABLE bad (member text) SERVER redis OPTIONS (key 'k', page_size '1000001');
+CREATE FOREIGN TABLE bad (member text) SERVER redis OPTIONS (key 'k', page_size '1e3');
+ALTER FOREIGN TABLE opt_t ALTER COLUMN member OPTIONS (column_name 'value');
+ALTER FOREIGN TABLE opt_t OPTIONS (SET page_size '-1');
+
+-- valid changes are accepted
+ALTER FOREIGN TABLE opt_t OPTIONS (SET page_size '1000000');
+ALTER SERVER redis OPTIONS (SET command_timeout '5000');
+ALTER SERVER redis OPTIONS (SET command_timeout '10000');
+DROP FOREIGN TABLE opt_t;
+
+-- the password stays out of sight of other roles
+CREATE ROLE rs_other LOGIN;
+CREATE USER MAPPING FOR rs_other SERVER redis OPTIONS (password 'secret-pw');
+SET ROLE rs_other;
+SELECT usename, umoptions FROM pg_user_mappings WHERE srvname = 'redis' ORDER BY usename;
+RESET ROLE;
+CREATE ROLE rs_third LOGIN;
+SET ROLE rs_third;
+SELECT usename, umoptions FROM pg_user_mappings WHERE srvname = 'redis' ORDER BY usename;
+RESET ROLE;
+DROP USER MAPPING FOR rs_other SERVER redis;
+DROP ROLE rs_third;
