@@ -65,6 +65,9 @@ EXPLAIN (VERBOSE, COSTS OFF)
 SELECT p.name, b.score, b.rank FROM people p JOIN big b ON b.member = p.name;
 SELECT p.name, b.score, b.rank FROM people p JOIN big b ON b.member = p.name ORDER BY 1;
 SELECT p.name, b.score FROM people p LEFT JOIN big b ON b.member = p.name ORDER BY 1;
+-- a paged scan and per-row lookups interleaved on one connection
+EXPLAIN (COSTS OFF) SELECT count(*), sum(b2.score) FROM big b1 JOIN big b2 ON b2.member = b1.member;
+SELECT count(*), sum(b2.score) FROM big b1 JOIN big b2 ON b2.member = b1.member;
 RESET enable_hashjoin;
 RESET enable_mergejoin;
 -- key column conditions

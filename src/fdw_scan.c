@@ -573,6 +573,8 @@ rs_request_page(RsScanState *st)
 
 	if (st->next_lo > st->next_hi)
 		return;
+	/* Another scan may have used the connection since our last request. */
+	rs_claim_connection(st->conn, st, rs_drain);
 	if (st->order == RS_ORDER_DESC)
 	{
 		stop = st->next_hi;
