@@ -1,15 +1,381 @@
 /*-------------------------------------------------------------------------
  *
  * scheduler.c
- *		  The redis_sync scheduler background worker.
+ *		  The redis_sync scheduler: a static background worker that starts
+ *		  runs of enabled jobs when their cron schedule is due.
+ *
+ * It exists only when redis_sync is in shared_preload_libraries, and runs
+ * in the database named by redis_sync.database.  Each pass of its loop
+ * reads the enabled, scheduled jobs (so job changes need no restart),
+ * starts a coordinator for every job that is due, and sleeps until the next
+ * due time (at most RS_SCHEDULER_MAX_SLEEP_MS, so that new and changed jobs
+ * are noticed).  A run is started with the same coordinator that sync_run()
+ * uses, as the job's owner; when the job's previous run still holds its
+ * lock, the coordinator records the occurrence as "skipped".
+ *
+ * At start, runs left "running" by a crash (their job lock is free) are
+ * marked "interrupted", and interrupted runs are resumed.  A scheduled time
+ * that passed while the server was down runs once, with no backlog.
  *
  *-------------------------------------------------------------------------
  */
 #include "postgres.h"
 
+#include "access/xact.h"
+#include "catalog/pg_type.h"
+#include "executor/spi.h"
+#include "miscadmin.h"
+#include "pgstat.h"
+#include "pgtime.h"
+#include "postmaster/bgworker.h"
+#include "postmaster/interrupt.h"
+#include "storage/ipc.h"
+#include "storage/latch.h"
+#include "storage/lock.h"
+#include "tcop/tcopprot.h"
+#include "utils/builtins.h"
+#include "utils/datetime.h"
+#include "utils/guc.h"
+#include "utils/memutils.h"
+#include "utils/timestamp.h"
+
 #include "redis_sync.h"
 
+#define RS_SCHEDULER_MAX_SLEEP_MS	5000
+#define RS_SCHEDULER_NO_EXTENSION_SLEEP_MS	30000
+
+/* What the scheduler remembers of a job between passes. */
+typedef struct RsScheduledJob
+{
+	int64		job_id;
+	Oid			owner;
+	char		schedule[256];
+	int			day_offset;
+	TimestampTz next_due;
+	bool		seen;			/* still enabled and scheduled in this pass */
+	bool		due;			/* to be started at the end of this pass */
+} RsScheduledJob;
+
+static HTAB *scheduled_jobs = NULL;
+
+static bool rs_extension_ready(void);
+static void rs_resume_interrupted_runs(void);
+static long rs_schedule_pass(void);
+static void rs_start_scheduled_run(int64 job_id, Oid owner, DateADT run_date,
+								   bool resume, const char *why);
+static DateADT rs_scheduler_today(TimestampTz now);
+
+/*
+ * rs_register_scheduler
+ *		Register the scheduler; called from _PG_init while preloading.
+ */
 void
 rs_register_scheduler(void)
 {
+	BackgroundWorker worker;
+
+	memset(&worker, 0, sizeof(worker));
+	worker.bgw_flags = BGWORKER_SHMEM_ACCESS | BGWORKER_BACKEND_DATABASE_CONNECTION;
+	worker.bgw_start_time = BgWorkerStart_RecoveryFinished;
+	worker.bgw_restart_time = 10;
+	snprintf(worker.bgw_library_name, BGW_MAXLEN, "redis_sync");
+	snprintf(worker.bgw_function_name, BGW_MAXLEN, "rs_scheduler_main");
+	snprintf(worker.bgw_name, BGW_MAXLEN, "redis_sync scheduler");
+	snprintf(worker.bgw_type, BGW_MAXLEN, "redis_sync scheduler");
+	RegisterBackgroundWorker(&worker);
+}
+
+/*
+ * rs_scheduler_main
+ *		Entry point of the scheduler background worker.
+ */
+void
+rs_scheduler_main(Datum main_arg)
+{
+	MemoryContext loop_cxt;
+	HASHCTL		ctl;
+	bool		resumed = false;
+
+	pqsignal(SIGHUP, SignalHandlerForConfigReload);
+	pqsignal(SIGTERM, die);
+	BackgroundWorkerUnblockSignals();
+	BackgroundWorkerInitializeConnection(rs_scheduler_database, NULL, 0);
+	pgstat_report_appname("redis_sync scheduler");
+	rs_set_safe_search_path();
+
+	ctl.keysize = sizeof(int64);
+	ctl.entrysize = sizeof(RsScheduledJob);
+	scheduled_jobs = hash_create("redis_sync scheduled jobs", 64, &ctl,
+								 HASH_ELEM | HASH_BLOBS);
+	loop_cxt = AllocSetContextCreate(TopMemoryContext, "redis_sync scheduler loop",
+									 ALLOCSET_DEFAULT_SIZES);
+	ereport(LOG,
+			(errmsg("redis_sync scheduler started in database \"%s\"", rs_scheduler_database)));
+
+	for (;;)
+	{
+		long		sleep_ms;
+		int			rc;
+
+		CHECK_FOR_INTERRUPTS();
+		if (ConfigReloadPending)
+		{
+			ConfigReloadPending = false;
+			ProcessConfigFile(PGC_SIGHUP);
+		}
+
+		MemoryContextReset(loop_cxt);
+		MemoryContextSwitchTo(loop_cxt);
+		if (!rs_extension_ready())
+			sleep_ms = RS_SCHEDULER_NO_EXTENSION_SLEEP_MS;
+		else
+		{
+			if (!resumed)
+			{
+				rs_resume_interrupted_runs();
+				resumed = true;
+			}
+			sleep_ms = rs_schedule_pass();
+		}
+		MemoryContextSwitchTo(TopMemoryContext);
+
+		rc = WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH,
+					   sleep_ms, PG_WAIT_EXTENSION);
+		if (rc & WL_LATCH_SET)
+			ResetLatch(MyLatch);
+	}
+}
+
+/*
+ * rs_extension_ready
+ *		Is redis_sync installed in the scheduler's database?
+ */
+static bool
+rs_extension_ready(void)
+{
+	static bool warned = false;
+	bool		ready;
+
+	rs_begin_xact(NULL);
+	rs_spi_exec("SELECT 1 FROM pg_catalog.pg_extension WHERE extname = 'redis_sync'",
+				0, NULL, NULL, NULL, SPI_OK_SELECT);
+	ready = (SPI_processed == 1);
+	rs_commit_xact();
+	if (!ready && !warned)
+		ereport(LOG,
+				(errmsg("redis_sync scheduler is waiting for CREATE EXTENSION redis_sync in database \"%s\"",
+						rs_scheduler_database)));
+	warned = !ready;
+	return ready;
+}
+
+/*
+ * rs_resume_interrupted_runs
+ *		Runs still marked running whose job lock is free were cut short by a
+ *		crash or restart: mark them interrupted.  Then resume every
+ *		interrupted run that is its job's latest run of that date.
+ */
+static void
+rs_resume_interrupted_runs(void)
+{
+	uint64		i;
+	uint64		n;
+	int64	   *job_ids;
+	Oid		   *owners;
+	DateADT    *dates;
+
+	rs_begin_xact("redis_sync: resuming interrupted runs");
+	rs_spi_exec("SELECT DISTINCT r.job_id FROM redis_sync.run r WHERE r.status = 'running'",
+				0, NULL, NULL, NULL, SPI_OK_SELECT);
+	n = SPI_processed;
+	job_ids = palloc(sizeof(int64) * (n + 1));
+	for (i = 0; i < n; i++)
+	{
+		bool		isnull;
+
+		job_ids[i] = DatumGetInt64(rs_spi_getdatum(i, 1, &isnull));
+	}
+	for (i = 0; i < n; i++)
+	{
+		LOCKTAG		tag;
+		Oid			argtypes[1] = {INT8OID};
+		Datum		values[1];
+
+		rs_job_lock_tag(&tag, job_ids[i]);
+		if (LockAcquire(&tag, ExclusiveLock, false, true) == LOCKACQUIRE_NOT_AVAIL)
+			continue;			/* a coordinator is working on it */
+		values[0] = Int64GetDatum(job_ids[i]);
+		rs_spi_exec("UPDATE redis_sync.run SET status = 'interrupted', finished_at = now() "
+					"WHERE job_id = $1 AND status = 'running'",
+					1, argtypes, values, NULL, SPI_OK_UPDATE);
+	}
+	/* The locks taken above are transaction locks, released at commit. */
+
+	rs_spi_exec("SELECT r.job_id, j.owner::oid, r.run_date FROM redis_sync.run r "
+				"JOIN redis_sync.job j USING (job_id) "
+				"WHERE r.status = 'interrupted' AND r.run_id = "
+				"(SELECT max(r2.run_id) FROM redis_sync.run r2 "
+				" WHERE r2.job_id = r.job_id AND r2.run_date = r.run_date "
+				" AND r2.status <> 'skipped')",
+				0, NULL, NULL, NULL, SPI_OK_SELECT);
+	n = SPI_processed;
+	job_ids = palloc(sizeof(int64) * (n + 1));
+	owners = palloc(sizeof(Oid) * (n + 1));
+	dates = palloc(sizeof(DateADT) * (n + 1));
+	for (i = 0; i < n; i++)
+	{
+		bool		isnull;
+
+		job_ids[i] = DatumGetInt64(rs_spi_getdatum(i, 1, &isnull));
+		owners[i] = DatumGetObjectId(rs_spi_getdatum(i, 2, &isnull));
+		dates[i] = DatumGetDateADT(rs_spi_getdatum(i, 3, &isnull));
+	}
+	rs_commit_xact();
+
+	for (i = 0; i < n; i++)
+		rs_start_scheduled_run(job_ids[i], owners[i], dates[i], true, "resuming an interrupted run");
+}
+
+/*
+ * rs_schedule_pass
+ *		Start the runs that are due; return how long to sleep.
+ */
+static long
+rs_schedule_pass(void)
+{
+	TimestampTz now = GetCurrentTimestamp();
+	TimestampTz wake = TimestampTzPlusMilliseconds(now, RS_SCHEDULER_MAX_SLEEP_MS);
+	HASH_SEQ_STATUS seq;
+	RsScheduledJob *sj;
+	uint64		i;
+	uint64		n;
+	long		sleep_ms;
+
+	hash_seq_init(&seq, scheduled_jobs);
+	while ((sj = hash_seq_search(&seq)) != NULL)
+		sj->seen = false;
+
+	rs_begin_xact("redis_sync: scheduling");
+	rs_spi_exec("SELECT j.job_id, j.owner::oid, j.schedule, j.day_offset, "
+				"greatest(j.created_at, (SELECT max(r.started_at) FROM redis_sync.run r "
+				"  WHERE r.job_id = j.job_id AND (r.trigger = 'schedule' OR r.status = 'skipped'))) "
+				"FROM redis_sync.job j WHERE j.enabled AND j.schedule IS NOT NULL",
+				0, NULL, NULL, NULL, SPI_OK_SELECT);
+	n = SPI_processed;
+	for (i = 0; i < n; i++)
+	{
+		bool		isnull;
+		int64		job_id = DatumGetInt64(rs_spi_getdatum(i, 1, &isnull));
+		char	   *schedule = TextDatumGetCString(rs_spi_getdatum(i, 3, &isnull));
+		CronSchedule cs;
+		char	   *why;
+		bool		found;
+
+		sj = hash_search(scheduled_jobs, &job_id, HASH_ENTER, &found);
+		sj->seen = true;
+		sj->due = false;
+		sj->owner = DatumGetObjectId(rs_spi_getdatum(i, 2, &isnull));
+		sj->day_offset = DatumGetInt32(rs_spi_getdatum(i, 4, &isnull));
+		if (!cron_parse(schedule, &cs, &why))
+		{
+			sj->next_due = DT_NOEND;
+			continue;
+		}
+		if (!found || strcmp(sj->schedule, schedule) != 0)
+		{
+			/*
+			 * New to us (or rescheduled): due at the first time after the
+			 * last scheduled run, or after the job's creation.  A time that
+			 * passed while we were down is therefore due now, once.
+			 */
+			TimestampTz since = DatumGetTimestampTz(rs_spi_getdatum(i, 5, &isnull));
+
+			strlcpy(sj->schedule, schedule, sizeof(sj->schedule));
+			sj->next_due = cron_next(&cs, since, rs_scheduler_timezone);
+		}
+		sj->due = (sj->next_due <= now);
+		if (sj->due)
+			sj->next_due = cron_next(&cs, now, rs_scheduler_timezone);
+	}
+	rs_commit_xact();
+
+	hash_seq_init(&seq, scheduled_jobs);
+	while ((sj = hash_seq_search(&seq)) != NULL)
+	{
+		if (!sj->seen)
+		{
+			hash_search(scheduled_jobs, &sj->job_id, HASH_REMOVE, NULL);
+			continue;
+		}
+		if (sj->due)
+		{
+			sj->due = false;
+			rs_start_scheduled_run(sj->job_id, sj->owner,
+								   rs_scheduler_today(now) + sj->day_offset, true,
+								   "its schedule is due");
+		}
+		if (sj->next_due < wake)
+			wake = sj->next_due;
+	}
+
+	sleep_ms = TimestampDifferenceMilliseconds(GetCurrentTimestamp(), wake);
+	return Max(sleep_ms, 10);
+}
+
+/*
+ * rs_start_scheduled_run
+ *		Start a coordinator for a job's run, without waiting for it.  If no
+ *		background worker slot is free, the run is left to the next pass.
+ */
+static void
+rs_start_scheduled_run(int64 job_id, Oid owner, DateADT run_date, bool resume,
+					   const char *why)
+{
+	RsRunRequest req;
+	BackgroundWorkerHandle *handle;
+
+	memset(&req, 0, sizeof(req));
+	req.job_id = job_id;
+	req.owner = owner;
+	req.dboid = MyDatabaseId;
+	req.run_date = run_date;
+	req.resume = resume;
+	req.snapshot = (run_date >= rs_scheduler_today(GetCurrentTimestamp()));
+	req.trigger = RS_TRIGGER_SCHEDULE;
+	req.dsm = 0;
+	if (!rs_start_coordinator(&req, &handle))
+		ereport(LOG,
+				(errmsg("redis_sync scheduler could not start a run of job " INT64_FORMAT ": no free background worker slot",
+						job_id),
+				 errhint("Raise max_worker_processes.")));
+	else
+		ereport(DEBUG1,
+				(errmsg("redis_sync scheduler started a run of job " INT64_FORMAT " because %s",
+						job_id, why)));
+}
+
+/*
+ * rs_scheduler_today
+ *		The current date in redis_sync.timezone (or the server's zone).
+ */
+static DateADT
+rs_scheduler_today(TimestampTz now)
+{
+	pg_tz	   *tz = session_timezone;
+	struct pg_tm tm;
+	fsec_t		fsec;
+	int			tzoff;
+
+	if (rs_scheduler_timezone != NULL && rs_scheduler_timezone[0] != '\0')
+	{
+		pg_tz	   *named = pg_tzset(rs_scheduler_timezone);
+
+		if (named != NULL)
+			tz = named;
+	}
+	if (timestamp2tm(now, &tzoff, &tm, &fsec, NULL, tz) != 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_DATETIME_VALUE_OUT_OF_RANGE),
+				 errmsg("timestamp out of range")));
+	return date2j(tm.tm_year, tm.tm_mon, tm.tm_mday) - POSTGRES_EPOCH_JDATE;
 }
