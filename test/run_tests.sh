@@ -70,4 +70,9 @@ done
 
 echo
 echo "$passed passed, $failed failed"
+if [ "$failed" = 0 ]; then
+    rm -rf "$WORK"
+else
+    echo "logs kept in $WORK"
+fi
 [ "$failed" = 0 ]
