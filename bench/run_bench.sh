@@ -1,0 +1,291 @@
+#!/usr/bin/env bash
+# make bench: redis_sync against the alternatives, side by side, in one run.
+#
+# Starts a throwaway Redis and PostgreSQL (default settings, durable), loads
+# deterministic data (N daily members, 5N totals), and for each N runs every
+# contender BENCH_REPS times, alternating, for a first sync of a new day and
+# a re-sync of the unchanged day.  Every result is verified against Redis
+# before its time counts.  Writes bench/results.md and bench/results.png.
+#
+#   BENCH_SIZES="100000 1000000"  BENCH_LARGE=1 (adds 5000000)  BENCH_REPS=3
+#   BENCH_CONTENDERS="redis_sync_default redis_sync_tuned threadpool fdw_sql write_floor"
+set -uo pipefail
+cd "$(dirname "$0")/.."
+ROOT=$PWD
+. test/lib.sh
+
+SIZES=${BENCH_SIZES:-"100000 1000000"}
+[ -n "${BENCH_LARGE:-}" ] && SIZES="$SIZES 5000000"
+REPS=${BENCH_REPS:-3}
+POOL_PARTITIONS=${BENCH_POOL_PARTITIONS:-"2 4 8"}
+CONTENDERS=${BENCH_CONTENDERS:-"redis_sync_default redis_sync_tuned threadpool fdw_sql write_floor"}
+
+rs_install_packages libpq-dev python3-redis python3-psycopg2 gnuplot-nox || exit 1
+rs_build_install || exit 1
+make -s -C bench >/dev/null || exit 1
+
+WORK=$(rs_workdir bench)
+REDIS_PORT=$(rs_free_port)
+PGPORT=$(rs_free_port)
+trap 'rs_stop_pg "$WORK"; rs_stop_redis "$REDIS_PORT"' EXIT
+rs_start_redis "$WORK" "$REDIS_PORT" || exit 1
+RS_PG_DURABLE=1 rs_start_pg "$WORK" "$PGPORT" "max_worker_processes = 16" || exit 1
+
+DSN="host=127.0.0.1 port=$PGPORT user=postgres dbname=postgres"
+PSQL=(psql -X -q -A -t -h 127.0.0.1 -p "$PGPORT" -U postgres -d postgres -v ON_ERROR_STOP=1)
+RAW=$WORK/raw.tsv            # N scenario contender seconds peak_rss_mb
+: > "$RAW"
+
+"${PSQL[@]}" <<SQL
+CREATE EXTENSION redis_sync;
+CREATE SERVER redis FOREIGN DATA WRAPPER redis_zset OPTIONS (port '$REDIS_PORT', command_timeout '600000');
+CREATE USER MAPPING FOR PUBLIC SERVER redis;
+CREATE TABLE member (name text PRIMARY KEY, click_count bigint NOT NULL);
+CREATE TABLE daily_click_count (name text NOT NULL REFERENCES member, click_date date NOT NULL,
+                                click_count bigint NOT NULL, PRIMARY KEY (name, click_date));
+CREATE TABLE member_seed (name text, click_count bigint);
+SELECT redis_sync.create_job('defaults', 'redis', 'clicks:daily:%Y-%m-%d', 'clicks:total',
+                             'member', 'daily_click_count');
+SELECT redis_sync.create_job('tuned', 'redis', 'clicks:daily:%Y-%m-%d', 'clicks:total',
+                             'member', 'daily_click_count', partitions => 8, workers => 2,
+                             chunk_size => 5000);
+SQL
+
+# gen_data N DATE: N members on the day (names of 8 to 24 bytes, some
+# non-ASCII, skewed counts) and 5N totals, with pipelined Lua scripts.
+gen_data() {
+    local n=$1 day=$2 total=$(( $1 * 5 ))
+    redis-cli -p "$REDIS_PORT" FLUSHALL >/dev/null
+    for start in $(seq 0 100000 $(( total - 1 ))); do
+        redis-cli -p "$REDIS_PORT" EVAL "
+            local n, last = tonumber(ARGV[2]), math.min(ARGV[1] + 100000, ARGV[3])
+            for i = ARGV[1] + 1, last do
+                local name = 'user' .. i
+                if i % 5 == 0 then name = name .. '-\195\188ber' end
+                if i % 3 == 0 then name = name .. '-' .. string.rep('x', i % 9) end
+                redis.call('ZADD', KEYS[2], math.floor(1000000 / (1 + (i * 7919) % 9973)) + i % 7, name)
+                if i <= n then
+                    redis.call('ZADD', KEYS[1], math.floor(10000 / (1 + (i * 104729) % 997)), name)
+                end
+            end" 2 "clicks:daily:$day" clicks:total "$start" "$n" "$total" >/dev/null
+    done
+    "${PSQL[@]}" <<SQL
+DROP FOREIGN TABLE IF EXISTS day_ft, total_ft;
+CREATE FOREIGN TABLE day_ft (member text, score bigint) SERVER redis OPTIONS (key 'clicks:daily:$day');
+CREATE FOREIGN TABLE total_ft (member text, score bigint) SERVER redis OPTIONS (key 'clicks:total');
+TRUNCATE member_seed;
+INSERT INTO member_seed SELECT member, 0 FROM total_ft;
+SQL
+    expected_values
+}
+
+# reset: members exist with old totals, the day has no rows yet.
+reset_tables() {
+    "${PSQL[@]}" -c "TRUNCATE daily_click_count, member" \
+        -c "INSERT INTO member SELECT * FROM member_seed" -c "VACUUM ANALYZE member" -c "CHECKPOINT"
+}
+
+# expected_values: what Redis holds for the day (rows, clicks, and the day's members' totals).
+expected_values() {
+    EXPECTED=$("${PSQL[@]}" -c "
+        SELECT (SELECT count(*) || ' ' || sum(score) FROM day_ft) || ' ' ||
+               (SELECT coalesce(sum(t.score), 0) FROM day_ft d JOIN total_ft t USING (member))")
+}
+
+# verify DATE: counts and sums of both tables equal Redis; prints "ok" or the mismatch.
+verify() {
+    local got
+    got=$("${PSQL[@]}" -c "
+        SELECT (SELECT count(*) || ' ' || coalesce(sum(click_count), 0) FROM daily_click_count
+                 WHERE click_date = '$1') || ' ' ||
+               (SELECT coalesce(sum(m.click_count), 0) FROM member m JOIN day_ft d ON d.member = m.name)")
+    if [ "$got" = "$EXPECTED" ]; then echo ok; else echo "mismatch(got:$got,want:$EXPECTED)" | tr ' ' '_'; fi
+}
+
+# rows_changed: new tuple versions in the target tables since the last call.
+echo 0 > "$WORK/last_tup"
+rows_changed() {
+    local now last
+    sleep 0.5   # backends that just exited have flushed their counts by now
+    now=$("${PSQL[@]}" -c "SELECT coalesce(sum(n_tup_ins + n_tup_upd), 0)
+        FROM pg_stat_user_tables WHERE relname IN ('member', 'daily_click_count')")
+    last=$(cat "$WORK/last_tup")
+    echo "$now" > "$WORK/last_tup"
+    echo $(( now - last ))
+}
+
+# sample_rss PATTERN OUTFILE: peak RssAnon (kB) of processes matching PATTERN until killed.
+sample_rss() {
+    local pattern=$1 out=$2 peak=0 v
+    while :; do
+        for pid in $(pgrep -f "$pattern"); do
+            v=$(awk '/^RssAnon:/ {print $2}' "/proc/$pid/status" 2>/dev/null)
+            [ -n "$v" ] && [ "$v" -gt "$peak" ] && peak=$v && echo "$peak" > "$out"
+        done
+        sleep 0.05
+    done
+}
+
+# timed NAME PATTERN CMD...: run CMD, print "seconds peak_rss_mb".
+timed() {
+    local name=$1 pattern=$2
+    shift 2
+    echo 0 > "$WORK/rss"
+    sample_rss "$pattern" "$WORK/rss" &
+    local sampler=$! t0 t1
+    t0=$(date +%s.%N)
+    "$@" > "$WORK/out" 2>&1
+    local rc=$?
+    t1=$(date +%s.%N)
+    kill "$sampler" 2>/dev/null; wait "$sampler" 2>/dev/null
+    if [ $rc != 0 ]; then
+        echo "FAILED $name" >&2
+        cat "$WORK/out" >&2
+        echo "nan 0"
+        return
+    fi
+    echo "$(awk -v a="$t0" -v b="$t1" 'BEGIN { printf "%.3f", b - a }') $(( $(cat "$WORK/rss") / 1024 ))"
+}
+
+run_contender() {
+    local n=$1 day=$2 contender=$3 arg=${4:-}
+    case $contender in
+        redis_sync_default) timed "$contender" "redis_sync worker" "${PSQL[@]}" -c "SELECT status FROM redis_sync.sync_run('defaults', '$day', resume => false)" ;;
+        redis_sync_tuned)   timed "$contender" "redis_sync worker" "${PSQL[@]}" -c "SELECT status FROM redis_sync.sync_run('tuned', '$day', resume => false)" ;;
+        threadpool)         timed "$contender" "threadpool_sync.py" /usr/bin/python3 bench/peers/threadpool_sync.py --redis-port "$REDIS_PORT" --dsn "$DSN" --date "$day" --partitions "$arg" ;;
+        fdw_sql)            timed "$contender" "postgres: postgres postgres .*INSERT" "${PSQL[@]}" \
+                                -c "INSERT INTO member AS m (name, click_count) SELECT d.member, coalesce(t.score, 0) FROM day_ft d LEFT JOIN total_ft t USING (member)
+                                    ON CONFLICT (name) DO UPDATE SET click_count = EXCLUDED.click_count WHERE m.click_count IS DISTINCT FROM EXCLUDED.click_count" \
+                                -c "INSERT INTO daily_click_count AS c (name, click_date, click_count) SELECT member, '$day', score FROM day_ft
+                                    ON CONFLICT (name, click_date) DO UPDATE SET click_count = EXCLUDED.click_count WHERE c.click_count IS DISTINCT FROM EXCLUDED.click_count" ;;
+        write_floor)        timed "$contender" "bin/write_floor" bench/bin/write_floor "$REDIS_PORT" "$DSN" "clicks:daily:$day" clicks:total "$day" 10000 ;;
+    esac
+}
+
+record() {   # N scenario contender result...
+    local n=$1 scenario=$2 contender=$3 secs=$4 rss=$5 verdict=$6 changed=$7
+    printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$n" "$scenario" "$contender" "$secs" "$rss" "$verdict" "$changed" >> "$RAW"
+    printf '  %-8s %-7s %-22s %8.2f s  %5s MB  %s  (rows written: %s)\n' "$n" "$scenario" "$contender" "$secs" "$rss" "$verdict" "$changed"
+}
+
+for N in $SIZES; do
+    DAY=2020-06-01
+    echo "== N = $N: generating data"
+    gen_data "$N" "$DAY"
+
+    # read floor: pipelined pages of the day and its totals, straight from Redis
+    for rep in $(seq "$REPS"); do
+        out=$(bench/bin/read_floor "$REDIS_PORT" "clicks:daily:$DAY" 10000 clicks:total)
+        record "$N" read read_floor "$(echo "$out" | cut -d' ' -f1)" 0 ok -
+        out=$(bench/bin/read_floor "$REDIS_PORT" "clicks:daily:$DAY" 10000)
+        record "$N" scan read_floor_zrange "$(echo "$out" | cut -d' ' -f1)" 0 ok -
+        secs=$(timed fdw_scan "postgres: postgres postgres .*SELECT" "${PSQL[@]}" -c "SELECT count(*), sum(score) FROM day_ft")
+        record "$N" scan fdw_full_scan $secs ok -
+        secs=$(timed fdw_top10 "postgres: postgres postgres .*SELECT" "${PSQL[@]}" -c "SELECT * FROM day_ft ORDER BY score DESC LIMIT 10")
+        record "$N" scan fdw_top10 $secs ok -
+    done
+
+    # the thread pool's best partition count, measured once each
+    best_p=4; best_t=999999
+    case " $CONTENDERS " in *" threadpool "*) ;; *) POOL_PARTITIONS= ;; esac
+    for p in $POOL_PARTITIONS; do
+        reset_tables; rows_changed >/dev/null
+        read -r secs rss < <(run_contender "$N" "$DAY" threadpool "$p")
+        v=$(verify "$DAY")
+        record "$N" first "threadpool_p$p" "$secs" "$rss" "$v" "$(rows_changed)"
+        if [ "$v" = ok ] && awk -v a="$secs" -v b="$best_t" 'BEGIN { exit !(a < b) }'; then best_t=$secs; best_p=$p; fi
+    done
+
+    for rep in $(seq "$REPS"); do
+        for c in $CONTENDERS; do
+            reset_tables; rows_changed >/dev/null
+            read -r secs rss < <(run_contender "$N" "$DAY" "$c" "$best_p")
+            record "$N" first "$c" "$secs" "$rss" "$(verify "$DAY")" "$(rows_changed)"
+            read -r secs rss < <(run_contender "$N" "$DAY" "$c" "$best_p")
+            record "$N" resync "$c" "$secs" "$rss" "$(verify "$DAY")" "$(rows_changed)"
+        done
+    done
+
+    if [ "$N" = 1000000 ]; then
+        echo "== ZINCRBY latency on Redis, without and with a running 1,000,000-member sync"
+        redis-benchmark -p "$REDIS_PORT" -c 1 -n 50000 --csv ZINCRBY latency:key 1 somebody > "$WORK/lat_idle.csv"
+        reset_tables
+        "${PSQL[@]}" -c "SELECT status FROM redis_sync.sync_run('tuned', '$DAY', resume => false)" > /dev/null &
+        sync_pid=$!
+        sleep 1
+        redis-benchmark -p "$REDIS_PORT" -c 1 -n 50000 --csv ZINCRBY latency:key 1 somebody > "$WORK/lat_sync.csv"
+        wait $sync_pid
+    fi
+done
+
+python3 - "$RAW" "$WORK" <<'PY'
+import csv, statistics, sys, os, subprocess, platform, datetime
+raw, work = sys.argv[1], sys.argv[2]
+rows = [l.rstrip('\n').split('\t') for l in open(raw) if l.strip()]
+groups = {}
+for n, scen, c, secs, rss, verdict, changed in rows:
+    if verdict != 'ok' or secs == 'nan':
+        continue
+    g = groups.setdefault((int(n), scen, c), {'t': [], 'rss': [], 'changed': []})
+    g['t'].append(float(secs)); g['rss'].append(int(rss)); g['changed'].append(changed)
+unverified = sorted({(n, s, c) for n, s, c, secs, rss, v, ch in rows if v != 'ok' or secs == 'nan'})
+out = []
+out.append('# redis_sync benchmark results\n')
+out.append('Generated by `make bench` on %s.\n' % datetime.datetime.utcnow().strftime('%Y-%m-%d %H:%M UTC'))
+out.append('- Machine: %s, %d cores, %s' % (platform.machine(), os.cpu_count(),
+           subprocess.run(['sh', '-c', "free -g | awk '/Mem:/ {print $2 \" GiB\"}'"], capture_output=True, text=True).stdout.strip()))
+out.append('- ' + subprocess.run(['sh', '-c', 'psql --version; redis-server --version | cut -d" " -f1-3; python3 --version'], capture_output=True, text=True).stdout.replace('\n', '; '))
+out.append('- PostgreSQL with default settings (fsync on, shared_buffers 128MB) except max_worker_processes = 16; Redis defaults without persistence.')
+out.append('- Data: N members on the day (names of 8 to 24 bytes, every 5th with non-ASCII), 5N members in the total set; skewed counts.')
+out.append('- First sync: the day has no rows, every member row exists with an old total. Re-sync: the same day again, unchanged.')
+out.append('- redis_sync_default: the job defaults (10 partitions, 4 workers, chunks of 1,000). redis_sync_tuned: 8 partitions, 2 workers, chunks of 5,000.')
+out.append('- threadpool: bench/peers/threadpool_sync.py (redis-py + psycopg2, pages of 1,000, commit per page) at its best partition count.')
+out.append('- fdw_sql: two INSERT ... SELECT ... ON CONFLICT statements over redis_zset foreign tables.')
+out.append('- write_floor: rows already in client memory, the same upserts in batches of 10,000 from 2 libpq connections (pipelined, synchronous_commit off).')
+out.append('- read_floor: a C hiredis client reading the day (pipelined ZRANGE pages of 10,000) and its totals (ZMSCORE); read_floor_zrange reads the day only.')
+out.append('- Times are medians of %s; only verified runs count (counts and sums of both tables equal Redis).\n' % 'the repetitions')
+for n in sorted({k[0] for k in groups}):
+    out.append('## N = {:,}\n'.format(n))
+    out.append('| scenario | contender | runs | median s | members/s | peak RssAnon MB | x redis_sync_tuned | rows written |')
+    out.append('|---|---|---|---|---|---|---|---|')
+    for scen in ('first', 'resync', 'read', 'scan'):
+        ref = groups.get((n, scen, 'redis_sync_tuned'))
+        refm = statistics.median(ref['t']) if ref else None
+        for (gn, gs, c), g in sorted(groups.items(), key=lambda kv: statistics.median(kv[1]['t'])):
+            if gn != n or gs != scen:
+                continue
+            m = statistics.median(g['t'])
+            ratio = '%.2f' % (m / refm) if refm else '-'
+            out.append('| %s | %s | %d | %.2f | %s | %s | %s | %s |' % (
+                scen, c, len(g['t']), m, '{:,.0f}'.format(n / m) if m > 0 else '-',
+                max(g['rss']) or '-', ratio, ','.join(sorted(set(g['changed'])))))
+    out.append('')
+for f, label in (('lat_idle.csv', 'without a sync'), ('lat_sync.csv', 'during a 1,000,000-member sync')):
+    p = os.path.join(work, f)
+    if os.path.exists(p):
+        r = list(csv.reader(open(p)))
+        if len(r) > 1:
+            h = dict(zip(r[0], r[1]))
+            out.append('ZINCRBY latency %s: p50 %s ms, p99 %s ms, max %s ms (redis-benchmark, 1 client).' % (
+                label, h.get('p50_latency_ms'), h.get('p99_latency_ms'), h.get('max_latency_ms')))
+if unverified:
+    out.append('\nUnverified or failed runs, not counted: ' + ', '.join('%s/%s/%s' % u for u in unverified))
+open('bench/results.md', 'w').write('\n'.join(out) + '\n')
+plots = []
+for i, c in enumerate(('redis_sync_tuned', 'redis_sync_default', 'write_floor', 'threadpool', 'fdw_sql')):
+    pts = [(n, n / statistics.median(groups[(n, 'first', c)]['t'])) for n in sorted({k[0] for k in groups})
+           if (n, 'first', c) in groups]
+    if pts:
+        path = os.path.join(work, 'plot_%d.dat' % i)
+        open(path, 'w').write(''.join('%d %f\n' % p for p in pts))
+        plots.append("'%s' using 1:2 with linespoints title '%s'" % (path, c))
+open(os.path.join(work, 'plot.gp'), 'w').write(
+    "set terminal png size 900,560\nset output 'bench/results.png'\n"
+    "set title 'First sync of a day: members per second (higher is better)'\n"
+    "set logscale x\nset xlabel 'members in the day (N)'\nset ylabel 'members per second'\n"
+    "set key left bottom\nset grid\nset yrange [0:*]\nplot " + ', '.join(plots) + "\n")
+print('\n'.join(out))
+PY
+
+gnuplot "$WORK/plot.gp" || echo "(gnuplot failed; no plot)"
+echo "results: bench/results.md, bench/results.png"
