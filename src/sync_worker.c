@@ -86,6 +86,7 @@ static bool rs_claim_partition(RsWorker *w);
 static void rs_sync_partition(RsWorker *w);
 static void rs_sync_partition_once(RsWorker *w);
 static void rs_chunk_error_callback(void *arg);
+static int	rs_member_cmp(const void *a, const void *b, void *arg);
 static void rs_write_chunk(RsWorker *w, ZsetPage *page, char **totals, int64 next);
 static void rs_record_failure(RsWorker *w, ErrorData *edata);
 static void rs_count_type(Oid typid, RsCountType *ct);
@@ -418,29 +419,40 @@ rs_write_chunk(RsWorker *w, ZsetPage *page, char **totals, int64 next)
 	int			nmiss = 0;
 	int64		rows = 0;
 	int			i;
+	int		   *order;
 	char		activity[200];
 	RsChunkContext chunk_cb;
 	ErrorContextCallback errcb;
 
+	/*
+	 * Write the chunk in name order: the upserts' index probes then walk the
+	 * unique indexes in order instead of jumping around them.
+	 */
+	order = palloc(sizeof(int) * Max(n, 1));
 	for (i = 0; i < n; i++)
+		order[i] = i;
+	qsort_arg(order, n, sizeof(int), rs_member_cmp, page);
+
+	for (int j = 0; j < n; j++)
 	{
-		int64		rank = page->first_rank + i;
-		const char *m = page->members[i];
-		int			len = page->member_lens[i];
+		int			k = order[j];
+		int64		rank = page->first_rank + k;
+		const char *m = page->members[k];
+		int			len = page->member_lens[k];
 
 		rs_verify_member(w->read_key, m, len, rank);
-		names[i] = PointerGetDatum(cstring_to_text_with_len(m, len));
-		counts[i] = rs_parse_count(&w->daily_type, w->read_key, m, len, rank, page->scores[i]);
+		names[j] = PointerGetDatum(cstring_to_text_with_len(m, len));
+		counts[j] = rs_parse_count(&w->daily_type, w->read_key, m, len, rank, page->scores[k]);
 		if (totals == NULL)
 			continue;
-		if (totals[i] != NULL)
+		if (totals[k] != NULL)
 		{
-			tot_names[ntot] = names[i];
+			tot_names[ntot] = names[j];
 			tot_counts[ntot++] = rs_parse_count(&w->member_type, w->job->total_key, m, len, -1,
-												totals[i]);
+												totals[k]);
 		}
 		else
-			miss_names[nmiss++] = names[i];
+			miss_names[nmiss++] = names[j];
 	}
 
 	snprintf(activity, sizeof(activity),
@@ -503,6 +515,20 @@ rs_chunk_error_callback(void *arg)
 
 	errcontext("writing ranks " INT64_FORMAT " to " INT64_FORMAT " of Redis key \"%s\"",
 			   cc->first, cc->last, cc->key);
+}
+
+/* qsort_arg comparator: members of a page in byte order. */
+static int
+rs_member_cmp(const void *a, const void *b, void *arg)
+{
+	ZsetPage   *page = (ZsetPage *) arg;
+	int			i = *(const int *) a;
+	int			j = *(const int *) b;
+	int			li = page->member_lens[i];
+	int			lj = page->member_lens[j];
+	int			c = memcmp(page->members[i], page->members[j], Min(li, lj));
+
+	return c != 0 ? c : (li > lj) - (li < lj);
 }
 
 /*
