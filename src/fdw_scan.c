@@ -92,6 +92,7 @@ typedef struct RsScanState
 	ZsetPage	page;
 	ZsetPage	next_page;
 	int			pos;
+	MemoryContext resolve_cxt;	/* conditions and key set-up; reset per rescan */
 	MemoryContext page_cxt;
 	MemoryContext next_cxt;
 	MemoryContext temp_cxt;
@@ -99,6 +100,7 @@ typedef struct RsScanState
 
 static void rs_resolve_conditions(ForeignScanState *node, RsScanState *st);
 static bool rs_start_key(RsScanState *st);
+static bool rs_start_window(RsScanState *st);
 static bool rs_next_page(RsScanState *st);
 static void rs_request_page(RsScanState *st);
 static void rs_receive_page(RsScanState *st, ZsetPage *page);
@@ -142,6 +144,8 @@ rsBeginForeignScan(ForeignScanState *node, int eflags)
 										 st->attnums[RS_FIELD_SCORE] - 1)->atttypmod;
 	}
 
+	st->resolve_cxt = AllocSetContextCreate(node->ss.ps.state->es_query_cxt,
+											"redis_zset conditions", ALLOCSET_SMALL_SIZES);
 	st->page_cxt = AllocSetContextCreate(node->ss.ps.state->es_query_cxt,
 										 "redis_zset page", ALLOCSET_DEFAULT_SIZES);
 	st->next_cxt = AllocSetContextCreate(node->ss.ps.state->es_query_cxt,
@@ -222,7 +226,7 @@ static void
 rs_resolve_conditions(ForeignScanState *node, RsScanState *st)
 {
 	ExprContext *econtext = node->ss.ps.ps_ExprContext;
-	MemoryContext oldcxt = MemoryContextSwitchTo(node->ss.ps.state->es_query_cxt);
+	MemoryContext oldcxt;
 	ListCell   *lk,
 			   *lo,
 			   *lv;
@@ -230,6 +234,9 @@ rs_resolve_conditions(ForeignScanState *node, RsScanState *st)
 	bool		have_members = false;
 	List	   *keys = NIL;
 	bool		have_keys = false;
+
+	MemoryContextReset(st->resolve_cxt);
+	oldcxt = MemoryContextSwitchTo(st->resolve_cxt);
 
 	st->empty = false;
 	st->rank_lo = 0;
@@ -485,17 +492,15 @@ rs_resolve_conditions(ForeignScanState *node, RsScanState *st)
 
 /*
  * rs_start_key
- *		Begin reading st->key_cell's key: look up the members, or compute the
- *		rank window (ZCARD, plus ZCOUNT for score bounds) and request the
- *		first page.  Returns false if the key has nothing to read.
+ *		Begin reading st->key_cell's key: look up the first members, or
+ *		start the rank window and receive its first page.  Returns false if
+ *		the key has nothing to read.
  */
 static bool
 rs_start_key(RsScanState *st)
 {
-	const char *argv[4];
-	int64		card;
-	int64		lo;
-	int64		hi;
+	MemoryContext oldcxt;
+	bool		found;
 
 	st->key = lfirst(st->key_cell);
 	st->pos = 0;
@@ -508,6 +513,26 @@ rs_start_key(RsScanState *st)
 		st->member_pos = 0;
 		return rs_next_page(st);
 	}
+
+	oldcxt = MemoryContextSwitchTo(st->resolve_cxt);
+	found = rs_start_window(st);
+	MemoryContextSwitchTo(oldcxt);
+	return found && rs_next_page(st);
+}
+
+/*
+ * rs_start_window
+ *		Compute the current key's rank window (ZCARD, plus ZCOUNT for score
+ *		bounds, and the LIMIT) and request its first page.  Returns false if
+ *		the window is empty.
+ */
+static bool
+rs_start_window(RsScanState *st)
+{
+	const char *argv[4];
+	int64		card;
+	int64		lo;
+	int64		hi;
 
 	argv[0] = "ZCARD";
 	argv[1] = st->key;
@@ -558,7 +583,7 @@ rs_start_key(RsScanState *st)
 	st->next_lo = lo;
 	st->next_hi = hi;
 	rs_request_page(st);
-	return rs_next_page(st);
+	return true;
 }
 
 /*

@@ -61,7 +61,7 @@ static HTAB *scheduled_jobs = NULL;
 static bool rs_extension_ready(void);
 static void rs_resume_interrupted_runs(void);
 static long rs_schedule_pass(void);
-static void rs_start_scheduled_run(int64 job_id, Oid owner, DateADT run_date,
+static bool rs_start_scheduled_run(int64 job_id, Oid owner, DateADT run_date,
 								   bool resume, const char *why);
 static DateADT rs_scheduler_today(TimestampTz now);
 
@@ -310,9 +310,11 @@ rs_schedule_pass(void)
 		if (sj->due)
 		{
 			sj->due = false;
-			rs_start_scheduled_run(sj->job_id, sj->owner,
-								   rs_scheduler_today(now) + sj->day_offset, true,
-								   "its schedule is due");
+			/* No free slot: try again on the next pass rather than drop it. */
+			if (!rs_start_scheduled_run(sj->job_id, sj->owner,
+										rs_scheduler_today(now) + sj->day_offset, true,
+										"its schedule is due"))
+				sj->next_due = TimestampTzPlusMilliseconds(now, 1000);
 		}
 		if (sj->next_due < wake)
 			wake = sj->next_due;
@@ -324,10 +326,10 @@ rs_schedule_pass(void)
 
 /*
  * rs_start_scheduled_run
- *		Start a coordinator for a job's run, without waiting for it.  If no
- *		background worker slot is free, the run is left to the next pass.
+ *		Start a coordinator for a job's run, without waiting for it.  False
+ *		if no background worker slot is free.
  */
-static void
+static bool
 rs_start_scheduled_run(int64 job_id, Oid owner, DateADT run_date, bool resume,
 					   const char *why)
 {
@@ -344,14 +346,17 @@ rs_start_scheduled_run(int64 job_id, Oid owner, DateADT run_date, bool resume,
 	req.trigger = RS_TRIGGER_SCHEDULE;
 	req.dsm = 0;
 	if (!rs_start_coordinator(&req, &handle))
+	{
 		ereport(LOG,
 				(errmsg("redis_sync scheduler could not start a run of job " INT64_FORMAT ": no free background worker slot",
 						job_id),
 				 errhint("Raise max_worker_processes.")));
-	else
-		ereport(DEBUG1,
-				(errmsg("redis_sync scheduler started a run of job " INT64_FORMAT " because %s",
-						job_id, why)));
+		return false;
+	}
+	ereport(DEBUG1,
+			(errmsg("redis_sync scheduler started a run of job " INT64_FORMAT " because %s",
+					job_id, why)));
+	return true;
 }
 
 /*

@@ -80,6 +80,8 @@ typedef struct RsRun
 	int64		run_id;
 	char	   *source_key;
 	char	   *read_key;
+	ForeignServer *server;
+	UserMapping *user;
 	RsConnection *conn;
 	List	   *workers;		/* BackgroundWorkerHandle * */
 } RsRun;
@@ -375,6 +377,8 @@ rs_coordinate(const RsRunRequest *req, RsRunShared *shared, RsRun *run)
 	int			pending;
 	int			wanted;
 	int			nfailed = 0;
+	MemoryContext loop_cxt;
+	MemoryContext run_cxt;
 
 	if (!rs_prepare_run(req, shared, run))
 		return;
@@ -395,20 +399,29 @@ rs_coordinate(const RsRunRequest *req, RsRunShared *shared, RsRun *run)
 
 	wanted = Min(run->job->workers, pending);
 	shared->workers_requested = wanted;
+	loop_cxt = AllocSetContextCreate(CurrentMemoryContext, "redis_sync coordinator loop",
+									 ALLOCSET_SMALL_SIZES);
+	run_cxt = MemoryContextSwitchTo(loop_cxt);
 	while (pending > 0)
 	{
 		int			alive = 0;
 		int			remaining;
 		ListCell   *lc;
 
+		MemoryContextReset(loop_cxt);
+
 		if (run->workers == NIL)
 		{
+			/* the handles must outlive the loop's context */
+			MemoryContextSwitchTo(run_cxt);
 			shared->workers_launched = rs_launch_workers(run, wanted);
+			MemoryContextSwitchTo(loop_cxt);
 			if (shared->workers_launched == 0)
 			{
 				ereport(LOG,
-						(errmsg("redis_sync run " INT64_FORMAT " is waiting for a free background worker slot",
-								run->run_id)));
+						(errmsg("redis_sync run " INT64_FORMAT " is waiting for a sync worker",
+								run->run_id),
+						 errdetail("redis_sync.max_workers or max_worker_processes is reached.")));
 				(void) WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH,
 								 1000L, PG_WAIT_EXTENSION);
 				ResetLatch(MyLatch);
@@ -452,6 +465,7 @@ rs_coordinate(const RsRunRequest *req, RsRunShared *shared, RsRun *run)
 		}
 	}
 
+	MemoryContextSwitchTo(run_cxt);
 	rs_stop_workers(run);
 	if (nfailed > 0)
 		rs_finish_run(run, shared, "failed", NULL);
@@ -479,7 +493,6 @@ static bool
 rs_prepare_run(const RsRunRequest *req, RsRunShared *shared, RsRun *run)
 {
 	LOCKTAG		tag;
-	ForeignServer *server;
 	Oid			argtypes[3];
 	Datum		values[3];
 	bool		isnull;
@@ -519,8 +532,9 @@ rs_prepare_run(const RsRunRequest *req, RsRunShared *shared, RsRun *run)
 				"WHERE job_id = $1 AND status = 'running'",
 				1, argtypes, values, NULL, SPI_OK_UPDATE);
 
-	server = GetForeignServerByName(run->job->server_name, false);
-	run->conn = rs_get_connection(server, GetUserMapping(run->job->owner, server->serverid));
+	run->server = GetForeignServerByName(run->job->server_name, false);
+	run->user = GetUserMapping(run->job->owner, run->server->serverid);
+	run->conn = rs_get_connection(run->server, run->user);
 
 	if (req->resume)
 	{
@@ -675,7 +689,8 @@ rs_redis_integer(RsConnection *conn, const char *key, int argc, const char **arg
 
 /*
  * rs_launch_workers
- *		Start up to "wanted" sync workers for the run, as the job's owner.
+ *		Start up to "wanted" sync workers for the run, as the job's owner,
+ *		within redis_sync.max_workers and the free background worker slots.
  *		Returns how many started.
  */
 static int
@@ -683,6 +698,23 @@ rs_launch_workers(RsRun *run, int wanted)
 {
 	int			i;
 	int			launched = 0;
+	int			running;
+	bool		isnull;
+
+	/*
+	 * redis_sync.max_workers caps the sync workers of all runs together.
+	 * Coordinators count and register under one advisory lock; a worker that
+	 * is registered but has not yet connected is not counted, so two runs
+	 * starting in the same instant may overshoot the cap by a little.
+	 */
+	rs_begin_xact("redis_sync: starting workers");
+	rs_spi_exec("SELECT pg_catalog.pg_advisory_xact_lock(1381190210, 0)",
+				0, NULL, NULL, NULL, SPI_OK_SELECT);
+	rs_spi_exec("SELECT count(*)::int4 FROM pg_catalog.pg_stat_activity "
+				"WHERE backend_type = 'redis_sync worker'",
+				0, NULL, NULL, NULL, SPI_OK_SELECT);
+	running = DatumGetInt32(rs_spi_getdatum(0, 1, &isnull));
+	wanted = Min(wanted, rs_max_workers - running);
 
 	for (i = 0; i < wanted; i++)
 	{
@@ -710,6 +742,14 @@ rs_launch_workers(RsRun *run, int wanted)
 		run->workers = lappend(run->workers, handle);
 		launched++;
 	}
+	/* Let them connect before the next coordinator counts. */
+	for (i = 0; i < launched; i++)
+	{
+		pid_t		pid;
+
+		(void) WaitForBackgroundWorkerStartup(list_nth(run->workers, i), &pid);
+	}
+	rs_commit_xact();
 	return launched;
 }
 
@@ -813,12 +853,38 @@ rs_finish_run(RsRun *run, RsRunShared *shared, const char *status, ErrorData *ed
 	rs_commit_xact();
 	strlcpy(shared->status, status, sizeof(shared->status));
 
-	/* A finished run no longer needs its snapshot. */
+	/*
+	 * A finished run no longer needs its snapshot.  The run has succeeded
+	 * whatever happens here: if Redis is unreachable now, the snapshot just
+	 * expires on its own.
+	 */
 	if (strcmp(status, "succeeded") == 0 && run->read_key != NULL &&
 		strcmp(run->read_key, run->source_key) != 0)
 	{
-		const char *argv[2] = {"UNLINK", run->read_key};
+		MemoryContext cxt = CurrentMemoryContext;
 
-		(void) rs_redis_integer(run->conn, run->read_key, 2, argv);
+		PG_TRY();
+		{
+			const char *argv[2] = {"UNLINK", run->read_key};
+
+			rs_begin_xact("redis_sync: dropping a snapshot");
+			run->conn = rs_get_connection(run->server, run->user);
+			(void) rs_redis_integer(run->conn, run->read_key, 2, argv);
+			rs_commit_xact();
+		}
+		PG_CATCH();
+		{
+			ErrorData  *edata;
+
+			MemoryContextSwitchTo(cxt);
+			edata = CopyErrorData();
+			FlushErrorState();
+			AbortOutOfAnyTransaction();
+			ereport(WARNING,
+					(errmsg("could not drop snapshot \"%s\" of run " INT64_FORMAT ": %s",
+							run->read_key, run->run_id, edata->message),
+					 errdetail("The snapshot expires on its own within 7 days.")));
+		}
+		PG_END_TRY();
 	}
 }

@@ -309,41 +309,46 @@ rs_claim_partition(RsWorker *w)
 static void
 rs_sync_partition(RsWorker *w)
 {
-	int			attempt = 0;
+	volatile int attempt = 0;
 	MemoryContext cxt = CurrentMemoryContext;
 
 	for (;;)
 	{
+		ErrorData  *volatile edata = NULL;
+		long		delay;
+
 		PG_TRY();
 		{
 			rs_sync_partition_once(w);
 		}
 		PG_CATCH();
 		{
-			ErrorData  *edata;
-			long		delay;
-
+			/* (no "continue" in here: PG_TRY is a do-while block) */
 			MemoryContextSwitchTo(cxt);
 			edata = CopyErrorData();
-			if (!rs_is_transient_error(edata->sqlerrcode) || ++attempt > RS_MAX_RETRIES)
+			if (!rs_is_transient_error(edata->sqlerrcode) || attempt >= RS_MAX_RETRIES)
 				PG_RE_THROW();
 			FlushErrorState();
-			AbortOutOfAnyTransaction();
-			rs_discard_connection(w->conn);
-			delay = 200L << (attempt - 1);
-			ereport(LOG,
-					(errmsg("redis_sync run " INT64_FORMAT " partition %d: %s; retrying in %ld ms (attempt %d of %d)",
-							w->req.run_id, w->partition_no, edata->message, delay,
-							attempt, RS_MAX_RETRIES)));
-			(void) WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH,
-							 delay, PG_WAIT_EXTENSION);
-			ResetLatch(MyLatch);
-			CHECK_FOR_INTERRUPTS();
-			FreeErrorData(edata);
-			continue;
 		}
 		PG_END_TRY();
-		return;
+
+		if (edata == NULL)
+			return;
+
+		/* A transient error: start over from the committed offset. */
+		AbortOutOfAnyTransaction();
+		rs_discard_connection(w->conn);
+		attempt++;
+		delay = 200L << (attempt - 1);
+		ereport(LOG,
+				(errmsg("redis_sync run " INT64_FORMAT " partition %d: %s; retrying in %ld ms (attempt %d of %d)",
+						w->req.run_id, w->partition_no, edata->message, delay,
+						attempt, RS_MAX_RETRIES)));
+		FreeErrorData(edata);
+		(void) WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH,
+						 delay, PG_WAIT_EXTENSION);
+		ResetLatch(MyLatch);
+		CHECK_FOR_INTERRUPTS();
 	}
 }
 

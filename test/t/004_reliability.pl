@@ -1,0 +1,210 @@
+# Reliability and security: Redis restarted or stalled mid-run, PostgreSQL
+# stopped in immediate mode mid-run, a Redis that never answers sync_run,
+# jobs owned by unprivileged roles, odd identifiers and keys, concurrent
+# jobs under a small worker budget, and random input to the validators.
+# Every sync ends with a full comparison of both tables against Redis.
+use strict;
+use warnings;
+
+use IO::Socket::INET;
+use PostgreSQL::Test::Cluster;
+use PostgreSQL::Test::Utils;
+use RedisSyncTest;
+use Test::More;
+use Time::HiRes qw(time usleep);
+
+# Redis with an append-only file, so that a restart keeps the data and
+# the run's snapshot.
+my $redis = start_redis(extra => [ '--appendonly', 'yes', '--appendfsync', 'always' ]);
+my $node = new_sync_node('rel', redis => $redis, conf => "max_worker_processes = 10\n");
+$node->safe_psql('postgres', "ALTER SERVER redis OPTIONS (SET command_timeout '1500')");
+setup_job($node, partitions => 4, workers => 2, chunk_size => 200);
+
+sub wait_progress
+{
+	my ($min) = @_;
+	for (1 .. 600)
+	{
+		my $p = $node->safe_psql('postgres',
+			"SELECT run_id FROM redis_sync.progress WHERE members_done >= $min");
+		return $p if $p ne '';
+		usleep(20_000);
+	}
+	return undef;
+}
+
+# 1. Redis restarts mid-run: the workers retry and the run completes.
+my $today = $node->safe_psql('postgres', 'SELECT current_date');
+load_day($redis, $today, 60000, 21);
+my ($h, $out, $err) = background_psql_query($node, "SELECT status FROM redis_sync.sync_run('clicks')");
+ok(defined wait_progress(2000), 'restart: the run made progress');
+$redis->cli('SHUTDOWN');    # saves; the append-only file has everything
+usleep(700_000);
+$redis->start;
+$h->finish;
+is($$out, "succeeded\n", 'restart: the run succeeded after Redis came back');
+like(slurp_file($node->logfile), qr/retrying in \d+ ms/, 'restart: the workers retried');
+expect_tables_match($node, "clicks:daily:$today", $today, 'after a Redis restart');
+
+# 2. Redis stalls for 5 seconds mid-run: command_timeout fires, the workers
+#    retry, and the run completes.
+load_day($redis, '2020-07-01', 60000, 23);
+($h, $out, $err) = background_psql_query($node, "SELECT status FROM redis_sync.sync_run('clicks', '2020-07-01')");
+ok(defined wait_progress(2000), 'stall: the run made progress');
+my $rpid = $redis->cli('INFO', 'server') =~ /process_id:(\d+)/ ? $1 : 0;
+kill 'STOP', $rpid;
+sleep 5;
+kill 'CONT', $rpid;
+$h->finish;
+is($$out, "succeeded\n", 'stall: the run succeeded once Redis answered again');
+expect_tables_match($node, 'clicks:daily:2020-07-01', '2020-07-01', 'after a 5 s stall');
+
+# 3. PostgreSQL stopped in immediate mode mid-run: the run is resumed by
+#    the next sync_run (no scheduler on this node) to the exact result.
+load_day($redis, '2020-07-02', 80000, 25);
+($h, $out, $err) = background_psql_query($node, "SELECT status FROM redis_sync.sync_run('clicks', '2020-07-02')");
+my $run = wait_progress(5000);
+ok(defined $run, 'immediate: the run made progress');
+$node->stop('immediate');
+$h->finish;
+$node->start;
+is($node->safe_psql('postgres', "SELECT run_id || ' ' || status FROM redis_sync.sync_run('clicks', '2020-07-02')"),
+	"$run succeeded", 'immediate: the interrupted run was resumed');
+expect_tables_match($node, 'clicks:daily:2020-07-02', '2020-07-02', 'after an immediate shutdown');
+
+# 4. A Redis that accepts connections and never answers: sync_run fails with
+#    the timeout, and a cancel returns within 2 seconds.
+my $mute = IO::Socket::INET->new(Listen => 16, LocalAddr => '127.0.0.1', LocalPort => 0,
+	Proto => 'tcp', ReuseAddr => 1) or die "listen: $!";
+my $mute_port = $mute->sockport;
+my $mute_pid = fork();
+if ($mute_pid == 0)
+{
+	my @held;
+	while (my $c = $mute->accept) { push @held, $c; }
+	exit 0;
+}
+END { kill 'KILL', $mute_pid if $mute_pid; }
+$node->safe_psql('postgres', qq{
+	CREATE SERVER mute FOREIGN DATA WRAPPER redis_zset OPTIONS (port '$mute_port', command_timeout '600000');
+	CREATE USER MAPPING FOR PUBLIC SERVER mute;
+	SELECT redis_sync.create_job('mute_job', 'mute', 'k:%Y', NULL, NULL, 'daily_click_count');
+	CREATE SERVER mute_short FOREIGN DATA WRAPPER redis_zset OPTIONS (port '$mute_port', command_timeout '700');
+	CREATE USER MAPPING FOR PUBLIC SERVER mute_short;
+	SELECT redis_sync.create_job('mute_short_job', 'mute_short', 'k:%Y', NULL, NULL, 'daily_click_count');
+});
+my ($ret, $o, $e) = $node->psql('postgres', "SELECT * FROM redis_sync.sync_run('mute_short_job', '2020-01-01')");
+like($e, qr/Redis server "mute_short" did not reply within 700 ms/, 'a mute Redis fails sync_run with the timeout');
+($h, $out, $err) = background_psql_query($node, "SELECT * FROM redis_sync.sync_run('mute_job', '2020-01-01')");
+ok(wait_for($node, "SELECT count(*) FROM pg_stat_activity WHERE backend_type = 'redis_sync coordinator'", '1', 30),
+	'the coordinator is waiting on the mute Redis');
+my $t0 = time;
+$node->safe_psql('postgres',
+	"SELECT pg_cancel_backend(pid) FROM pg_stat_activity WHERE query LIKE 'SELECT * FROM redis_sync.sync_run(''mute_job''%'");
+$h->finish;
+cmp_ok(time - $t0, '<', 2, 'cancel of sync_run against a mute Redis returned within 2 s');
+ok(wait_for($node, "SELECT count(*) FROM pg_stat_activity WHERE backend_type = 'redis_sync coordinator'", '0', 10),
+	'the coordinator is gone');
+
+# 5. A job owned by an unprivileged role: its workers run as that role, and
+#    a privilege it lacks fails the run with a permission error.
+$node->safe_psql('postgres', q{
+	CREATE ROLE alice LOGIN;
+	CREATE SCHEMA "Odd ""Schema""";
+	CREATE TABLE "Odd ""Schema""".members (name text PRIMARY KEY, click_count numeric NOT NULL);
+	CREATE TABLE "Odd ""Schema"""."Daily Clicks" (name varchar(64), click_date date,
+	    click_count integer NOT NULL, PRIMARY KEY (click_date, name));
+	GRANT USAGE ON SCHEMA "Odd ""Schema""" TO alice;
+	GRANT SELECT, INSERT, UPDATE ON ALL TABLES IN SCHEMA "Odd ""Schema""" TO alice;
+	GRANT USAGE ON FOREIGN SERVER redis TO alice;
+});
+my $odd_key = "odd key {with} \"quotes\" and\nnewline:%Y-%m-%d";
+my $odd_day_key = "odd key {with} \"quotes\" and\nnewline:2020-07-03";
+my $lua = q{for i=1,3000 do local m = "o'brien \"" .. i .. "\"" }
+  . q{redis.call('ZADD', KEYS[1], i % 50, m) redis.call('ZADD', KEYS[2], i, m) end};
+$redis->cli('EVAL', $lua, '2', $odd_day_key, 'odd total');
+my $quoted_key = $odd_key =~ s/'/''/gr;
+$node->safe_psql('postgres', qq{
+	SET ROLE alice;
+	SELECT redis_sync.create_job('alice_job', 'redis', E'@{[ $quoted_key =~ s/\n/\\n/gr ]}', 'odd total',
+	  '"Odd ""Schema""".members', '"Odd ""Schema"""."Daily Clicks"', partitions => 3, workers => 2,
+	  chunk_size => 100);
+});
+my $alice = $node->connstr('postgres') . ' user=alice';
+my ($aout, $aerr) = ('', '');
+my $ah = IPC::Run::start([ 'psql', '-X', '-A', '-t', '-d', $alice, '-c',
+	"SELECT status FROM redis_sync.sync_run('alice_job', '2020-07-03')" ], '>', \$aout, '2>', \$aerr);
+my $seen_user = '';
+for (1 .. 200)
+{
+	$seen_user = $node->safe_psql('postgres',
+		"SELECT string_agg(DISTINCT usename, ',') FROM pg_stat_activity WHERE backend_type = 'redis_sync worker'");
+	last if $seen_user ne '';
+	usleep(10_000);
+}
+$ah->finish;
+is($aout, "succeeded\n", 'a job owned by an unprivileged role succeeded');
+is($seen_user, 'alice', 'its workers ran as the owner') if $seen_user ne '';
+is($node->safe_psql('postgres', q{
+	SELECT count(*) || ' ' || sum(click_count) FROM "Odd ""Schema"""."Daily Clicks" WHERE click_date = '2020-07-03'}),
+	'3000 73500', 'quoted identifiers and an odd key synced every member');
+is($node->safe_psql('postgres', q{SELECT click_count FROM "Odd ""Schema""".members WHERE name = 'o''brien "42"'}),
+	'42', 'members with quotes synced');
+is($node->safe_psql('postgres', "SET ROLE alice; SELECT count(*) FROM redis_sync.job"), '1',
+	'alice sees only her own job');
+$node->safe_psql('postgres', q{REVOKE UPDATE ON "Odd ""Schema""".members FROM alice});
+($ret, $o, $e) = $node->psql('postgres', "SET ROLE alice; SELECT * FROM redis_sync.sync_run('alice_job', '2020-07-03', resume => false)");
+like($e, qr/permission denied for member table "members"/, 'a revoked privilege fails the run with a permission error');
+($ret, $o, $e) = $node->psql('postgres', "SET ROLE alice; CREATE EXTENSION redis_sync VERSION '0.1' SCHEMA public");
+like($e, qr/permission denied|must be superuser|already exists/, 'a non-superuser cannot create the extension');
+
+# 6. Four jobs at once with room for only a few workers: all complete.
+for my $j (1 .. 4)
+{
+	load_day($redis, "2020-08-0$j", 20000, 30 + $j);
+	$node->safe_psql('postgres', "SELECT redis_sync.create_job('multi$j', 'redis', 'clicks:daily:2020-08-0$j', 'clicks:total', 'member', 'daily_click_count', partitions => 4, workers => 3, chunk_size => 500)");
+}
+my @hs;
+for my $j (1 .. 4)
+{
+	push @hs, [ background_psql_query($node, "SELECT status FROM redis_sync.sync_run('multi$j', '2020-08-0$j')") ];
+}
+for my $j (1 .. 4)
+{
+	my ($bh, $bout, $berr) = @{ $hs[ $j - 1 ] };
+	$bh->finish;
+	is($$bout, "succeeded\n", "concurrent job $j succeeded") or diag($$berr);
+}
+for my $j (1 .. 4)
+{
+	expect_tables_match($node, "clicks:daily:2020-08-0$j", "2020-08-0$j", "concurrent job $j");
+}
+
+# 7. Random input to the option validator and the cron parser: every
+#    rejection is a clean error, and the server keeps serving.
+my $fuzz = $node->safe_psql('postgres', q{
+	CREATE FUNCTION pg_temp.rnd() RETURNS text LANGUAGE sql AS $$
+	  SELECT coalesce(string_agg(substr(' */-,0123456789@abcdefghijklmnopqrstuvwxyzJANMON%{}"''\\', (random() * 52)::int + 1, 1), ''), '')
+	  FROM generate_series(1, (random() * 24)::int) $$;
+	DO $$
+	DECLARE ok int := 0; bad int := 0; s text;
+	BEGIN
+	  PERFORM setseed(0.42);
+	  FOR i IN 1..3000 LOOP
+	    s := pg_temp.rnd();
+	    BEGIN PERFORM redis_sync.next_run(s, '2026-01-01'); ok := ok + 1;
+	    EXCEPTION WHEN invalid_parameter_value THEN bad := bad + 1; END;
+	    BEGIN EXECUTE format('CREATE SERVER fz FOREIGN DATA WRAPPER redis_zset OPTIONS (port %L, page_size %L)', s, s);
+	      EXECUTE 'DROP SERVER fz'; ok := ok + 1;
+	    EXCEPTION WHEN invalid_parameter_value OR fdw_invalid_option_name THEN bad := bad + 1; END;
+	    BEGIN PERFORM redis_sync.format_key(s, '2026-01-01'); ok := ok + 1;
+	    EXCEPTION WHEN invalid_parameter_value THEN bad := bad + 1; END;
+	  END LOOP;
+	  RAISE NOTICE 'fuzz: % accepted, % rejected', ok, bad;
+	END $$;
+	SELECT 'alive';
+});
+is($fuzz, 'alive', 'random schedules, options and key templates gave only clean errors');
+
+$node->stop;
+done_testing();
