@@ -121,6 +121,7 @@ rs_sync_run(PG_FUNCTION_ARGS)
 	TupleDesc	tupdesc;
 	Datum		values[5];
 	bool		nulls[5] = {false, false, false, false, false};
+	bool		noticed = false;
 
 	if (DATE_NOT_FINITE(run_date))
 		ereport(ERROR,
@@ -152,11 +153,20 @@ rs_sync_run(PG_FUNCTION_ARGS)
 
 	wait.shared = shared;
 	wait.handle = NULL;
-	if (!rs_start_coordinator(&req, &wait.handle))
-		ereport(ERROR,
-				(errcode(ERRCODE_CONFIGURATION_LIMIT_EXCEEDED),
-				 errmsg("could not start a redis_sync coordinator for job \"%s\"", job_name),
-				 errhint("Raise max_worker_processes: each run needs one coordinator plus its workers.")));
+
+	/* Every background worker slot may be busy (other runs): wait for one. */
+	while (!rs_start_coordinator(&req, &wait.handle))
+	{
+		if (!noticed)
+			ereport(NOTICE,
+					(errmsg("waiting for a free background worker slot to start job \"%s\"", job_name),
+					 errhint("Each run needs one coordinator plus its workers; raise max_worker_processes.")));
+		noticed = true;
+		(void) WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH,
+						 200L, PG_WAIT_EXTENSION);
+		ResetLatch(MyLatch);
+		CHECK_FOR_INTERRUPTS();
+	}
 
 	PG_ENSURE_ERROR_CLEANUP(rs_caller_cleanup, PointerGetDatum(&wait));
 	{
