@@ -286,7 +286,7 @@ for i, c in enumerate(('redis_sync_tuned', 'redis_sync_default', 'write_floor', 
         open(path, 'w').write(''.join('%d %f\n' % p for p in pts))
         plots.append("'%s' using 1:2 with linespoints title '%s'" % (path, c))
 open(os.path.join(work, 'plot.gp'), 'w').write(
-    "set terminal png size 900,560\nset output 'bench/results.png'\n"
+    "set terminal png size 900,560 noenhanced\nset output 'bench/results.png'\n"
     "set title 'First sync of a day: members per second (higher is better)'\n"
     "set logscale x\nset xlabel 'members in the day (N)'\nset ylabel 'members per second'\n"
     "set key left bottom\nset grid\nset yrange [0:*]\nplot " + ', '.join(plots) + "\n")
