@@ -50,6 +50,34 @@ is($node->safe_psql('postgres', "SELECT trigger FROM redis_sync.run WHERE run_id
 	'the run is marked as resumed');
 expect_tables_match($node, "clicks:daily:$day", $day, 'after SIGKILL and resume');
 
+# 1b. SIGKILL of one worker, of all workers, or of the calling backend, at
+#     a random point of a 200,000-member run, five times with different
+#     seeds; each time the next sync_run resumes to the exact result.
+foreach my $seed (1 .. 5)
+{
+	my $d = sprintf('2020-04-%02d', $seed);
+	my $what = (qw(one-worker all-workers caller one-worker caller))[ $seed - 1 ];
+	srand($seed);
+	my $point = 10000 + int(rand(150000));
+	load_day($redis, $d, 200000, 100 + $seed);
+	($h, $out, $err) = background_psql_query($node, "SELECT status FROM redis_sync.sync_run('clicks', '$d')");
+	my $r = wait_progress($point);
+	ok(defined $r, "seed $seed: the run reached $point members");
+	if (defined $r)
+	{
+		my $pids = $node->safe_psql('postgres', $what eq 'caller'
+			? "SELECT pid FROM pg_stat_activity WHERE query LIKE 'SELECT status FROM redis_sync.sync_run%'"
+			: "SELECT pid FROM pg_stat_activity WHERE backend_type = 'redis_sync worker'"
+			  . ($what eq 'one-worker' ? ' LIMIT 1' : ''));
+		kill 'KILL', split /\n/, $pids;
+	}
+	$h->finish;
+	ok(wait_for($node, 'SELECT 1', '1', 60), "seed $seed: the server is up after SIGKILL of $what at $point members");
+	is($node->safe_psql('postgres', "SELECT status FROM redis_sync.sync_run('clicks', '$d')"), 'succeeded',
+		"seed $seed: the run completed");
+	expect_tables_match($node, "clicks:daily:$d", $d, "seed $seed: after SIGKILL of $what");
+}
+
 # 2. cancel, then terminate, the caller mid-run: the run is cancelled, its
 #    workers stop, and it resumes to the exact result.
 foreach my $how ('pg_cancel_backend', 'pg_terminate_backend')
