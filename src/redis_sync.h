@@ -29,15 +29,10 @@
 #include "utils/date.h"
 #include "utils/timestamp.h"
 
-#define RS_EXTENSION_NAME	"redis_sync"
-#define RS_SCHEMA_NAME		"redis_sync"
 #define RS_FDW_NAME			"redis_zset"
 
-/* Bounds shared by the validator and the job functions. */
+/* Largest page_size of a foreign table. */
 #define RS_MAX_PAGE_SIZE	1000000
-#define RS_MAX_PARTITIONS	10000
-#define RS_MAX_WORKERS		64
-#define RS_MAX_CHUNK_SIZE	1000000
 
 /* ---------------------------------------------------------------------
  * in options.c
