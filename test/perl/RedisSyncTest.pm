@@ -10,6 +10,7 @@ use warnings;
 
 use Exporter 'import';
 use File::Temp ();
+use IO::Socket::INET;
 use IPC::Run ();
 use PostgreSQL::Test::Cluster;
 use PostgreSQL::Test::Utils;
@@ -17,7 +18,11 @@ use Test::More;
 use Time::HiRes qw(usleep);
 
 our @EXPORT = qw(start_redis new_sync_node setup_job load_day expect_tables_match
-  wait_for background_psql_query);
+  wait_for wait_value wait_progress background_psql_query start_mute_server);
+
+# pids of mute servers, killed when the test ends
+my @mute_pids;
+END { kill 'KILL', @mute_pids if @mute_pids; }
 
 # start_redis(%opts): start redis-server; returns a hash with port, dir and
 # methods cli(@args), stop(), start().  opts: extra => [redis-server args],
@@ -133,6 +138,53 @@ sub wait_for
 		usleep(50_000);
 	}
 	return 0;
+}
+
+# wait_value($node, $sql, $seconds): poll until $sql returns something
+# non-empty, and return it ('' if it never does).
+sub wait_value
+{
+	my ($node, $sql, $seconds) = @_;
+	for (1 .. ($seconds || 5) * 100)
+	{
+		my $v = $node->safe_psql('postgres', $sql);
+		return $v if $v ne '';
+		usleep(10_000);
+	}
+	return '';
+}
+
+# wait_progress($node, $min): wait until a running run has committed at
+# least $min members; returns its run id, or undef if none did in 30 s.
+sub wait_progress
+{
+	my ($node, $min) = @_;
+	for (1 .. 1500)
+	{
+		my $p = $node->safe_psql('postgres',
+			"SELECT run_id FROM redis_sync.progress WHERE members_done >= $min");
+		return $p if $p ne '';
+		usleep(20_000);
+	}
+	return undef;
+}
+
+# start_mute_server(): a TCP server on a free loopback port that accepts
+# connections and never says a word (a hung Redis); returns its port.
+sub start_mute_server
+{
+	my $sock = IO::Socket::INET->new(Listen => 16, LocalAddr => '127.0.0.1',
+		LocalPort => 0, Proto => 'tcp', ReuseAddr => 1) or die "listen: $!";
+	my $pid = fork();
+	die "fork: $!" unless defined $pid;
+	if ($pid == 0)
+	{
+		my @held;
+		while (my $c = $sock->accept) { push @held, $c; }
+		exit 0;
+	}
+	push @mute_pids, $pid;
+	return $sock->sockport;
 }
 
 # background_psql_query($node, $sql): start psql running $sql; returns the

@@ -4,7 +4,6 @@
 use strict;
 use warnings;
 
-use IO::Socket::INET;
 use PostgreSQL::Test::Cluster;
 use PostgreSQL::Test::Utils;
 use RedisSyncTest;
@@ -16,17 +15,7 @@ my $node = new_sync_node('conn', redis => $redis);
 $redis->cli('ZADD', 'k', '1', 'a', '2', 'b');
 
 # A server that accepts connections and never says a word.
-my $mute = IO::Socket::INET->new(Listen => 16, LocalAddr => '127.0.0.1',
-	LocalPort => 0, Proto => 'tcp', ReuseAddr => 1) or die "listen: $!";
-my $mute_port = $mute->sockport;
-my $mute_pid = fork();
-if ($mute_pid == 0)
-{
-	my @held;
-	while (my $c = $mute->accept) { push @held, $c; }
-	exit 0;
-}
-END { kill 'KILL', $mute_pid if $mute_pid; }
+my $mute_port = start_mute_server();
 
 $node->safe_psql('postgres', qq{
 	CREATE SERVER mute FOREIGN DATA WRAPPER redis_zset

@@ -17,23 +17,9 @@ setup_job($node, partitions => 6, workers => 3, chunk_size => 200);
 my $day = '2020-03-01';
 load_day($redis, $day, 120000, 7);
 
-# Wait until the run has committed at least $min members; returns the run id.
-sub wait_progress
-{
-	my ($min) = @_;
-	for (1 .. 600)
-	{
-		my $p = $node->safe_psql('postgres',
-			"SELECT run_id FROM redis_sync.progress WHERE members_done >= $min");
-		return $p if $p ne '';
-		usleep(20_000);
-	}
-	return undef;
-}
-
 # 1. SIGKILL one sync worker mid-run: the server restarts, the run resumes.
 my ($h, $out, $err) = background_psql_query($node, "SELECT status FROM redis_sync.sync_run('clicks', '$day')");
-my $run = wait_progress(5000);
+my $run = wait_progress($node, 5000);
 ok(defined $run, 'the run made progress');
 my $wpid = $node->safe_psql('postgres',
 	"SELECT pid FROM pg_stat_activity WHERE backend_type = 'redis_sync worker' LIMIT 1");
@@ -61,7 +47,7 @@ foreach my $seed (1 .. 5)
 	my $point = 10000 + int(rand(150000));
 	load_day($redis, $d, 200000, 100 + $seed);
 	($h, $out, $err) = background_psql_query($node, "SELECT status FROM redis_sync.sync_run('clicks', '$d')");
-	my $r = wait_progress($point);
+	my $r = wait_progress($node, $point);
 	ok(defined $r, "seed $seed: the run reached $point members");
 	if (defined $r)
 	{
@@ -85,7 +71,7 @@ foreach my $how ('pg_cancel_backend', 'pg_terminate_backend')
 	my $d = $how eq 'pg_cancel_backend' ? '2020-03-02' : '2020-03-03';
 	load_day($redis, $d, 60000, 11);
 	($h, $out, $err) = background_psql_query($node, "SELECT status FROM redis_sync.sync_run('clicks', '$d')");
-	my $r = wait_progress(2000);
+	my $r = wait_progress($node, 2000);
 	ok(defined $r, "$how: the run made progress");
 	$node->safe_psql('postgres',
 		"SELECT $how(pid) FROM pg_stat_activity WHERE query LIKE 'SELECT status FROM redis_sync.sync_run%'");
@@ -106,7 +92,7 @@ foreach my $how ('pg_cancel_backend', 'pg_terminate_backend')
 # 3. a second sync_run of a running job fails at once
 load_day($redis, '2020-03-04', 60000, 13);
 ($h, $out, $err) = background_psql_query($node, "SELECT status FROM redis_sync.sync_run('clicks', '2020-03-04')");
-ok(defined wait_progress(1000), 'a run is going');
+ok(defined wait_progress($node, 1000), 'a run is going');
 my ($ret, $o2, $e2) = $node->psql('postgres', "SELECT * FROM redis_sync.sync_run('clicks', '2020-03-04')");
 like($e2, qr/job "clicks" is already running/, 'a concurrent run of the job fails');
 $h->finish;
@@ -123,14 +109,8 @@ my $incr = IPC::Run::start([ 'redis-cli', '-p', $redis->{port}, '-r', '40000', '
 my $incr2 = IPC::Run::start([ 'redis-cli', '-p', $redis->{port}, '-r', '40000', '-i', '0.0002',
 	'ZADD', $key, 'INCR', '1', 'late-arrival' ], '>', '/dev/null', '2>', '/dev/null');
 ($h, $out, $err) = background_psql_query($node, "SELECT status FROM redis_sync.sync_run('clicks')");
-my $snap = '';
-for (1 .. 500)
-{
-	$snap = $node->safe_psql('postgres',
-		"SELECT read_key FROM redis_sync.run WHERE run_date = current_date AND status = 'running'");
-	last if $snap ne '';
-	usleep(10_000);
-}
+my $snap = wait_value($node,
+	"SELECT read_key FROM redis_sync.run WHERE run_date = current_date AND status = 'running'", 5);
 like($snap, qr/^redis_sync:snapshot:\d+:\Q$key\E$/, 'the run reads a snapshot of today\'s key');
 my %snapshot = split /\n/, $redis->cli('ZRANGE', $snap, '0', '-1', 'WITHSCORES');
 $h->finish;

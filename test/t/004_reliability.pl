@@ -6,7 +6,6 @@
 use strict;
 use warnings;
 
-use IO::Socket::INET;
 use PostgreSQL::Test::Cluster;
 use PostgreSQL::Test::Utils;
 use RedisSyncTest;
@@ -20,24 +19,11 @@ my $node = new_sync_node('rel', redis => $redis, conf => "max_worker_processes =
 $node->safe_psql('postgres', "ALTER SERVER redis OPTIONS (SET command_timeout '1500')");
 setup_job($node, partitions => 4, workers => 2, chunk_size => 200);
 
-sub wait_progress
-{
-	my ($min) = @_;
-	for (1 .. 600)
-	{
-		my $p = $node->safe_psql('postgres',
-			"SELECT run_id FROM redis_sync.progress WHERE members_done >= $min");
-		return $p if $p ne '';
-		usleep(20_000);
-	}
-	return undef;
-}
-
 # 1. Redis restarts mid-run: the workers retry and the run completes.
 my $today = $node->safe_psql('postgres', 'SELECT current_date');
 load_day($redis, $today, 60000, 21);
 my ($h, $out, $err) = background_psql_query($node, "SELECT status FROM redis_sync.sync_run('clicks')");
-ok(defined wait_progress(2000), 'restart: the run made progress');
+ok(defined wait_progress($node, 2000), 'restart: the run made progress');
 $redis->cli('SHUTDOWN');    # saves; the append-only file has everything
 usleep(700_000);
 $redis->start;
@@ -50,7 +36,7 @@ expect_tables_match($node, "clicks:daily:$today", $today, 'after a Redis restart
 #    retry, and the run completes.
 load_day($redis, '2020-07-01', 60000, 23);
 ($h, $out, $err) = background_psql_query($node, "SELECT status FROM redis_sync.sync_run('clicks', '2020-07-01')");
-ok(defined wait_progress(2000), 'stall: the run made progress');
+ok(defined wait_progress($node, 2000), 'stall: the run made progress');
 my $rpid = $redis->cli('INFO', 'server') =~ /process_id:(\d+)/ ? $1 : 0;
 kill 'STOP', $rpid;
 sleep 5;
@@ -63,7 +49,7 @@ expect_tables_match($node, 'clicks:daily:2020-07-01', '2020-07-01', 'after a 5 s
 #    the next sync_run (no scheduler on this node) to the exact result.
 load_day($redis, '2020-07-02', 80000, 25);
 ($h, $out, $err) = background_psql_query($node, "SELECT status FROM redis_sync.sync_run('clicks', '2020-07-02')");
-my $run = wait_progress(5000);
+my $run = wait_progress($node, 5000);
 ok(defined $run, 'immediate: the run made progress');
 $node->stop('immediate');
 $h->finish;
@@ -74,17 +60,7 @@ expect_tables_match($node, 'clicks:daily:2020-07-02', '2020-07-02', 'after an im
 
 # 4. A Redis that accepts connections and never answers: sync_run fails with
 #    the timeout, and a cancel returns within 2 seconds.
-my $mute = IO::Socket::INET->new(Listen => 16, LocalAddr => '127.0.0.1', LocalPort => 0,
-	Proto => 'tcp', ReuseAddr => 1) or die "listen: $!";
-my $mute_port = $mute->sockport;
-my $mute_pid = fork();
-if ($mute_pid == 0)
-{
-	my @held;
-	while (my $c = $mute->accept) { push @held, $c; }
-	exit 0;
-}
-END { kill 'KILL', $mute_pid if $mute_pid; }
+my $mute_port = start_mute_server();
 $node->safe_psql('postgres', qq{
 	CREATE SERVER mute FOREIGN DATA WRAPPER redis_zset OPTIONS (port '$mute_port', command_timeout '600000');
 	CREATE USER MAPPING FOR PUBLIC SERVER mute;
@@ -134,14 +110,8 @@ my $alice = $node->connstr('postgres') . ' user=alice';
 my ($aout, $aerr) = ('', '');
 my $ah = IPC::Run::start([ 'psql', '-X', '-A', '-t', '-d', $alice, '-c',
 	"SELECT status FROM redis_sync.sync_run('alice_job', '2020-07-03')" ], '>', \$aout, '2>', \$aerr);
-my $seen_user = '';
-for (1 .. 200)
-{
-	$seen_user = $node->safe_psql('postgres',
-		"SELECT string_agg(DISTINCT usename, ',') FROM pg_stat_activity WHERE backend_type = 'redis_sync worker'");
-	last if $seen_user ne '';
-	usleep(10_000);
-}
+my $seen_user = wait_value($node,
+	"SELECT string_agg(DISTINCT usename, ',') FROM pg_stat_activity WHERE backend_type = 'redis_sync worker'", 2);
 $ah->finish;
 is($aout, "succeeded\n", 'a job owned by an unprivileged role succeeded');
 is($seen_user, 'alice', 'its workers ran as the owner') if $seen_user ne '';
