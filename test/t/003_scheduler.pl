@@ -75,6 +75,23 @@ is($node->safe_psql('postgres', "SELECT status FROM redis_sync.run WHERE run_dat
 	'succeeded', 'the pg_cron run is in the history');
 expect_tables_match($node, 'clicks:daily:2020-05-05', '2020-05-05', 'run driven by pg_cron');
 
+# A scheduled time that passes while the server is down runs once after the
+# start, with no backlog.
+load_day($redis, $today, 3000, 11);
+$node->safe_psql('postgres', "SELECT redis_sync.alter_job('clicks', enabled => true, schedule => '15 seconds', workers => 2, chunk_size => 1000)");
+my $last = wait_value($node, "SELECT max(run_id) FROM redis_sync.run WHERE trigger = 'schedule' AND started_at > now() - interval '1 second'", 30);
+ok($last ne '', 'the 15-second schedule ran');
+ok(wait_for($node, "SELECT count(*) FROM redis_sync.run WHERE status = 'running'", '0', 30), 'no run is going');
+$node->stop('fast');
+sleep 35;    # two occurrences pass while the server is down
+$node->start;
+ok(wait_for($node, "SELECT count(*) FROM redis_sync.run WHERE run_id > $last AND trigger = 'schedule'", '1', 10),
+	'the missed occurrences ran once after the start');
+sleep 3;
+is($node->safe_psql('postgres', "SELECT count(*) FROM redis_sync.run WHERE run_id > $last AND trigger = 'schedule'"),
+	'1', 'and not once per missed occurrence');
+$node->safe_psql('postgres', "SELECT redis_sync.alter_job('clicks', enabled => false)");
+
 # SIGTERM stops the scheduler cleanly and the postmaster starts it again.
 my $spid = $node->safe_psql('postgres', "SELECT pid FROM pg_stat_activity WHERE backend_type = 'redis_sync scheduler'");
 kill 'TERM', $spid;
