@@ -186,8 +186,11 @@ rsGetForeignRelSize(PlannerInfo *root, RelOptInfo *baserel, Oid foreigntableid)
 			info->has_member_cond = true;
 			nmembers = (op == RS_OP_ANY) ? 10 : 1;
 			if (op == RS_OP_ANY && IsA(value, Const) && !((Const *) value)->constisnull)
-				nmembers = ArrayGetNItems(ARR_NDIM(DatumGetArrayTypeP(((Const *) value)->constvalue)),
-										  ARR_DIMS(DatumGetArrayTypeP(((Const *) value)->constvalue)));
+			{
+				ArrayType  *arr = DatumGetArrayTypeP(((Const *) value)->constvalue);
+
+				nmembers = ArrayGetNItems(ARR_NDIM(arr), ARR_DIMS(arr));
+			}
 		}
 		else if (kind == RS_COND_KEY && op == RS_OP_ANY)
 		{
@@ -479,7 +482,6 @@ rsGetForeignPaths(PlannerInfo *root, RelOptInfo *baserel, Oid foreigntableid)
 	{
 		RestrictInfo *ri = lfirst_node(RestrictInfo, lc);
 		Relids		required_outer;
-		ParamPathInfo *ppi;
 		RsCondKind	kind;
 		RsCondOp	op;
 		Expr	   *value;
@@ -492,13 +494,11 @@ rsGetForeignPaths(PlannerInfo *root, RelOptInfo *baserel, Oid foreigntableid)
 		required_outer = bms_difference(ri->clause_relids, baserel->relids);
 		if (bms_is_empty(required_outer))
 			continue;
-		ppi = get_baserel_parampathinfo(root, baserel, required_outer);
 		rows = (op == RS_OP_ANY ? 10 : 1) * (info->has_multi_key ? 3 : 1);
 		add_path(baserel, (Path *)
 				 create_foreignscan_path(root, baserel, NULL, rows, 10.0, 10.0 + rows * cpu_tuple_cost,
 										 NIL, required_outer, NULL,
 										 list_make1(makeInteger(RS_ORDER_NONE))));
-		(void) ppi;
 	}
 }
 

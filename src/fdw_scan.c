@@ -108,7 +108,7 @@ static void rs_drain(void *arg);
 static void rs_lookup_members(RsScanState *st);
 static bool rs_row_matches(RsScanState *st, const char *score, int64 rank);
 static void rs_store_tuple(RsScanState *st, TupleTableSlot *slot, int i);
-static char *rs_score_arg(double v, bool incl, bool is_min);
+static char *rs_score_arg(double v, bool incl);
 
 /*
  * rsBeginForeignScan
@@ -541,14 +541,14 @@ rs_start_window(RsScanState *st)
 	{
 		argv[0] = "ZCOUNT";
 		argv[2] = "-inf";
-		argv[3] = rs_score_arg(st->sb.min, !st->sb.min_incl, false);
+		argv[3] = rs_score_arg(st->sb.min, !st->sb.min_incl);
 		zr_send_simple(st->conn, 4, argv);
 	}
 	if (st->sb.has_max)
 	{
 		argv[0] = "ZCOUNT";
 		argv[2] = "-inf";
-		argv[3] = rs_score_arg(st->sb.max, st->sb.max_incl, false);
+		argv[3] = rs_score_arg(st->sb.max, st->sb.max_incl);
 		zr_send_simple(st->conn, 4, argv);
 	}
 	card = zr_receive_integer(st->conn, "ZCARD", st->key, NULL);
@@ -847,7 +847,7 @@ rs_store_tuple(RsScanState *st, TupleTableSlot *slot, int i)
  *		For ZCOUNT key -inf <arg>, "incl" means the bound itself counts.
  */
 static char *
-rs_score_arg(double v, bool incl, bool is_min)
+rs_score_arg(double v, bool incl)
 {
 	char		buf[64];
 

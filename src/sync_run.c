@@ -790,9 +790,9 @@ rs_stop_workers(RsRun *run)
 static void
 rs_finish_run(RsRun *run, RsRunShared *shared, const char *status, ErrorData *edata)
 {
-	Oid			argtypes[6] = {INT8OID, TEXTOID, TEXTOID, TEXTOID, TEXTOID};
-	Datum		values[6];
-	char		nulls[6] = "     ";
+	Oid			argtypes[5] = {INT8OID, TEXTOID, TEXTOID, TEXTOID, TEXTOID};
+	Datum		values[5];
+	char		nulls[6] = "     ";	/* 5 flags and the terminator */
 	bool		isnull;
 
 	values[0] = Int64GetDatum(run->run_id);

@@ -217,9 +217,6 @@ rs_worker_setup(RsWorker *w)
 		w->missing_plan = rs_prepare_kept(sql, 1, ptypes);
 	}
 
-	ptypes[0] = INT8OID;
-	ptypes[1] = INT4OID;
-	ptypes[2] = INT8OID;
 	{
 		Oid			otypes[5] = {INT8OID, INT4OID, INT8OID, INT8OID, INT8OID};
 
