@@ -25,6 +25,7 @@ SELECT redis_sync.next_run('30 1 * * *', '2026-10-31 12:00+00') AS first,
        redis_sync.next_run('30 1 * * *', redis_sync.next_run('30 1 * * *', '2026-10-31 12:00+00')) AS second,
        redis_sync.next_run('30 1 * * *', redis_sync.next_run('30 1 * * *', redis_sync.next_run('30 1 * * *', '2026-10-31 12:00+00'))) AS third;
 RESET redis_sync.timezone;
+SET redis_sync.timezone = 'Mars/Olympus_Mons';
 -- rejected expressions name the problem
 SELECT redis_sync.next_run('60 * * * *');
 SELECT redis_sync.next_run('* 24 * * *');

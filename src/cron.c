@@ -295,6 +295,27 @@ cron_day_matches(const CronSchedule *s, int year, int month, int day)
 }
 
 /*
+ * cron_timezone
+ *		The zone named tzname, or the session's zone for NULL or "".  The
+ *		redis_sync.timezone setting is checked when it is set, so an error
+ *		here means a caller passed an unchecked name.
+ */
+pg_tz *
+cron_timezone(const char *tzname)
+{
+	pg_tz	   *tz;
+
+	if (tzname == NULL || tzname[0] == '\0')
+		return session_timezone;
+	tz = pg_tzset(tzname);
+	if (tz == NULL)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("time zone \"%s\" not recognized", tzname)));
+	return tz;
+}
+
+/*
  * cron_next
  *		The first time strictly after "after" at which the schedule is due,
  *		evaluated in time zone tzname (NULL or "" for the session's), or
@@ -303,7 +324,7 @@ cron_day_matches(const CronSchedule *s, int year, int month, int day)
 TimestampTz
 cron_next(const CronSchedule *s, TimestampTz after, const char *tzname)
 {
-	pg_tz	   *tz = session_timezone;
+	pg_tz	   *tz;
 	struct pg_tm tm;
 	fsec_t		fsec;
 	int			tzoff;
@@ -311,14 +332,7 @@ cron_next(const CronSchedule *s, TimestampTz after, const char *tzname)
 
 	if (s->interval_secs > 0)
 		return after + (TimestampTz) s->interval_secs * USECS_PER_SEC;
-	if (tzname != NULL && tzname[0] != '\0')
-	{
-		tz = pg_tzset(tzname);
-		if (tz == NULL)
-			ereport(ERROR,
-					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-					 errmsg("time zone \"%s\" not recognized", tzname)));
-	}
+	tz = cron_timezone(tzname);
 	if (timestamp2tm(after, &tzoff, &tm, &fsec, NULL, tz) != 0)
 		return DT_NOEND;
 

@@ -13,6 +13,7 @@
 
 #include "foreign/fdwapi.h"
 #include "miscadmin.h"
+#include "pgtime.h"
 #include "utils/guc.h"
 
 #include "redis_sync.h"
@@ -24,6 +25,21 @@ char	   *rs_scheduler_timezone = NULL;
 int			rs_max_workers = 16;
 
 void		_PG_init(void);
+
+static bool rs_check_timezone(char **newval, void **extra, GucSource source);
+
+/*
+ * rs_check_timezone
+ *		redis_sync.timezone must be empty or a zone the server knows.
+ */
+static bool
+rs_check_timezone(char **newval, void **extra, GucSource source)
+{
+	if (*newval == NULL || (*newval)[0] == '\0' || pg_tzset(*newval) != NULL)
+		return true;
+	GUC_check_errdetail("Time zone \"%s\" is not recognized.", *newval);
+	return false;
+}
 
 PG_FUNCTION_INFO_V1(redis_zset_handler);
 
@@ -45,7 +61,7 @@ _PG_init(void)
 							   "Time zone in which job schedules are evaluated.",
 							   "An empty value means the server's TimeZone setting.",
 							   &rs_scheduler_timezone, "",
-							   PGC_USERSET, 0, NULL, NULL, NULL);
+							   PGC_USERSET, 0, rs_check_timezone, NULL, NULL);
 	DefineCustomIntVariable("redis_sync.max_workers",
 							"Maximum number of sync workers running at once, over all runs.",
 							NULL, &rs_max_workers, 16, 1, 1024,

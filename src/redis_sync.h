@@ -24,6 +24,7 @@
 #include "nodes/execnodes.h"
 #include "nodes/pathnodes.h"
 #include "nodes/plannodes.h"
+#include "pgtime.h"
 #include "postmaster/bgworker.h"
 #include "storage/lock.h"
 #include "utils/date.h"
@@ -319,6 +320,7 @@ typedef struct CronSchedule
 } CronSchedule;
 
 extern bool cron_parse(const char *expr, CronSchedule *sched, char **why);
+extern pg_tz *cron_timezone(const char *tzname);
 extern TimestampTz cron_next(const CronSchedule *sched, TimestampTz after,
 							 const char *tzname);
 extern void rs_validate_schedule(const char *expr);

@@ -366,19 +366,11 @@ rs_start_scheduled_run(int64 job_id, Oid owner, DateADT run_date, bool resume,
 static DateADT
 rs_scheduler_today(TimestampTz now)
 {
-	pg_tz	   *tz = session_timezone;
 	struct pg_tm tm;
 	fsec_t		fsec;
 	int			tzoff;
 
-	if (rs_scheduler_timezone != NULL && rs_scheduler_timezone[0] != '\0')
-	{
-		pg_tz	   *named = pg_tzset(rs_scheduler_timezone);
-
-		if (named != NULL)
-			tz = named;
-	}
-	if (timestamp2tm(now, &tzoff, &tm, &fsec, NULL, tz) != 0)
+	if (timestamp2tm(now, &tzoff, &tm, &fsec, NULL, cron_timezone(rs_scheduler_timezone)) != 0)
 		ereport(ERROR,
 				(errcode(ERRCODE_DATETIME_VALUE_OUT_OF_RANGE),
 				 errmsg("timestamp out of range")));
