@@ -98,6 +98,7 @@ typedef struct RsScanState
 	MemoryContext temp_cxt;
 } RsScanState;
 
+static List *rs_intersect(List *a, List *b);
 static void rs_resolve_conditions(ForeignScanState *node, RsScanState *st);
 static bool rs_start_key(RsScanState *st);
 static bool rs_start_window(RsScanState *st);
@@ -218,6 +219,32 @@ rsIterateForeignScan(ForeignScanState *node)
 }
 
 /*
+ * rs_intersect
+ *		The varlena values of "a" that also appear in "b", byte for byte.
+ */
+static List *
+rs_intersect(List *a, List *b)
+{
+	List	   *both = NIL;
+	ListCell   *la;
+
+	foreach(la, a)
+	{
+		ListCell   *lb;
+
+		foreach(lb, b)
+		{
+			if (datumIsEqual(PointerGetDatum(lfirst(la)), PointerGetDatum(lfirst(lb)), false, -1))
+			{
+				both = lappend(both, lfirst(la));
+				break;
+			}
+		}
+	}
+	return both;
+}
+
+/*
  * rs_resolve_conditions
  *		Evaluate the pushed conditions' values and reduce them to a list of
  *		keys, a member list or a rank window, and score bounds.
@@ -278,50 +305,12 @@ rs_resolve_conditions(ForeignScanState *node, RsScanState *st)
 
 			if (kind == RS_COND_MEMBER)
 			{
-				if (have_members)
-				{
-					List	   *both = NIL;
-					ListCell   *a;
-
-					foreach(a, members)
-					{
-						ListCell   *b;
-
-						foreach(b, vals)
-							if (datumIsEqual(PointerGetDatum(lfirst(a)), PointerGetDatum(lfirst(b)), false, -1))
-							{
-								both = lappend(both, lfirst(a));
-								break;
-							}
-					}
-					members = both;
-				}
-				else
-					members = vals;
+				members = have_members ? rs_intersect(members, vals) : vals;
 				have_members = true;
 			}
 			else
 			{
-				if (have_keys)
-				{
-					List	   *both = NIL;
-					ListCell   *a;
-
-					foreach(a, keys)
-					{
-						ListCell   *b;
-
-						foreach(b, vals)
-							if (datumIsEqual(PointerGetDatum(lfirst(a)), PointerGetDatum(lfirst(b)), false, -1))
-							{
-								both = lappend(both, lfirst(a));
-								break;
-							}
-					}
-					keys = both;
-				}
-				else
-					keys = vals;
+				keys = have_keys ? rs_intersect(keys, vals) : vals;
 				have_keys = true;
 			}
 		}
