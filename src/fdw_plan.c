@@ -16,15 +16,23 @@
  * by reading ranks in order, and a LIMIT bounds the rank window when the
  * scan is the only relation and all conditions are pushed.
  *
+ * A full scan of a table with a key option also gets a partial path: the
+ * parallel workers share its rank window (see fdw_scan.c).  A scan that
+ * feeds a write to the same key is read completely before the first row is
+ * returned, so that the write cannot move rows into or out of pages the scan
+ * has yet to read.
+ *
  *-------------------------------------------------------------------------
  */
 #include "postgres.h"
 
 #include <limits.h>
+#include <math.h>
 
 #include "access/htup_details.h"
 #include "access/table.h"
 #include "catalog/pg_am.h"
+#include "catalog/pg_class.h"
 #include "catalog/pg_namespace.h"
 #include "catalog/pg_operator.h"
 #include "catalog/pg_type.h"
@@ -39,6 +47,7 @@
 #include "optimizer/paths.h"
 #include "optimizer/planmain.h"
 #include "optimizer/restrictinfo.h"
+#include "parser/parsetree.h"
 #include "utils/array.h"
 #include "utils/builtins.h"
 #include "utils/fmgroids.h"
@@ -66,6 +75,8 @@ static const char *const rs_field_names[RS_NUM_FIELDS] = {"member", "score", "ra
 static bool rs_classify(PlannerInfo *root, RelOptInfo *baserel, RsRelInfo *info,
 						Expr *clause, RsCondKind *kind, RsCondOp *op, Expr **value);
 static RsScanOrder rs_useful_order(PlannerInfo *root, RelOptInfo *baserel, RsRelInfo *info);
+static void rs_add_partial_path(PlannerInfo *root, RelOptInfo *baserel, RsRelInfo *info);
+static bool rs_feeds_own_write(PlannerInfo *root, RsRelInfo *info, Oid foreigntableid);
 static bool rs_member_ec_matches(PlannerInfo *root, RelOptInfo *rel,
 								 EquivalenceClass *ec, EquivalenceMember *em, void *arg);
 
@@ -471,6 +482,8 @@ rsGetForeignPaths(PlannerInfo *root, RelOptInfo *baserel, Oid foreigntableid)
 										 root->query_pathkeys, NULL, NULL,
 										 list_make1(makeInteger(order))));
 
+	rs_add_partial_path(root, baserel, info);
+
 	/* member = outer.column: one ZMSCORE per outer row. */
 	if (info->attnums[RS_FIELD_MEMBER] == 0)
 		return;
@@ -500,6 +513,74 @@ rsGetForeignPaths(PlannerInfo *root, RelOptInfo *baserel, Oid foreigntableid)
 										 NIL, required_outer, NULL,
 										 list_make1(makeInteger(RS_ORDER_NONE))));
 	}
+}
+
+/*
+ * rs_add_partial_path
+ *		A parallel-aware full scan of a fixed key, its workers claiming pages
+ *		of the rank window from a shared counter.  The worker count follows
+ *		the set's size as compute_parallel_worker() sees a table of the same
+ *		number of rows (about 32 bytes a member).
+ */
+static void
+rs_add_partial_path(PlannerInfo *root, RelOptInfo *baserel, RsRelInfo *info)
+{
+	ForeignPath *path;
+	double		pages;
+	double		divisor;
+	int			workers;
+	Cost		startup;
+	Cost		total;
+
+	if (!baserel->consider_parallel || info->topts.key == NULL ||
+		info->has_member_cond || info->has_multi_key ||
+		max_parallel_workers_per_gather <= 0)
+		return;
+	pages = ceil(baserel->tuples * 32.0 / BLCKSZ);
+	workers = compute_parallel_worker(baserel, pages, -1, max_parallel_workers_per_gather);
+	if (workers <= 0)
+		return;
+
+	/* Rows per participant, counting the leader's share as the core does. */
+	divisor = workers;
+	if (parallel_leader_participation && 1.0 - 0.3 * workers > 0)
+		divisor += 1.0 - 0.3 * workers;
+
+	rs_cost(info, baserel->rows / divisor, &startup, &total);
+	path = create_foreignscan_path(root, baserel, NULL, baserel->rows / divisor,
+								   startup, total, NIL, NULL, NULL,
+								   list_make1(makeInteger(RS_ORDER_NONE)));
+	path->path.parallel_aware = true;
+	path->path.parallel_safe = true;
+	path->path.parallel_workers = workers;
+	add_partial_path(baserel, (Path *) path);
+}
+
+/*
+ * rs_feeds_own_write
+ *		True if the statement (at any query level) writes to a redis_zset
+ *		table over the same key as this scan, or to the same table.
+ */
+static bool
+rs_feeds_own_write(PlannerInfo *root, RsRelInfo *info, Oid foreigntableid)
+{
+	PlannerInfo *top = root;
+	RangeTblEntry *target;
+	RsTableOptions topts;
+
+	while (top->parent_root != NULL)
+		top = top->parent_root;
+	if (top->parse->resultRelation == 0 || top->parse->commandType == CMD_SELECT)
+		return false;
+	target = planner_rt_fetch(top->parse->resultRelation, top);
+	if (target->relid == foreigntableid)
+		return true;
+	if (target->relkind != RELKIND_FOREIGN_TABLE ||
+		!rs_is_redis_server(GetForeignServer(GetForeignTable(target->relid)->serverid)))
+		return false;
+	rs_get_table_options(target->relid, &topts);
+	return topts.key == NULL || info->topts.key == NULL ||
+		strcmp(topts.key, info->topts.key) == 0;
 }
 
 /*
@@ -565,7 +646,8 @@ rsGetForeignPlan(PlannerInfo *root, RelOptInfo *baserel, Oid foreigntableid,
 		limit = (int) root->limit_tuples;
 
 	return make_foreignscan(tlist, local, baserel->relid, values,
-							list_make5(kinds, ops, makeInteger(order), makeInteger(limit),
-									   makeInteger(info->need_rank ? 1 : 0)),
+							lappend(list_make5(kinds, ops, makeInteger(order), makeInteger(limit),
+											   makeInteger(info->need_rank ? 1 : 0)),
+									makeInteger(rs_feeds_own_write(root, info, foreigntableid) ? 1 : 0)),
 							NIL, NIL, outer_plan);
 }

@@ -12,6 +12,13 @@
  * is already requested.  At most two pages are held in memory, each in its
  * own context that is reset when the page is done.
  *
+ * In a parallel scan, the participants share one rank window in the
+ * parallel DSM: the first to arrive fixes the window, and each claims the
+ * next page_size ranks under a spinlock.  A scan that feeds a write to its
+ * own key reads every row into a tuplestore (spilling to disk beyond
+ * work_mem) before returning the first, since the write would shift the
+ * ranks of the pages not yet read.
+ *
  *-------------------------------------------------------------------------
  */
 #include "postgres.h"
@@ -32,8 +39,19 @@
 #include "utils/lsyscache.h"
 #include "utils/memutils.h"
 #include "utils/rel.h"
+#include "utils/tuplestore.h"
+#include "storage/spin.h"
 
 #include "redis_sync.h"
+
+/* The shared state of a parallel scan, in the parallel DSM. */
+typedef struct RsParallelState
+{
+	slock_t		mutex;
+	bool		window_set;		/* a participant has fixed the window */
+	int64		next;			/* next rank to claim */
+	int64		hi;				/* last rank of the window */
+} RsParallelState;
 
 /* Score window bounds as Redis arguments, e.g. "(1.5" or "-inf". */
 typedef struct RsScoreBounds
@@ -64,6 +82,12 @@ typedef struct RsScanState
 	RsScanOrder order;
 	int64		limit;			/* -1: none */
 	bool		need_rank;
+	bool		materialize;	/* read everything before the first row */
+	RsParallelState *pstate;	/* parallel scan, else NULL */
+
+	/* For a materialized scan. */
+	Tuplestorestate *store;
+	TupleTableSlot *store_slot;
 
 	/* Resolved from the conditions at (re)start. */
 	bool		resolved;
@@ -99,6 +123,8 @@ typedef struct RsScanState
 } RsScanState;
 
 static List *rs_intersect(List *a, List *b);
+static TupleTableSlot *rs_iterate_remote(ForeignScanState *node, RsScanState *st);
+static TupleTableSlot *rs_iterate_stored(ForeignScanState *node, RsScanState *st);
 static void rs_resolve_conditions(ForeignScanState *node, RsScanState *st);
 static bool rs_start_key(RsScanState *st);
 static bool rs_start_window(RsScanState *st);
@@ -132,6 +158,7 @@ rsBeginForeignScan(ForeignScanState *node, int eflags)
 	st->order = intVal(list_nth(priv, RS_PRIV_ORDER));
 	st->limit = intVal(list_nth(priv, RS_PRIV_LIMIT));
 	st->need_rank = intVal(list_nth(priv, RS_PRIV_NEED_RANK)) != 0;
+	st->materialize = intVal(list_nth(priv, RS_PRIV_MATERIALIZE)) != 0;
 	st->cond_exprs = fsplan->fdw_exprs;
 	st->cond_values = ExecInitExprList(fsplan->fdw_exprs, (PlanState *) node);
 
@@ -175,6 +202,64 @@ TupleTableSlot *
 rsIterateForeignScan(ForeignScanState *node)
 {
 	RsScanState *st = (RsScanState *) node->fdw_state;
+
+	if (st->materialize)
+		return rs_iterate_stored(node, st);
+	return rs_iterate_remote(node, st);
+}
+
+/*
+ * rs_iterate_stored
+ *		For a scan that feeds a write to its own key: on the first call, read
+ *		every row into a tuplestore; then return the stored rows.
+ */
+static TupleTableSlot *
+rs_iterate_stored(ForeignScanState *node, RsScanState *st)
+{
+	TupleTableSlot *slot = node->ss.ss_ScanTupleSlot;
+
+	if (st->store == NULL)
+	{
+		MemoryContext oldcxt = MemoryContextSwitchTo(node->ss.ps.state->es_query_cxt);
+
+		st->store = tuplestore_begin_heap(false, false, work_mem);
+		if (st->store_slot == NULL)
+			st->store_slot = MakeSingleTupleTableSlot(slot->tts_tupleDescriptor,
+													  &TTSOpsMinimalTuple);
+		MemoryContextSwitchTo(oldcxt);
+		for (;;)
+		{
+			TupleTableSlot *row = rs_iterate_remote(node, st);
+
+			if (TupIsNull(row))
+				break;
+			tuplestore_puttupleslot(st->store, row);
+		}
+	}
+	ExecClearTuple(slot);
+
+	/*
+	 * A tuple read back from disk is allocated in the current context and
+	 * freed by the next call: keep it out of the per-tuple context.
+	 */
+	{
+		MemoryContext oldcxt = MemoryContextSwitchTo(node->ss.ps.state->es_query_cxt);
+		bool		found = tuplestore_gettupleslot(st->store, true, false, st->store_slot);
+
+		MemoryContextSwitchTo(oldcxt);
+		if (!found)
+			return slot;
+	}
+	return ExecCopySlot(slot, st->store_slot);
+}
+
+/*
+ * rs_iterate_remote
+ *		The next row from Redis.
+ */
+static TupleTableSlot *
+rs_iterate_remote(ForeignScanState *node, RsScanState *st)
+{
 	TupleTableSlot *slot = node->ss.ss_ScanTupleSlot;
 
 	ExecClearTuple(slot);
@@ -564,6 +649,20 @@ rs_start_window(RsScanState *st)
 		else
 			hi = Min(hi, lo + st->limit - 1);
 	}
+	if (st->pstate != NULL)
+	{
+		/* The first participant's window is everyone's. */
+		SpinLockAcquire(&st->pstate->mutex);
+		if (!st->pstate->window_set)
+		{
+			st->pstate->next = lo;
+			st->pstate->hi = hi;
+			st->pstate->window_set = true;
+		}
+		lo = st->pstate->next;
+		hi = st->pstate->hi;
+		SpinLockRelease(&st->pstate->mutex);
+	}
 	if (lo > hi)
 		return false;
 
@@ -585,6 +684,15 @@ rs_request_page(RsScanState *st)
 	int64		start;
 	int64		stop;
 
+	if (st->pstate != NULL)
+	{
+		/* Claim the next page_size ranks of the shared window. */
+		SpinLockAcquire(&st->pstate->mutex);
+		st->next_lo = st->pstate->next;
+		st->next_hi = Min(st->pstate->hi, st->next_lo + st->topts.page_size - 1);
+		st->pstate->next = st->next_hi + 1;
+		SpinLockRelease(&st->pstate->mutex);
+	}
 	if (st->next_lo > st->next_hi)
 		return;
 	/* Another scan may have used the connection since our last request. */
@@ -870,6 +978,11 @@ rsReScanForeignScan(ForeignScanState *node)
 	st->pos = 0;
 	MemoryContextReset(st->page_cxt);
 	MemoryContextReset(st->next_cxt);
+	if (st->store != NULL)
+	{
+		tuplestore_end(st->store);
+		st->store = NULL;
+	}
 }
 
 /*
@@ -884,6 +997,10 @@ rsEndForeignScan(ForeignScanState *node)
 
 	if (st == NULL || st->conn == NULL)
 		return;
+	if (st->store != NULL)
+		tuplestore_end(st->store);
+	if (st->store_slot != NULL)
+		ExecDropSingleTupleTableSlot(st->store_slot);
 	if (st->in_flight && st->conn->ctx != NULL)
 	{
 		rs_claim_connection(st->conn, st, rs_drain);
@@ -1039,8 +1156,65 @@ rsExplainForeignScan(ForeignScanState *node, ExplainState *es)
 				appendStringInfoString(&hi_s, "-1");
 			appendStringInfo(&cmds, "; ZRANGE %s %s %s WITHSCORES", key, lo_s.data, hi_s.data);
 		}
-		appendStringInfo(&cmds, " (pages of %d%s)", st->topts.page_size,
-						 st->order == RS_ORDER_DESC ? ", highest rank first" : "");
+		appendStringInfo(&cmds, " (pages of %d%s%s)", st->topts.page_size,
+						 st->order == RS_ORDER_DESC ? ", highest rank first" : "",
+						 node->ss.ps.plan->parallel_aware ? ", shared by parallel workers" : "");
 	}
 	ExplainPropertyText("Redis Commands", cmds.data, es);
+	if (st->materialize)
+		ExplainPropertyText("Redis Read", "all rows before the first write", es);
+}
+
+/*
+ * rsIsForeignScanParallelSafe
+ *		A redis_zset scan may run in a parallel worker: each process opens
+ *		its own connection.
+ */
+bool
+rsIsForeignScanParallelSafe(PlannerInfo *root, RelOptInfo *rel, RangeTblEntry *rte)
+{
+	return true;
+}
+
+/* Size of the shared state of a parallel scan. */
+Size
+rsEstimateDSMForeignScan(ForeignScanState *node, ParallelContext *pcxt)
+{
+	return sizeof(RsParallelState);
+}
+
+/* The leader sets up the shared state. */
+void
+rsInitializeDSMForeignScan(ForeignScanState *node, ParallelContext *pcxt, void *coordinate)
+{
+	RsScanState *st = (RsScanState *) node->fdw_state;
+	RsParallelState *ps = (RsParallelState *) coordinate;
+
+	SpinLockInit(&ps->mutex);
+	ps->window_set = false;
+	ps->next = 0;
+	ps->hi = -1;
+	st->pstate = ps;
+}
+
+/* Before a rescan, the window is forgotten, to be fixed again. */
+void
+rsReInitializeDSMForeignScan(ForeignScanState *node, ParallelContext *pcxt, void *coordinate)
+{
+	RsParallelState *ps = (RsParallelState *) coordinate;
+
+	SpinLockAcquire(&ps->mutex);
+	ps->window_set = false;
+	ps->next = 0;
+	ps->hi = -1;
+	SpinLockRelease(&ps->mutex);
+}
+
+/* A worker attaches to the shared state. */
+void
+rsInitializeWorkerForeignScan(ForeignScanState *node, shm_toc *toc, void *coordinate)
+{
+	RsScanState *st = (RsScanState *) node->fdw_state;
+
+	st->pstate = (RsParallelState *) coordinate;
 }

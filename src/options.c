@@ -48,10 +48,12 @@ static const RsOption rs_options[] = {
 	{"db", ForeignServerRelationId, RS_OPT_INT, 0, INT_MAX},
 	{"connect_timeout", ForeignServerRelationId, RS_OPT_INT, 1, 3600000},
 	{"command_timeout", ForeignServerRelationId, RS_OPT_INT, 1, 3600000},
+	{"batch_size", ForeignServerRelationId, RS_OPT_INT, 1, RS_MAX_BATCH_SIZE},
 	{"user", UserMappingRelationId, RS_OPT_STRING, 0, 0},
 	{"password", UserMappingRelationId, RS_OPT_STRING, 0, 0},
 	{"key", ForeignTableRelationId, RS_OPT_STRING, 0, 0},
 	{"page_size", ForeignTableRelationId, RS_OPT_INT, 1, RS_MAX_PAGE_SIZE},
+	{"batch_size", ForeignTableRelationId, RS_OPT_INT, 1, RS_MAX_BATCH_SIZE},
 	{"column_name", AttributeRelationId, RS_OPT_FIELD, 0, 0},
 	{NULL, InvalidOid, RS_OPT_STRING, 0, 0}
 };
@@ -216,7 +218,8 @@ rs_get_server_options(ForeignServer *server, UserMapping *user, RsServerOptions 
 
 /*
  * rs_get_table_options
- *		Resolve the options of a redis_zset foreign table.
+ *		Resolve the options of a redis_zset foreign table (and the
+ *		batch_size of its server).
  */
 void
 rs_get_table_options(Oid foreigntableid, RsTableOptions *opts)
@@ -226,6 +229,16 @@ rs_get_table_options(Oid foreigntableid, RsTableOptions *opts)
 
 	opts->key = NULL;
 	opts->page_size = 10000;
+	opts->batch_size = RS_DEFAULT_BATCH_SIZE;
+
+	/* A table's batch_size overrides its server's. */
+	foreach(lc, GetForeignServer(table->serverid)->options)
+	{
+		DefElem    *def = (DefElem *) lfirst(lc);
+
+		if (strcmp(def->defname, "batch_size") == 0)
+			opts->batch_size = rs_int_option("batch_size", ForeignServerRelationId, def);
+	}
 	foreach(lc, table->options)
 	{
 		DefElem    *def = (DefElem *) lfirst(lc);
@@ -234,6 +247,8 @@ rs_get_table_options(Oid foreigntableid, RsTableOptions *opts)
 			opts->key = defGetString(def);
 		else if (strcmp(def->defname, "page_size") == 0)
 			opts->page_size = rs_int_option("page_size", ForeignTableRelationId, def);
+		else if (strcmp(def->defname, "batch_size") == 0)
+			opts->batch_size = rs_int_option("batch_size", ForeignTableRelationId, def);
 	}
 }
 

@@ -2,7 +2,9 @@
  *
  * redis_sync.c
  *		  Library entry points: _PG_init (GUCs, the scheduler when preloaded)
- *		  and the redis_zset foreign data wrapper handler.
+ *		  and the redis_zset foreign data wrapper handler.  The callbacks live
+ *		  in fdw_plan.c (planning), fdw_scan.c (scans, parallel scans),
+ *		  fdw_modify.c (writes) and fdw_import.c (IMPORT FOREIGN SCHEMA).
  *
  * The foreign data wrapper and sync_run() work without
  * shared_preload_libraries; only the scheduler needs it.
@@ -89,5 +91,28 @@ redis_zset_handler(PG_FUNCTION_ARGS)
 	routine->ReScanForeignScan = rsReScanForeignScan;
 	routine->EndForeignScan = rsEndForeignScan;
 	routine->ExplainForeignScan = rsExplainForeignScan;
+
+	routine->AddForeignUpdateTargets = rsAddForeignUpdateTargets;
+	routine->PlanForeignModify = rsPlanForeignModify;
+	routine->BeginForeignModify = rsBeginForeignModify;
+	routine->ExecForeignInsert = rsExecForeignInsert;
+	routine->ExecForeignBatchInsert = rsExecForeignBatchInsert;
+	routine->GetForeignModifyBatchSize = rsGetForeignModifyBatchSize;
+	routine->ExecForeignUpdate = rsExecForeignUpdate;
+	routine->ExecForeignDelete = rsExecForeignDelete;
+	routine->EndForeignModify = rsEndForeignModify;
+	routine->BeginForeignInsert = rsBeginForeignInsert;
+	routine->EndForeignInsert = rsEndForeignModify;
+	routine->IsForeignRelUpdatable = rsIsForeignRelUpdatable;
+	routine->ExplainForeignModify = rsExplainForeignModify;
+	routine->ExecForeignTruncate = rsExecForeignTruncate;
+
+	routine->ImportForeignSchema = rsImportForeignSchema;
+
+	routine->IsForeignScanParallelSafe = rsIsForeignScanParallelSafe;
+	routine->EstimateDSMForeignScan = rsEstimateDSMForeignScan;
+	routine->InitializeDSMForeignScan = rsInitializeDSMForeignScan;
+	routine->ReInitializeDSMForeignScan = rsReInitializeDSMForeignScan;
+	routine->InitializeWorkerForeignScan = rsInitializeWorkerForeignScan;
 	PG_RETURN_POINTER(routine);
 }

@@ -19,6 +19,7 @@
 #include "fmgr.h"
 #include "foreign/foreign.h"
 #include "lib/stringinfo.h"
+#include "access/parallel.h"
 #include "commands/explain.h"
 #include "executor/spi.h"
 #include "nodes/execnodes.h"
@@ -34,6 +35,10 @@
 
 /* Largest page_size of a foreign table. */
 #define RS_MAX_PAGE_SIZE	1000000
+
+/* Rows per pipelined batch of an INSERT, unless batch_size says otherwise. */
+#define RS_DEFAULT_BATCH_SIZE	1000
+#define RS_MAX_BATCH_SIZE		100000
 
 /* ---------------------------------------------------------------------
  * in options.c
@@ -58,6 +63,7 @@ typedef struct RsTableOptions
 {
 	char	   *key;			/* NULL: the table has a key column */
 	int			page_size;
+	int			batch_size;		/* rows per pipelined INSERT batch */
 } RsTableOptions;
 
 extern void rs_get_server_options(ForeignServer *server, UserMapping *user,
@@ -141,6 +147,7 @@ typedef struct RsMemberContext
 	int64		rank;			/* -1 if unknown */
 } RsMemberContext;
 
+extern char *rs_member_label(const char *member, int len);
 extern void rs_member_error_callback(void *arg);
 extern void rs_verify_member(const char *key, const char *member, int len,
 							 int64 rank);
@@ -195,6 +202,7 @@ enum RsFdwPrivateIndex
 	RS_PRIV_ORDER,				/* Integer: RsScanOrder */
 	RS_PRIV_LIMIT,				/* Integer-ish: Float of limit_tuples or -1 */
 	RS_PRIV_NEED_RANK,			/* Boolean */
+	RS_PRIV_MATERIALIZE,		/* Boolean: read all before the first row */
 	RS_PRIV_COUNT
 };
 
@@ -218,6 +226,49 @@ extern TupleTableSlot *rsIterateForeignScan(ForeignScanState *node);
 extern void rsReScanForeignScan(ForeignScanState *node);
 extern void rsEndForeignScan(ForeignScanState *node);
 extern void rsExplainForeignScan(ForeignScanState *node, ExplainState *es);
+extern bool rsIsForeignScanParallelSafe(PlannerInfo *root, RelOptInfo *rel,
+										RangeTblEntry *rte);
+extern Size rsEstimateDSMForeignScan(ForeignScanState *node, ParallelContext *pcxt);
+extern void rsInitializeDSMForeignScan(ForeignScanState *node, ParallelContext *pcxt,
+									   void *coordinate);
+extern void rsReInitializeDSMForeignScan(ForeignScanState *node, ParallelContext *pcxt,
+										 void *coordinate);
+extern void rsInitializeWorkerForeignScan(ForeignScanState *node, shm_toc *toc,
+										  void *coordinate);
+
+/* ---------------------------------------------------------------------
+ * in fdw_modify.c
+ * ---------------------------------------------------------------------
+ */
+extern void rsAddForeignUpdateTargets(PlannerInfo *root, Index rtindex,
+									  RangeTblEntry *target_rte, Relation target_relation);
+extern List *rsPlanForeignModify(PlannerInfo *root, ModifyTable *plan,
+								 Index resultRelation, int subplan_index);
+extern void rsBeginForeignModify(ModifyTableState *mtstate, ResultRelInfo *rinfo,
+								 List *fdw_private, int subplan_index, int eflags);
+extern void rsBeginForeignInsert(ModifyTableState *mtstate, ResultRelInfo *rinfo);
+extern TupleTableSlot *rsExecForeignInsert(EState *estate, ResultRelInfo *rinfo,
+										   TupleTableSlot *slot, TupleTableSlot *planSlot);
+extern TupleTableSlot **rsExecForeignBatchInsert(EState *estate, ResultRelInfo *rinfo,
+												 TupleTableSlot **slots,
+												 TupleTableSlot **planSlots, int *numSlots);
+extern int	rsGetForeignModifyBatchSize(ResultRelInfo *rinfo);
+extern TupleTableSlot *rsExecForeignUpdate(EState *estate, ResultRelInfo *rinfo,
+										   TupleTableSlot *slot, TupleTableSlot *planSlot);
+extern TupleTableSlot *rsExecForeignDelete(EState *estate, ResultRelInfo *rinfo,
+										   TupleTableSlot *slot, TupleTableSlot *planSlot);
+extern void rsEndForeignModify(EState *estate, ResultRelInfo *rinfo);
+extern int	rsIsForeignRelUpdatable(Relation rel);
+extern void rsExplainForeignModify(ModifyTableState *mtstate, ResultRelInfo *rinfo,
+								   List *fdw_private, int subplan_index,
+								   ExplainState *es);
+extern void rsExecForeignTruncate(List *rels, DropBehavior behavior, bool restart_seqs);
+
+/* ---------------------------------------------------------------------
+ * in fdw_import.c
+ * ---------------------------------------------------------------------
+ */
+extern List *rsImportForeignSchema(ImportForeignSchemaStmt *stmt, Oid serverOid);
 
 /* ---------------------------------------------------------------------
  * in catalog.c

@@ -261,6 +261,19 @@ rs_verify_member(const char *key, const char *member, int len, int64 rank)
 }
 
 /*
+ * rs_member_label
+ *		"member \"name\"" for messages, or "member 0x..." (at most 64 bytes
+ *		shown) if the member is not valid text in the database encoding.
+ */
+char *
+rs_member_label(const char *member, int len)
+{
+	if (pg_verify_mbstr(GetDatabaseEncoding(), member, len, true))
+		return psprintf("member \"%.*s\"", len, member);
+	return psprintf("member 0x%s", rs_hex_bytes(member, len, 64));
+}
+
+/*
  * rs_member_error_callback
  *		Error context naming the member (as text, or in hex if it is not
  *		valid text), its rank if known, and the key.  arg is an
@@ -270,12 +283,8 @@ void
 rs_member_error_callback(void *arg)
 {
 	RsMemberContext *mc = (RsMemberContext *) arg;
-	char	   *who;
+	char	   *who = rs_member_label(mc->member, mc->len);
 
-	if (pg_verify_mbstr(GetDatabaseEncoding(), mc->member, mc->len, true))
-		who = psprintf("member \"%.*s\"", mc->len, mc->member);
-	else
-		who = psprintf("member 0x%s", rs_hex_bytes(mc->member, mc->len, 64));
 	if (mc->rank >= 0)
 		errcontext("%s at rank " INT64_FORMAT " of Redis key \"%s\"", who, mc->rank, mc->key);
 	else

@@ -1,0 +1,43 @@
+--
+-- Parallel scans: the workers share one rank window
+--
+\! redis-cli -p $REDIS_PORT flushall > /dev/null
+\! redis-cli -p $REDIS_PORT eval "for i=1,20000 do redis.call('ZADD', KEYS[1], i % 977, 'user' .. i) end" 1 rs:par > /dev/null
+
+CREATE FOREIGN TABLE par (member text, score float8, rank bigint)
+  SERVER redis OPTIONS (key 'rs:par', page_size '100');
+
+-- the serial result
+SET max_parallel_workers_per_gather = 0;
+CREATE TABLE par_serial AS SELECT * FROM par;
+SELECT count(*), sum(score), sum(rank), count(DISTINCT member) FROM par_serial;
+
+SET max_parallel_workers_per_gather = 2;
+SET parallel_setup_cost = 0;
+SET parallel_tuple_cost = 0;
+SET min_parallel_table_scan_size = 0;
+EXPLAIN (VERBOSE, COSTS OFF) SELECT count(*), sum(score) FROM par;
+SELECT count(*), sum(score), sum(rank), count(DISTINCT member) FROM par;
+
+-- every row once, with the same rank as in the serial scan
+SELECT count(*) AS missing FROM (SELECT * FROM par_serial EXCEPT ALL SELECT * FROM par) d;
+SELECT count(*) AS extra FROM (SELECT * FROM par EXCEPT ALL SELECT * FROM par_serial) d;
+
+-- the workers really took part
+EXPLAIN (ANALYZE, COSTS OFF, TIMING OFF, SUMMARY OFF)
+  SELECT count(*) FROM par;
+
+-- a rescan of a parallel scan (the inner side of a nested loop) starts over
+SELECT g, (SELECT count(*) FROM par WHERE score < g) FROM generate_series(1, 3) g;
+
+-- a key column table, or member lookups, are not parallel: serial plan
+CREATE FOREIGN TABLE par_keys (key text, member text, score float8) SERVER redis;
+EXPLAIN (COSTS OFF) SELECT count(*) FROM par_keys WHERE key = 'rs:par';
+SELECT count(*) FROM par_keys WHERE key = 'rs:par';
+
+-- with debug_parallel_query-style forcing, a small scan runs in a worker
+SET force_parallel_mode = on;
+SELECT count(*), sum(score) FROM par WHERE rank < 10;
+SELECT member, score FROM par ORDER BY score DESC, member LIMIT 3;
+RESET force_parallel_mode;
+DROP TABLE par_serial;

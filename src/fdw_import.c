@@ -1,0 +1,157 @@
+/*-------------------------------------------------------------------------
+ *
+ * fdw_import.c
+ *		  IMPORT FOREIGN SCHEMA for redis_zset: one foreign table per sorted
+ *		  set whose key matches a pattern.
+ *
+ * The "remote schema" is a Redis glob pattern, e.g.
+ *
+ *		IMPORT FOREIGN SCHEMA "clicks:daily:*" FROM SERVER redis INTO clicks;
+ *
+ * Keys are found with SCAN ... MATCH ... TYPE zset, which walks the keyspace
+ * in small steps and never blocks Redis the way KEYS does.  Each table is
+ * named after its key and has the columns (member text, score <score_type>,
+ * rank bigint).  LIMIT TO and EXCEPT name keys.
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include "commands/defrem.h"
+#include "foreign/fdwapi.h"
+#include "foreign/foreign.h"
+#include "miscadmin.h"
+#include "mb/pg_wchar.h"
+#include "nodes/parsenodes.h"
+#include "parser/parse_type.h"
+#include "utils/builtins.h"
+
+#include "redis_sync.h"
+
+/* Keys asked for per SCAN step. */
+#define RS_SCAN_COUNT "1000"
+
+static int	rs_compare_keys(const ListCell *a, const ListCell *b);
+
+/*
+ * rsImportForeignSchema
+ *		Return the CREATE FOREIGN TABLE commands for the sorted sets whose keys
+ *		match stmt->remote_schema.  Options: score_type (a type name, default
+ *		double precision) and page_size (passed on to every table).
+ */
+List *
+rsImportForeignSchema(ImportForeignSchemaStmt *stmt, Oid serverOid)
+{
+	ForeignServer *server = GetForeignServer(serverOid);
+	RsConnection *conn = rs_get_connection(server, GetUserMapping(GetUserId(), serverOid));
+	const char *score_type = "double precision";
+	char	   *table_opts = "";
+	char	   *cursor = pstrdup("0");
+	List	   *keys = NIL;
+	List	   *commands = NIL;
+	ListCell   *lc;
+	char	   *prev = NULL;
+
+	foreach(lc, stmt->options)
+	{
+		DefElem    *def = (DefElem *) lfirst(lc);
+
+		if (strcmp(def->defname, "score_type") == 0)
+		{
+			Oid			typid;
+			int32		typmod;
+
+			/* Parse the name, so that only a real type reaches the SQL. */
+			parseTypeString(defGetString(def), &typid, &typmod, false);
+			score_type = format_type_with_typemod(typid, typmod);
+		}
+		else if (strcmp(def->defname, "page_size") == 0)
+			table_opts = psprintf(", page_size %s", quote_literal_cstr(defGetString(def)));
+		else
+			ereport(ERROR,
+					(errcode(ERRCODE_FDW_INVALID_OPTION_NAME),
+					 errmsg("invalid option \"%s\"", def->defname),
+					 errhint("Valid options in this context are: score_type, page_size.")));
+	}
+
+	/* Walk the keyspace; SCAN may return a key more than once. */
+	rs_claim_connection(conn, &keys, NULL);
+	do
+	{
+		const char *argv[8] = {"SCAN", cursor, "MATCH", stmt->remote_schema,
+		"COUNT", RS_SCAN_COUNT, "TYPE", "zset"};
+		redisReply *reply = rs_command(conn, NULL, 8, argv, NULL);
+		size_t		i;
+
+		if (reply->type != REDIS_REPLY_ARRAY || reply->elements != 2 ||
+			reply->element[0]->type != REDIS_REPLY_STRING ||
+			reply->element[1]->type != REDIS_REPLY_ARRAY)
+		{
+			freeReplyObject(reply);
+			rs_discard_connection(conn);
+			ereport(ERROR,
+					(errcode(ERRCODE_FDW_ERROR),
+					 errmsg("unexpected reply from Redis server \"%s\" to SCAN",
+							server->servername)));
+		}
+		cursor = pnstrdup(reply->element[0]->str, reply->element[0]->len);
+		for (i = 0; i < reply->element[1]->elements; i++)
+		{
+			redisReply *k = reply->element[1]->element[i];
+
+			if (k->type != REDIS_REPLY_STRING)
+				continue;
+			if (memchr(k->str, '\0', k->len) != NULL)
+				ereport(WARNING,
+						(errcode(ERRCODE_CHARACTER_NOT_IN_REPERTOIRE),
+						 errmsg("skipping Redis key 0x%s: it contains a zero byte",
+								rs_hex_bytes(k->str, k->len, 64))));
+			else
+				keys = lappend(keys, pnstrdup(k->str, k->len));
+		}
+		freeReplyObject(reply);
+	} while (strcmp(cursor, "0") != 0);
+	rs_release_connection(conn, &keys);
+
+	list_sort(keys, rs_compare_keys);
+	foreach(lc, keys)
+	{
+		char	   *key = lfirst(lc);
+		int			len = strlen(key);
+
+		if (prev != NULL && strcmp(prev, key) == 0)
+			continue;
+		prev = key;
+		if (!pg_verify_mbstr(GetDatabaseEncoding(), key, len, true))
+		{
+			ereport(WARNING,
+					(errcode(ERRCODE_CHARACTER_NOT_IN_REPERTOIRE),
+					 errmsg("skipping Redis key 0x%s: it is not valid in encoding \"%s\"",
+							rs_hex_bytes(key, len, 64), GetDatabaseEncodingName())));
+			continue;
+		}
+		if (len >= NAMEDATALEN)
+		{
+			ereport(WARNING,
+					(errcode(ERRCODE_NAME_TOO_LONG),
+					 errmsg("skipping Redis key \"%s\": it is too long for a table name", key),
+					 errhint("Create its table with CREATE FOREIGN TABLE ... OPTIONS (key '...').")));
+			continue;
+		}
+		if (!IsImportableForeignTable(key, stmt))
+			continue;
+		commands = lappend(commands,
+						   psprintf("CREATE FOREIGN TABLE %s (member text, score %s, rank bigint) "
+									"SERVER %s OPTIONS (key %s%s)",
+									quote_identifier(key), score_type,
+									quote_identifier(server->servername),
+									quote_literal_cstr(key), table_opts));
+	}
+	return commands;
+}
+
+static int
+rs_compare_keys(const ListCell *a, const ListCell *b)
+{
+	return strcmp(lfirst(a), lfirst(b));
+}
