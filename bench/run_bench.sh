@@ -9,6 +9,8 @@
 #
 #   BENCH_SIZES="100000 1000000"  BENCH_LARGE=1 (adds 5000000)  BENCH_REPS=3
 #   BENCH_CONTENDERS="redis_sync_default redis_sync_tuned threadpool fdw_sql write_floor"
+#   BENCH_FDW=0 skips the foreign table benchmarks (batched vs per-row INSERT of
+#   BENCH_INSERT_N=1000000 rows; serial vs parallel scan of BENCH_PSCAN_N=5000000)
 set -uo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$PWD
@@ -224,6 +226,47 @@ for N in $SIZES; do
     fi
 done
 
+# --- the foreign table itself: batched vs per-row INSERT, parallel vs serial scan
+if [ "${BENCH_FDW:-1}" = 1 ]; then
+    INS_N=${BENCH_INSERT_N:-1000000}
+    PSCAN_N=${BENCH_PSCAN_N:-5000000}
+    "${PSQL[@]}" <<SQL
+CREATE FOREIGN TABLE ins_batch (member text, score bigint) SERVER redis OPTIONS (key 'bench:insert');
+CREATE FOREIGN TABLE ins_row (member text, score bigint) SERVER redis OPTIONS (key 'bench:insert', batch_size '1');
+CREATE FOREIGN TABLE pscan (member text, score float8, rank bigint) SERVER redis OPTIONS (key 'bench:pscan');
+SQL
+    echo "== INSERT of $INS_N rows through the foreign table: batches of 1,000 vs one command per row"
+    for rep in $(seq "$REPS"); do
+        for c in fdw_insert_batch1000 fdw_insert_per_row; do
+            redis-cli -p "$REDIS_PORT" unlink bench:insert > /dev/null
+            t=ins_batch; [ "$c" = fdw_insert_per_row ] && t=ins_row
+            read -r secs rss < <(timed "$c" "postgres: postgres postgres .*INSERT" "${PSQL[@]}" \
+                -c "INSERT INTO $t SELECT 'member' || g, g FROM generate_series(1, $INS_N) g")
+            v=$("${PSQL[@]}" -c "SELECT CASE WHEN count(*) = $INS_N AND sum(score) = $INS_N::numeric * ($INS_N + 1) / 2 THEN 'ok' ELSE 'count ' || count(*) END FROM ins_batch")
+            record "$INS_N" insert "$c" "$secs" "$rss" "$v" -
+        done
+    done
+    redis-cli -p "$REDIS_PORT" unlink bench:insert > /dev/null
+
+    echo "== SELECT count(*), sum(score) over $PSCAN_N members: serial vs 2 parallel workers"
+    for start in $(seq 1 200000 "$PSCAN_N"); do
+        redis-cli -p "$REDIS_PORT" eval "for i=tonumber(ARGV[1]),tonumber(ARGV[2]) do redis.call('ZADD', KEYS[1], i % 1000, 'user' .. i) end" \
+            1 bench:pscan "$start" "$((start + 199999 < PSCAN_N ? start + 199999 : PSCAN_N))" > /dev/null
+    done
+    expect="$PSCAN_N|$("${PSQL[@]}" -c "SELECT sum(g % 1000) FROM generate_series(1, $PSCAN_N) g")"
+    for rep in $(seq "$REPS"); do
+        for w in 0 2; do
+            c=fdw_scan_serial; [ "$w" = 2 ] && c=fdw_scan_parallel2
+            "${PSQL[@]}" -c "SET max_parallel_workers_per_gather = $w" -c '\timing on' \
+                -c "SELECT count(*), sum(score) FROM pscan" > "$WORK/pscan.out"
+            secs=$(awk '/^Time:/ { printf "%.4f", $2 / 1000 }' "$WORK/pscan.out")
+            v=bad; grep -qx "$expect" "$WORK/pscan.out" && v=ok
+            record "$PSCAN_N" pscan "$c" "$secs" 0 "$v" -
+        done
+    done
+    redis-cli -p "$REDIS_PORT" unlink bench:pscan > /dev/null
+fi
+
 python3 - "$RAW" "$WORK" <<'PY'
 import csv, statistics, sys, os, subprocess, platform, datetime
 raw, work = sys.argv[1], sys.argv[2]
@@ -254,7 +297,7 @@ for n in sorted({k[0] for k in groups}):
     out.append('## N = {:,}\n'.format(n))
     out.append('| scenario | contender | runs | median s | members/s | peak RssAnon MB | x redis_sync_tuned | rows written |')
     out.append('|---|---|---|---|---|---|---|---|')
-    for scen in ('first', 'resync', 'read', 'scan'):
+    for scen in ('first', 'resync', 'read', 'scan', 'insert', 'pscan'):
         ref = groups.get((n, scen, 'redis_sync_tuned'))
         refm = statistics.median(ref['t']) if ref else None
         for (gn, gs, c), g in sorted(groups.items(), key=lambda kv: statistics.median(kv[1]['t'])):
@@ -266,6 +309,17 @@ for n in sorted({k[0] for k in groups}):
                 scen, c, len(g['t']), m, '{:,.0f}'.format(n / m) if m > 0 else '-',
                 max(g['rss']) or '-', ratio, ','.join(sorted(set(g['changed'])))))
     out.append('')
+def med(n, scen, c):
+    g = groups.get((n, scen, c))
+    return statistics.median(g['t']) if g else None
+for n in sorted({k[0] for k in groups}):
+    a, b = med(n, 'insert', 'fdw_insert_per_row'), med(n, 'insert', 'fdw_insert_batch1000')
+    if a and b:
+        out.append('INSERT of {:,} rows through the foreign table: batches of 1,000 are {:.1f}x faster than one command per row ({:.2f} s vs {:.2f} s).'.format(n, a / b, b, a))
+    a, b = med(n, 'pscan', 'fdw_scan_serial'), med(n, 'pscan', 'fdw_scan_parallel2')
+    if a and b:
+        out.append('count(*), sum(score) over {:,} members: 2 parallel workers take {:.2f} s, the serial scan {:.2f} s (speed-up {:.2f}x).'.format(n, b, a, a / b))
+out.append('')
 for f, label in (('lat_idle.csv', 'without a sync'), ('lat_sync.csv', 'during a 1,000,000-member sync')):
     p = os.path.join(work, f)
     if os.path.exists(p):
