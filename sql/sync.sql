@@ -39,6 +39,14 @@ SELECT run_id, status, members, rows_written FROM redis_sync.sync_run('daily_cli
 SELECT m.click_count, d.click_count FROM member m JOIN daily_click_count d USING (name)
  WHERE name = 'user10';
 
+-- every count changed: the chunks after the first try a plain INSERT, meet
+-- the existing rows, and fall back to the upsert; the result is exact
+\! redis-cli -p $REDIS_PORT eval "for i=1,2500 do redis.call('ZINCRBY', KEYS[1], 1, 'user' .. i) end" 1 clicks:daily:2020-01-21 > /dev/null
+SELECT run_id, status, members, rows_written FROM redis_sync.sync_run('daily_clicks', '2020-01-21');
+SELECT count(*) AS mismatches FROM day21 d
+  FULL JOIN (SELECT * FROM daily_click_count WHERE click_date = '2020-01-21') c ON c.name = d.member
+ WHERE c.click_count IS DISTINCT FROM d.score;
+
 -- a day without a key is an empty, successful run
 SELECT run_id, status, members, rows_written FROM redis_sync.sync_run('daily_clicks', '2020-01-19');
 

@@ -13,7 +13,8 @@
  *		error names the key, member and rank),
  *	 4. in one transaction: upserts the member and daily tables with
  *		set-based statements prepared once (rows whose values are unchanged
- *		are not rewritten) and advances the partition's next_offset.
+ *		are not rewritten, nor even locked while chunks are mostly
+ *		unchanged) and advances the partition's next_offset.
  * A chunk therefore commits completely or not at all, and a resumed run
  * continues at the first uncommitted rank.  Lost connections and timeouts
  * are retried with backoff; other errors fail the partition and are
@@ -72,7 +73,14 @@ typedef struct RsWorker
 	RsCountType daily_type;
 	RsCountType member_type;
 	SPIPlanPtr	daily_plan;
+	SPIPlanPtr	daily_filtered_plan;
+	SPIPlanPtr	daily_insert_plan;	/* plain INSERT, for a day with no rows yet */
+	bool		daily_insert;	/* try daily_insert_plan for the next chunk */
+	bool		daily_insert_failed;	/* it met an existing row: stop trying */
 	SPIPlanPtr	member_plan;	/* NULL without total_key */
+	SPIPlanPtr	member_filtered_plan;	/* NULL without total_key */
+	bool		daily_filter;	/* use the filtered upserts for the next chunk */
+	bool		member_filter;
 	SPIPlanPtr	missing_plan;	/* NULL without total_key */
 	SPIPlanPtr	offset_plan;
 	int			partition_no;	/* -1: none claimed */
@@ -88,6 +96,7 @@ static void rs_sync_partition_once(RsWorker *w);
 static void rs_chunk_error_callback(void *arg);
 static int	rs_member_cmp(const void *a, const void *b, void *arg);
 static void rs_write_chunk(RsWorker *w, ZsetPage *page, char **totals, int64 next);
+static bool rs_try_plain_insert(RsWorker *w, Datum *args, uint64 *written);
 static void rs_record_failure(RsWorker *w, ErrorData *edata);
 static void rs_count_type(Oid typid, RsCountType *ct);
 static SPIPlanPtr rs_prepare_kept(const char *sql, int nargs, Oid *argtypes);
@@ -115,6 +124,15 @@ rs_sync_worker_main(Datum main_arg)
 	rs_set_safe_search_path();
 	/* Data and offset commit together, so a lost commit loses nothing. */
 	SetConfigOption("synchronous_commit", "off", PGC_USERSET, PGC_S_SESSION);
+
+	/*
+	 * The filtered upserts must probe the unique index row by row: a hash or
+	 * merge anti-join would read the whole target table for each chunk, and
+	 * JIT compilation would cost more than the chunk.
+	 */
+	SetConfigOption("enable_hashjoin", "off", PGC_USERSET, PGC_S_SESSION);
+	SetConfigOption("enable_mergejoin", "off", PGC_USERSET, PGC_S_SESSION);
+	SetConfigOption("jit", "off", PGC_USERSET, PGC_S_SESSION);
 
 	worker_cxt = AllocSetContextCreate(TopMemoryContext, "redis_sync worker",
 									   ALLOCSET_DEFAULT_SIZES);
@@ -194,6 +212,19 @@ rs_worker_setup(RsWorker *w)
 				   "WHERE t.click_count IS DISTINCT FROM EXCLUDED.click_count",
 				   daily_name);
 	w->daily_plan = rs_prepare_kept(sql, 3, ptypes);
+	sql = psprintf("INSERT INTO %s AS t (name, click_date, click_count) "
+				   "SELECT u.n, $3, u.c FROM ROWS FROM (pg_catalog.unnest($1), pg_catalog.unnest($2)) AS u(n, c) "
+				   "WHERE NOT EXISTS (SELECT FROM %s AS o WHERE o.name = u.n AND o.click_date = $3 "
+				   "AND o.click_count = u.c) "
+				   "ON CONFLICT (name, click_date) DO UPDATE SET click_count = EXCLUDED.click_count "
+				   "WHERE t.click_count IS DISTINCT FROM EXCLUDED.click_count",
+				   daily_name, daily_name);
+	w->daily_filtered_plan = rs_prepare_kept(sql, 3, ptypes);
+	w->daily_filter = true;
+	sql = psprintf("INSERT INTO %s (name, click_date, click_count) "
+				   "SELECT u.n, $3, u.c FROM ROWS FROM (pg_catalog.unnest($1), pg_catalog.unnest($2)) AS u(n, c)",
+				   daily_name);
+	w->daily_insert_plan = rs_prepare_kept(sql, 3, ptypes);
 
 	if (w->job->total_key != NULL)
 	{
@@ -209,6 +240,14 @@ rs_worker_setup(RsWorker *w)
 					   "WHERE t.click_count IS DISTINCT FROM EXCLUDED.click_count",
 					   member_name);
 		w->member_plan = rs_prepare_kept(sql, 2, ptypes);
+		sql = psprintf("INSERT INTO %s AS t (name, click_count) "
+					   "SELECT u.n, u.c FROM ROWS FROM (pg_catalog.unnest($1), pg_catalog.unnest($2)) AS u(n, c) "
+					   "WHERE NOT EXISTS (SELECT FROM %s AS o WHERE o.name = u.n AND o.click_count = u.c) "
+					   "ON CONFLICT (name) DO UPDATE SET click_count = EXCLUDED.click_count "
+					   "WHERE t.click_count IS DISTINCT FROM EXCLUDED.click_count",
+					   member_name, member_name);
+		w->member_filtered_plan = rs_prepare_kept(sql, 2, ptypes);
+		w->member_filter = true;
 		/* Members absent from the total key: new rows get 0, old rows stay. */
 		sql = psprintf("INSERT INTO %s (name, click_count) "
 					   "SELECT u.n, 0 FROM pg_catalog.unnest($1) AS u(n) "
@@ -407,6 +446,13 @@ rs_sync_partition_once(RsWorker *w)
  * rs_write_chunk
  *		Convert a chunk and, in one transaction, upsert it and move the
  *		partition's offset to "next".
+ *
+ *		An upsert whose WHERE rejects an unchanged row still locks that row,
+ *		which dirties its page and writes WAL.  So while chunks are mostly
+ *		unchanged (a re-sync), the filtered upserts first drop the rows that
+ *		already hold the same count, with read-only index probes; once a
+ *		chunk writes at least half its rows (a new day), the next chunk goes
+ *		straight to the plain upsert.
  */
 static void
 rs_write_chunk(RsWorker *w, ZsetPage *page, char **totals, int64 next)
@@ -471,6 +517,7 @@ rs_write_chunk(RsWorker *w, ZsetPage *page, char **totals, int64 next)
 	if (n > 0)
 	{
 		Datum		args[3];
+		uint64		written;
 
 		if (ntot > 0)
 		{
@@ -478,7 +525,10 @@ rs_write_chunk(RsWorker *w, ZsetPage *page, char **totals, int64 next)
 			args[1] = PointerGetDatum(construct_array(tot_counts, ntot, w->member_type.typid,
 													  w->member_type.typlen, w->member_type.typbyval,
 													  w->member_type.typalign));
-			rows += rs_spi_execute_plan(w->member_plan, args, SPI_OK_INSERT);
+			written = rs_spi_execute_plan(w->member_filter ? w->member_filtered_plan : w->member_plan,
+										  args, SPI_OK_INSERT);
+			w->member_filter = (written * 2 < ntot);
+			rows += written;
 		}
 		if (nmiss > 0)
 		{
@@ -490,7 +540,13 @@ rs_write_chunk(RsWorker *w, ZsetPage *page, char **totals, int64 next)
 												  w->daily_type.typlen, w->daily_type.typbyval,
 												  w->daily_type.typalign));
 		args[2] = DateADTGetDatum(w->run_date);
-		rows += rs_spi_execute_plan(w->daily_plan, args, SPI_OK_INSERT);
+		if (!(w->daily_insert && rs_try_plain_insert(w, args, &written)))
+			written = rs_spi_execute_plan(w->daily_filter ? w->daily_filtered_plan : w->daily_plan,
+										  args, SPI_OK_INSERT);
+		w->daily_filter = (written * 2 < n);
+		/* A chunk that was all new rows suggests a new day: insert plainly. */
+		w->daily_insert = (written == n && !w->daily_insert_failed);
+		rows += written;
 	}
 	{
 		Datum		args[5];
@@ -507,6 +563,56 @@ rs_write_chunk(RsWorker *w, ZsetPage *page, char **totals, int64 next)
 	rs_commit_xact();
 	error_context_stack = errcb.previous;
 	w->next_offset = next;
+}
+
+/*
+ * rs_try_plain_insert
+ *		Insert the chunk's daily rows with a plain INSERT, which skips the
+ *		speculative insertion of ON CONFLICT and is the cheapest write of a
+ *		new day.  It runs in a subtransaction: if a row exists after all
+ *		(a unique violation), the subtransaction is rolled back, plain
+ *		inserts are given up for this worker, and false is returned so that
+ *		the caller upserts instead.  Other errors propagate.
+ */
+static bool
+rs_try_plain_insert(RsWorker *w, Datum *args, uint64 *written)
+{
+	MemoryContext cxt = CurrentMemoryContext;
+	ResourceOwner owner = CurrentResourceOwner;
+	volatile bool ok = true;
+
+	BeginInternalSubTransaction(NULL);
+	MemoryContextSwitchTo(cxt);
+	PG_TRY();
+	{
+		*written = rs_spi_execute_plan(w->daily_insert_plan, args, SPI_OK_INSERT);
+		ReleaseCurrentSubTransaction();
+		MemoryContextSwitchTo(cxt);
+		CurrentResourceOwner = owner;
+	}
+	PG_CATCH();
+	{
+		ErrorData  *edata;
+
+		MemoryContextSwitchTo(cxt);
+		edata = CopyErrorData();
+		if (edata->sqlerrcode != ERRCODE_UNIQUE_VIOLATION)
+		{
+			FreeErrorData(edata);
+			PG_RE_THROW();
+		}
+		FlushErrorState();
+		FreeErrorData(edata);
+		RollbackAndReleaseCurrentSubTransaction();
+		MemoryContextSwitchTo(cxt);
+		CurrentResourceOwner = owner;
+		w->daily_insert_failed = true;
+		ok = false;
+	}
+	PG_END_TRY();
+	if (!ok)
+		w->daily_insert = false;
+	return ok;
 }
 
 /* Error context of a chunk's writes: which ranks of which key. */
