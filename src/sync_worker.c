@@ -126,12 +126,14 @@ rs_sync_worker_main(Datum main_arg)
 	SetConfigOption("synchronous_commit", "off", PGC_USERSET, PGC_S_SESSION);
 
 	/*
-	 * The filtered upserts must probe the unique index row by row: a hash or
-	 * merge anti-join would read the whole target table for each chunk, and
-	 * JIT compilation would cost more than the chunk.
+	 * The filtered upserts must probe the unique index row by row with plain
+	 * index scans: a hash or merge anti-join would read the whole target
+	 * table for each chunk, a bitmap scan per probe costs twice an index
+	 * scan, and JIT compilation would cost more than the chunk.
 	 */
 	SetConfigOption("enable_hashjoin", "off", PGC_USERSET, PGC_S_SESSION);
 	SetConfigOption("enable_mergejoin", "off", PGC_USERSET, PGC_S_SESSION);
+	SetConfigOption("enable_bitmapscan", "off", PGC_USERSET, PGC_S_SESSION);
 	SetConfigOption("jit", "off", PGC_USERSET, PGC_S_SESSION);
 
 	worker_cxt = AllocSetContextCreate(TopMemoryContext, "redis_sync worker",
