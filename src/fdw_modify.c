@@ -115,6 +115,10 @@ static void rs_member_exists_error(RsModifyState *st, const char *key,
 								   const char *member, int len);
 static void rs_send_zadd(RsConnection *conn, const RsWriteRow *row, const char *flag);
 static void rs_send_member_cmd(RsConnection *conn, const char *cmd, const RsWriteRow *row);
+static void rs_send_script(RsConnection *conn, const char *script, int nkeys, int nargs,
+						   const char **args, const size_t *lens);
+static void rs_unexpected_reply(RsModifyState *st, redisReply *reply, const char *what,
+								const char *key) pg_attribute_noreturn();
 static int64 rs_integer_reply(RsModifyState *st, redisReply *reply, const char *command,
 							  const char *key, bool *isnull);
 static void rs_set_returned(RsModifyState *st, TupleTableSlot *slot, const RsWriteRow *row,
@@ -494,6 +498,51 @@ rs_send_member_cmd(RsConnection *conn, const char *cmd, const RsWriteRow *row)
 }
 
 /*
+ * rs_send_script
+ *		Queue EVAL of a Lua script with nkeys keys, the first of the nargs
+ *		arguments (at most 5 in all).
+ */
+static void
+rs_send_script(RsConnection *conn, const char *script, int nkeys, int nargs,
+			   const char **args, const size_t *lens)
+{
+	const char *argv[8];
+	size_t		argvlen[8];
+	char		nkeys_text[2] = {'0' + nkeys, '\0'};
+	int			i;
+
+	Assert(nargs <= 5 && nkeys <= nargs);
+	argv[0] = "EVAL";
+	argv[1] = script;
+	argv[2] = nkeys_text;
+	argvlen[0] = 4;
+	argvlen[1] = strlen(script);
+	argvlen[2] = 1;
+	for (i = 0; i < nargs; i++)
+	{
+		argv[3 + i] = args[i];
+		argvlen[3 + i] = lens[i];
+	}
+	rs_send(conn, 3 + nargs, argv, argvlen);
+}
+
+/*
+ * rs_unexpected_reply
+ *		A reply of the wrong shape: free it, drop the connection (its state is
+ *		unknown) and raise an error.
+ */
+static void
+rs_unexpected_reply(RsModifyState *st, redisReply *reply, const char *what, const char *key)
+{
+	freeReplyObject(reply);
+	rs_discard_connection(st->conn);
+	ereport(ERROR,
+			(errcode(ERRCODE_FDW_ERROR),
+			 errmsg("unexpected reply from Redis server \"%s\" to %s of key \"%s\"",
+					st->conn->desc, what, key)));
+}
+
+/*
  * rs_integer_reply
  *		The value of an integer (or nil) reply; frees the reply.  Error
  *		replies raise the matching error.
@@ -510,14 +559,7 @@ rs_integer_reply(RsModifyState *st, redisReply *reply, const char *command,
 	if (reply->type == REDIS_REPLY_INTEGER)
 		v = reply->integer;
 	else if (reply->type != REDIS_REPLY_NIL || isnull == NULL)
-	{
-		freeReplyObject(reply);
-		rs_discard_connection(st->conn);
-		ereport(ERROR,
-				(errcode(ERRCODE_FDW_ERROR),
-				 errmsg("unexpected reply from Redis server \"%s\" to %s of key \"%s\"",
-						st->conn->desc, command, key)));
-	}
+		rs_unexpected_reply(st, reply, command, key);
 	freeReplyObject(reply);
 	return v;
 }
@@ -776,39 +818,17 @@ rsExecForeignUpdate(EState *estate, ResultRelInfo *rinfo, TupleTableSlot *slot,
 	}
 	else
 	{
-		const char *argv[8];
-		size_t		lens[8];
+		const char *args[5] = {old.key, row.key, old.member, row.member, row.score};
+		size_t		lens[5] = {strlen(old.key), strlen(row.key), old.member_len,
+		row.member_len, strlen(row.score)};
 		redisReply *reply;
 
-		argv[0] = "EVAL";
-		argv[1] = rs_rename_script;
-		argv[2] = "2";
-		argv[3] = old.key;
-		argv[4] = row.key;
-		argv[5] = old.member;
-		argv[6] = row.member;
-		argv[7] = row.score;
-		lens[0] = 4;
-		lens[1] = strlen(rs_rename_script);
-		lens[2] = 1;
-		lens[3] = strlen(old.key);
-		lens[4] = strlen(row.key);
-		lens[5] = old.member_len;
-		lens[6] = row.member_len;
-		lens[7] = strlen(row.score);
-		rs_send(st->conn, 8, argv, lens);
+		rs_send_script(st->conn, rs_rename_script, 2, 5, args, lens);
 		reply = rs_receive(st->conn);
 		rs_check_reply(st->conn, reply, "EVAL", row.key);
 		if (reply->type != REDIS_REPLY_ARRAY || reply->elements < 1 ||
 			reply->element[0]->type != REDIS_REPLY_INTEGER)
-		{
-			freeReplyObject(reply);
-			rs_discard_connection(st->conn);
-			ereport(ERROR,
-					(errcode(ERRCODE_FDW_ERROR),
-					 errmsg("unexpected reply from Redis server \"%s\" to the rename of a member of key \"%s\"",
-							st->conn->desc, row.key)));
-		}
+			rs_unexpected_reply(st, reply, "the rename of a member", row.key);
 		isnull = reply->element[0]->integer == 0;
 		rank = (reply->elements > 1 && reply->element[1]->type == REDIS_REPLY_INTEGER) ?
 			reply->element[1]->integer : -1;
@@ -864,20 +884,10 @@ rsExecForeignDelete(EState *estate, ResultRelInfo *rinfo, TupleTableSlot *slot,
 	}
 
 	{
-		const char *argv[5];
-		size_t		lens[5];
+		const char *args[2] = {old.key, old.member};
+		size_t		lens[2] = {strlen(old.key), old.member_len};
 
-		argv[0] = "EVAL";
-		argv[1] = rs_delete_script;
-		argv[2] = "1";
-		argv[3] = old.key;
-		argv[4] = old.member;
-		lens[0] = 4;
-		lens[1] = strlen(rs_delete_script);
-		lens[2] = 1;
-		lens[3] = strlen(old.key);
-		lens[4] = old.member_len;
-		rs_send(st->conn, 5, argv, lens);
+		rs_send_script(st->conn, rs_delete_script, 1, 2, args, lens);
 	}
 	reply = rs_receive(st->conn);
 	rs_release_connection(st->conn, st);
@@ -891,14 +901,7 @@ rsExecForeignDelete(EState *estate, ResultRelInfo *rinfo, TupleTableSlot *slot,
 	if (reply->type != REDIS_REPLY_ARRAY || reply->elements != 2 ||
 		reply->element[0]->type != REDIS_REPLY_STRING ||
 		reply->element[1]->type != REDIS_REPLY_INTEGER)
-	{
-		freeReplyObject(reply);
-		rs_discard_connection(st->conn);
-		ereport(ERROR,
-				(errcode(ERRCODE_FDW_ERROR),
-				 errmsg("unexpected reply from Redis server \"%s\" to the delete of a member of key \"%s\"",
-						st->conn->desc, old.key)));
-	}
+		rs_unexpected_reply(st, reply, "the delete of a member", old.key);
 	score = pnstrdup(reply->element[0]->str, reply->element[0]->len);
 	rank = reply->element[1]->integer;
 	freeReplyObject(reply);

@@ -100,6 +100,7 @@ static bool rs_try_plain_insert(RsWorker *w, Datum *args, uint64 *written);
 static void rs_record_failure(RsWorker *w, ErrorData *edata);
 static void rs_count_type(Oid typid, RsCountType *ct);
 static SPIPlanPtr rs_prepare_kept(const char *sql, int nargs, Oid *argtypes);
+static char *rs_upsert_sql(const char *table, bool daily, bool filtered);
 static Datum rs_parse_count(RsCountType *ct, const char *key, const char *member,
 							int len, int64 rank, const char *score);
 
@@ -208,20 +209,8 @@ rs_worker_setup(RsWorker *w)
 	ptypes[0] = TEXTARRAYOID;
 	ptypes[1] = get_array_type(w->daily_type.typid);
 	ptypes[2] = DATEOID;
-	sql = psprintf("INSERT INTO %s AS t (name, click_date, click_count) "
-				   "SELECT u.n, $3, u.c FROM ROWS FROM (pg_catalog.unnest($1), pg_catalog.unnest($2)) AS u(n, c) "
-				   "ON CONFLICT (name, click_date) DO UPDATE SET click_count = EXCLUDED.click_count "
-				   "WHERE t.click_count IS DISTINCT FROM EXCLUDED.click_count",
-				   daily_name);
-	w->daily_plan = rs_prepare_kept(sql, 3, ptypes);
-	sql = psprintf("INSERT INTO %s AS t (name, click_date, click_count) "
-				   "SELECT u.n, $3, u.c FROM ROWS FROM (pg_catalog.unnest($1), pg_catalog.unnest($2)) AS u(n, c) "
-				   "WHERE NOT EXISTS (SELECT FROM %s AS o WHERE o.name = u.n AND o.click_date = $3 "
-				   "AND o.click_count = u.c) "
-				   "ON CONFLICT (name, click_date) DO UPDATE SET click_count = EXCLUDED.click_count "
-				   "WHERE t.click_count IS DISTINCT FROM EXCLUDED.click_count",
-				   daily_name, daily_name);
-	w->daily_filtered_plan = rs_prepare_kept(sql, 3, ptypes);
+	w->daily_plan = rs_prepare_kept(rs_upsert_sql(daily_name, true, false), 3, ptypes);
+	w->daily_filtered_plan = rs_prepare_kept(rs_upsert_sql(daily_name, true, true), 3, ptypes);
 	w->daily_filter = true;
 	sql = psprintf("INSERT INTO %s (name, click_date, click_count) "
 				   "SELECT u.n, $3, u.c FROM ROWS FROM (pg_catalog.unnest($1), pg_catalog.unnest($2)) AS u(n, c)",
@@ -236,19 +225,8 @@ rs_worker_setup(RsWorker *w)
 		rs_validate_target_table(w->job->member_table, false, &t);
 		rs_count_type(t, &w->member_type);
 		ptypes[1] = get_array_type(w->member_type.typid);
-		sql = psprintf("INSERT INTO %s AS t (name, click_count) "
-					   "SELECT u.n, u.c FROM ROWS FROM (pg_catalog.unnest($1), pg_catalog.unnest($2)) AS u(n, c) "
-					   "ON CONFLICT (name) DO UPDATE SET click_count = EXCLUDED.click_count "
-					   "WHERE t.click_count IS DISTINCT FROM EXCLUDED.click_count",
-					   member_name);
-		w->member_plan = rs_prepare_kept(sql, 2, ptypes);
-		sql = psprintf("INSERT INTO %s AS t (name, click_count) "
-					   "SELECT u.n, u.c FROM ROWS FROM (pg_catalog.unnest($1), pg_catalog.unnest($2)) AS u(n, c) "
-					   "WHERE NOT EXISTS (SELECT FROM %s AS o WHERE o.name = u.n AND o.click_count = u.c) "
-					   "ON CONFLICT (name) DO UPDATE SET click_count = EXCLUDED.click_count "
-					   "WHERE t.click_count IS DISTINCT FROM EXCLUDED.click_count",
-					   member_name, member_name);
-		w->member_filtered_plan = rs_prepare_kept(sql, 2, ptypes);
+		w->member_plan = rs_prepare_kept(rs_upsert_sql(member_name, false, false), 2, ptypes);
+		w->member_filtered_plan = rs_prepare_kept(rs_upsert_sql(member_name, false, true), 2, ptypes);
 		w->member_filter = true;
 		/* Members absent from the total key: new rows get 0, old rows stay. */
 		sql = psprintf("INSERT INTO %s (name, click_count) "
@@ -273,6 +251,32 @@ rs_worker_setup(RsWorker *w)
 	w->user = GetUserMapping(w->req.owner, w->server->serverid);
 	w->conn = rs_get_connection(w->server, w->user);
 	rs_commit_xact();
+}
+
+/*
+ * rs_upsert_sql
+ *		The set-based upsert of a chunk into the daily table (parameters:
+ *		names, counts, date) or the member table (names, counts).  Rows whose
+ *		count is unchanged are not updated; "filtered" also drops them before
+ *		the insert, with a read-only probe, so that they are not even locked.
+ */
+static char *
+rs_upsert_sql(const char *table, bool daily, bool filtered)
+{
+	const char *key = daily ? "name, click_date" : "name";
+	StringInfoData sql;
+
+	initStringInfo(&sql);
+	appendStringInfo(&sql, "INSERT INTO %s AS t (%s, click_count) "
+					 "SELECT u.n, %su.c FROM ROWS FROM (pg_catalog.unnest($1), pg_catalog.unnest($2)) AS u(n, c) ",
+					 table, key, daily ? "$3, " : "");
+	if (filtered)
+		appendStringInfo(&sql, "WHERE NOT EXISTS (SELECT FROM %s AS o WHERE o.name = u.n%s "
+						 "AND o.click_count = u.c) ",
+						 table, daily ? " AND o.click_date = $3" : "");
+	appendStringInfo(&sql, "ON CONFLICT (%s) DO UPDATE SET click_count = EXCLUDED.click_count "
+					 "WHERE t.click_count IS DISTINCT FROM EXCLUDED.click_count", key);
+	return sql.data;
 }
 
 /*
