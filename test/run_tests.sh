@@ -58,6 +58,8 @@ for t in "$WORK"/tap/t/*.pl; do
             timeout 300 prove -v "t/$name" >"$WORK/tap/$name.log" 2>&1); then
         passed=$((passed + 1))
         echo "TAP $name ... ok ($(grep -cE '^ok ' "$WORK/tap/$name.log") checks)"
+        # measurements a test reports (not asserted), e.g. the load test's throughput
+        grep -E '^# (load|measured)' "$WORK/tap/$name.log" | sed 's/^# /    /'
     else
         failed=$((failed + 1))
         echo "TAP $name ... FAILED"
