@@ -46,6 +46,12 @@ INSERT INTO wr_float VALUES ('x', 'NaN');
 INSERT INTO wr_float VALUES ('inf', 'Infinity'), ('-inf', '-Infinity'), ('half', 0.5);
 SELECT * FROM wr_float ORDER BY score;
 DELETE FROM wr_float WHERE member IN ('inf', '-inf', 'half');
+CREATE FOREIGN TABLE wr_numeric (member text, score numeric) SERVER redis OPTIONS (key 'rs:write');
+INSERT INTO wr_numeric VALUES ('huge', 1e400);
+CREATE FOREIGN TABLE wr_fixed (key text, member text, score int) SERVER redis OPTIONS (key 'rs:write');
+INSERT INTO wr_fixed VALUES ('rs:elsewhere', 'x', 1);
+INSERT INTO wr_fixed VALUES ('rs:write', 'fixed', 1), (NULL, 'fixed2', 2);
+DELETE FROM wr_fixed WHERE member LIKE 'fixed%' RETURNING *;
 CREATE FOREIGN TABLE wr_text (member text, score text) SERVER redis OPTIONS (key 'rs:write');
 INSERT INTO wr_text VALUES ('x', 'lots');
 \! redis-cli -p $REDIS_PORT set rs:string hello > /dev/null
@@ -89,6 +95,10 @@ SELECT count(*) FILTER (WHERE score > 100000), sum(score) FROM many;
 DELETE FROM many WHERE score <= 1000;
 SELECT count(*), min(score) FROM many;
 INSERT INTO many SELECT member || '_copy', score FROM many WHERE member LIKE 'user%';
+SELECT count(*) FILTER (WHERE member LIKE '%_copy'), count(*) FROM many;
+-- the same inside a writable CTE
+WITH d AS (DELETE FROM many WHERE member LIKE '%_copy' RETURNING member)
+SELECT count(*) FROM d;
 SELECT count(*) FILTER (WHERE member LIKE '%_copy'), count(*) FROM many;
 
 -- COPY FROM into a foreign table

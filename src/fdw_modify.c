@@ -339,7 +339,21 @@ rs_get_row(RsModifyState *st, TupleTableSlot *slot, RsWriteRow *row)
 	isnull = slot->tts_isnull;
 
 	if (st->topts.key != NULL)
+	{
 		row->key = st->topts.key;
+		/* A key column of a table with a key option can only say that key. */
+		if (st->attnums[RS_FIELD_KEY] != 0 && !isnull[st->attnums[RS_FIELD_KEY] - 1])
+		{
+			char	   *k = TextDatumGetCString(values[st->attnums[RS_FIELD_KEY] - 1]);
+
+			if (strcmp(k, row->key) != 0)
+				ereport(ERROR,
+						(errcode(ERRCODE_CHECK_VIOLATION),
+						 errmsg("key \"%s\" of a row written to foreign table \"%s\" differs from the table's key \"%s\"",
+								k, relname, row->key),
+						 errhint("Write to a table without a \"key\" option to choose the key per row.")));
+		}
+	}
 	else if (isnull[st->attnums[RS_FIELD_KEY] - 1])
 		ereport(ERROR,
 				(errcode(ERRCODE_NOT_NULL_VIOLATION),
@@ -439,6 +453,12 @@ rs_score_text(RsModifyState *st, Datum value, const RsWriteRow *row)
 				(errcode(ERRCODE_INVALID_TEXT_REPRESENTATION),
 				 errmsg("score \"%s\" for %s of Redis key \"%s\" is not a number",
 						text, rs_member_label(row->member, row->member_len), row->key)));
+	if (errno == ERANGE && isinf(v))
+		ereport(ERROR,
+				(errcode(ERRCODE_NUMERIC_VALUE_OUT_OF_RANGE),
+				 errmsg("score for %s of Redis key \"%s\" is out of range for a Redis score",
+						rs_member_label(row->member, row->member_len), row->key),
+				 errdetail("Redis scores are double precision numbers.")));
 	if (isnan(v))
 		ereport(ERROR,
 				(errcode(ERRCODE_NUMERIC_VALUE_OUT_OF_RANGE),

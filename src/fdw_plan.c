@@ -558,29 +558,34 @@ rs_add_partial_path(PlannerInfo *root, RelOptInfo *baserel, RsRelInfo *info)
 
 /*
  * rs_feeds_own_write
- *		True if the statement (at any query level) writes to a redis_zset
- *		table over the same key as this scan, or to the same table.
+ *		True if the statement writes, at this query level or one around it
+ *		(a subquery, or a writable CTE's own level), to this table or to a
+ *		redis_zset table that may share its key.
  */
 static bool
 rs_feeds_own_write(PlannerInfo *root, RsRelInfo *info, Oid foreigntableid)
 {
-	PlannerInfo *top = root;
-	RangeTblEntry *target;
-	RsTableOptions topts;
+	PlannerInfo *r;
 
-	while (top->parent_root != NULL)
-		top = top->parent_root;
-	if (top->parse->resultRelation == 0 || top->parse->commandType == CMD_SELECT)
-		return false;
-	target = planner_rt_fetch(top->parse->resultRelation, top);
-	if (target->relid == foreigntableid)
-		return true;
-	if (target->relkind != RELKIND_FOREIGN_TABLE ||
-		!rs_is_redis_server(GetForeignServer(GetForeignTable(target->relid)->serverid)))
-		return false;
-	rs_get_table_options(target->relid, &topts);
-	return topts.key == NULL || info->topts.key == NULL ||
-		strcmp(topts.key, info->topts.key) == 0;
+	for (r = root; r != NULL; r = r->parent_root)
+	{
+		RangeTblEntry *target;
+		RsTableOptions topts;
+
+		if (r->parse->resultRelation == 0 || r->parse->commandType == CMD_SELECT)
+			continue;
+		target = planner_rt_fetch(r->parse->resultRelation, r);
+		if (target->relid == foreigntableid)
+			return true;
+		if (target->relkind != RELKIND_FOREIGN_TABLE ||
+			!rs_is_redis_server(GetForeignServer(GetForeignTable(target->relid)->serverid)))
+			continue;
+		rs_get_table_options(target->relid, &topts);
+		if (topts.key == NULL || info->topts.key == NULL ||
+			strcmp(topts.key, info->topts.key) == 0)
+			return true;
+	}
+	return false;
 }
 
 /*
