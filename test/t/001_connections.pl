@@ -1,5 +1,6 @@
 # Redis connections of the foreign data wrapper: cancel and terminate of a
-# scan against a Redis that never answers, command_timeout, authentication,
+# scan against a Redis that never answers, cancel of an INSERT that a paused
+# Redis holds, command_timeout, authentication,
 # and no descriptor leaks over many queries and reconnects.
 use strict;
 use warnings;
@@ -50,6 +51,27 @@ foreach my $how ('pg_cancel_backend', 'pg_terminate_backend')
 my ($ret, $out, $err) = $node->psql('postgres', 'SELECT * FROM hung_short');
 isnt($ret, 0, 'a mute server fails the query');
 like($err, qr/Redis server "mute_short" did not reply within 500 ms/, 'command_timeout names the server');
+
+# a write that Redis holds (CLIENT PAUSE ... WRITE) is cancelled within
+# 2 seconds too, mid-INSERT, and the connection is usable afterwards
+$node->safe_psql('postgres',
+	"CREATE FOREIGN TABLE paused (member text, score int) SERVER redis OPTIONS (key 'paused')");
+$node->safe_psql('postgres', "INSERT INTO paused VALUES ('warm-up', 0)");
+$redis->cli('CLIENT', 'PAUSE', '20000', 'WRITE');
+my $insert = q{INSERT INTO paused SELECT 'm' || g, g FROM generate_series(1, 5000) g};
+my ($wh, $wout, $werr) = background_psql_query($node, $insert);
+ok(wait_for($node,
+	"SELECT count(*) FROM pg_stat_activity WHERE query LIKE 'INSERT INTO paused SELECT%' AND wait_event = 'Extension'",
+	'1', 30), 'the INSERT is waiting on a paused Redis');
+my $wt0 = time;
+$node->safe_psql('postgres',
+	"SELECT pg_cancel_backend(pid) FROM pg_stat_activity WHERE query LIKE 'INSERT INTO paused SELECT%'");
+$wh->finish;
+cmp_ok(time - $wt0, '<', 2, 'the INSERT was cancelled within 2 s');
+like($$werr, qr/canceling statement due to user request/, 'the INSERT got the cancel error');
+$redis->cli('CLIENT', 'UNPAUSE');
+is($node->safe_psql('postgres', "INSERT INTO paused VALUES ('after', 1); SELECT count(*) FROM paused WHERE member = 'after'"),
+	'1', 'writes work again after the cancel');
 
 # the backend keeps working after all that
 is($node->safe_psql('postgres', 'SELECT count(*) FROM small'), '2', 'a good server still answers');
