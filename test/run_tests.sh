@@ -49,13 +49,16 @@ mkdir -p "$WORK/tap"
 cp -r test/t test/perl "$WORK/tap/"
 chown -R postgres:postgres "$WORK/tap"
 PGXS_DIR=$(dirname "$(pg_config --pgxs)")/..
+# SOAK=1 make test: more fault seeds and a 5,000,000-member load test (about an hour)
+tap_timeout=300
+[ -n "${SOAK:-}" ] && tap_timeout=3600
 for t in "$WORK"/tap/t/*.pl; do
     name=$(basename "$t")
     if (cd "$WORK/tap" && rs_as_postgres env PATH="$RS_PGBIN:$PATH" \
             PERL5LIB="$PGXS_DIR/test/perl:$WORK/tap/perl" \
             TESTDIR="$WORK/tap" PG_REGRESS="$PGXS_DIR/test/regress/pg_regress" \
-            REDIS_SERVER="$(command -v redis-server)" \
-            timeout 300 prove -v "t/$name" >"$WORK/tap/$name.log" 2>&1); then
+            REDIS_SERVER="$(command -v redis-server)" RS_SOAK="${SOAK:-}" \
+            timeout "$tap_timeout" prove -v "t/$name" >"$WORK/tap/$name.log" 2>&1); then
         passed=$((passed + 1))
         echo "TAP $name ... ok ($(grep -cE '^ok ' "$WORK/tap/$name.log") checks)"
         # measurements a test reports (not asserted), e.g. the load test's throughput

@@ -14,7 +14,8 @@ use RedisSyncTest;
 use Test::More;
 use Time::HiRes qw(usleep time);
 
-my $n = $ENV{RS_LOAD_MEMBERS} || 1000000;
+# (SOAK=1 make test: 5,000,000 members)
+my $n = $ENV{RS_LOAD_MEMBERS} || ($ENV{RS_SOAK} ? 5000000 : 1000000);
 my $redis = start_redis();
 my $node = new_sync_node('load', redis => $redis);
 setup_job($node, partitions => 8, workers => 2, chunk_size => 5000);
@@ -93,7 +94,7 @@ is($redis->cli('COPY', $snap, 'check:snapshot'), '1', 'snapshot copied for the c
 
 my (@rps, @tps);
 my $t0 = time;
-while ($h->pumpable && time - $t0 < 300)
+while ($h->pumpable && time - $t0 < ($ENV{RS_SOAK} ? 1800 : 300))
 {
 	my ($r, $t) = load_round();
 	push @rps, $r;
