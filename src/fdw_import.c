@@ -58,11 +58,30 @@ rsImportForeignSchema(ImportForeignSchemaStmt *stmt, Oid serverOid)
 
 		if (strcmp(def->defname, "score_type") == 0)
 		{
-			Oid			typid;
-			int32		typmod;
+			char	   *name = defGetString(def);
+			MemoryContext cxt = CurrentMemoryContext;
+			Oid			typid = InvalidOid;
+			int32		typmod = -1;
 
 			/* Parse the name, so that only a real type reaches the SQL. */
-			parseTypeString(defGetString(def), &typid, &typmod, false);
+			PG_TRY();
+			{
+				parseTypeString(name, &typid, &typmod, false);
+			}
+			PG_CATCH();
+			{
+				ErrorData  *edata;
+
+				MemoryContextSwitchTo(cxt);
+				edata = CopyErrorData();
+				FlushErrorState();
+				ereport(ERROR,
+						(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+						 errmsg("invalid value for option \"score_type\": \"%s\"", name),
+						 errdetail_internal("%s", edata->message),
+						 errhint("Give the name of a type, such as bigint, numeric or double precision.")));
+			}
+			PG_END_TRY();
 			score_type = format_type_with_typemod(typid, typmod);
 		}
 		else if (strcmp(def->defname, "page_size") == 0)
