@@ -17,7 +17,9 @@
  *
  * UPDATE and DELETE identify the row by its member (and key, for a table
  * with a key column), which the scan passes up as junk columns "rs_member"
- * and "rs_key".
+ * and "rs_key".  A scan that feeds a write to its own key reads all its rows
+ * before the first write (see rs_feeds_own_write in fdw_plan.c), since the
+ * writes shift the ranks of the pages it has not read yet.
  *
  *-------------------------------------------------------------------------
  */
