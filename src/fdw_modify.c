@@ -113,8 +113,7 @@ static RsModifyState *rs_init_modify(ModifyTableState *mtstate, ResultRelInfo *r
 static void rs_get_row(RsModifyState *st, TupleTableSlot *slot, RsWriteRow *row);
 static void rs_get_old_row(RsModifyState *st, TupleTableSlot *planSlot, RsWriteRow *row);
 static char *rs_score_text(RsModifyState *st, Datum value, const RsWriteRow *row);
-static void rs_member_exists_error(RsModifyState *st, const char *key,
-								   const char *member, int len);
+static void rs_member_exists_error(const char *key, const char *member, int len);
 static void rs_send_zadd(RsConnection *conn, const RsWriteRow *row, const char *flag);
 static void rs_send_member_cmd(RsConnection *conn, const char *cmd, const RsWriteRow *row);
 static void rs_send_script(RsConnection *conn, const char *script, int nkeys, int nargs,
@@ -123,8 +122,10 @@ static void rs_unexpected_reply(RsModifyState *st, redisReply *reply, const char
 								const char *key) pg_attribute_noreturn();
 static int64 rs_integer_reply(RsModifyState *st, redisReply *reply, const char *command,
 							  const char *key, bool *isnull);
-static void rs_set_returned(RsModifyState *st, TupleTableSlot *slot, const RsWriteRow *row,
-							const char *score, int64 rank);
+static void rs_set_returned(RsModifyState *st, EState *estate, TupleTableSlot *slot,
+							const RsWriteRow *row, const char *score, int64 rank);
+static int64 rs_zadd_and_rank(RsModifyState *st, const RsWriteRow *row, const char *flag,
+							  int64 *rank);
 
 /*
  * rsAddForeignUpdateTargets
@@ -474,7 +475,7 @@ rs_score_text(RsModifyState *st, Datum value, const RsWriteRow *row)
 
 /* Raise the unique violation of a member that already exists. */
 static void
-rs_member_exists_error(RsModifyState *st, const char *key, const char *member, int len)
+rs_member_exists_error(const char *key, const char *member, int len)
 {
 	ereport(ERROR,
 			(errcode(ERRCODE_UNIQUE_VIOLATION),
@@ -590,12 +591,14 @@ rs_integer_reply(RsModifyState *st, redisReply *reply, const char *command,
  * rs_set_returned
  *		Make "slot" the row as it now is in Redis, for RETURNING: the key
  *		and member of "row", the score (text, or NULL to keep the slot's),
- *		and the rank (-1: unknown, null).
+ *		and the rank (-1: unknown, null).  The values live in the per-tuple
+ *		memory of "estate", until RETURNING and triggers are done with them.
  */
 static void
-rs_set_returned(RsModifyState *st, TupleTableSlot *slot, const RsWriteRow *row,
-				const char *score, int64 rank)
+rs_set_returned(RsModifyState *st, EState *estate, TupleTableSlot *slot,
+				const RsWriteRow *row, const char *score, int64 rank)
 {
+	MemoryContext oldcxt = MemoryContextSwitchTo(GetPerTupleMemoryContext(estate));
 	TupleDesc	tupdesc = slot->tts_tupleDescriptor;
 	int			natts = tupdesc->natts;
 	Datum	   *values = palloc(sizeof(Datum) * natts);
@@ -652,6 +655,30 @@ rs_set_returned(RsModifyState *st, TupleTableSlot *slot, const RsWriteRow *row,
 	memcpy(slot->tts_values, values, sizeof(Datum) * natts);
 	memcpy(slot->tts_isnull, isnull, sizeof(bool) * natts);
 	ExecStoreVirtualTuple(slot);
+	MemoryContextSwitchTo(oldcxt);
+}
+
+/*
+ * rs_zadd_and_rank
+ *		ZADD key <flag> score member, and ZRANK of the member, in one round
+ *		trip.  Returns ZADD's count of added members; *rank is the member's
+ *		rank afterwards, or -1 if it is not in the set.
+ */
+static int64
+rs_zadd_and_rank(RsModifyState *st, const RsWriteRow *row, const char *flag, int64 *rank)
+{
+	int64		added;
+	bool		isnull;
+
+	rs_claim_connection(st->conn, st, NULL);
+	rs_send_zadd(st->conn, row, flag);
+	rs_send_member_cmd(st->conn, "ZRANK", row);
+	added = rs_integer_reply(st, rs_receive(st->conn), "ZADD", row->key, NULL);
+	*rank = rs_integer_reply(st, rs_receive(st->conn), "ZRANK", row->key, &isnull);
+	if (isnull)
+		*rank = -1;
+	rs_release_connection(st->conn, st);
+	return added;
 }
 
 /*
@@ -729,7 +756,7 @@ rsExecForeignBatchInsert(EState *estate, ResultRelInfo *rinfo, TupleTableSlot **
 	if (failed != NULL)
 		rs_check_reply(st->conn, failed, "ZADD", rows[failed_row].key);
 	if (conflict >= 0 && !st->do_nothing)
-		rs_member_exists_error(st, rows[conflict].key, rows[conflict].member,
+		rs_member_exists_error(rows[conflict].key, rows[conflict].member,
 							   rows[conflict].member_len);
 
 	MemoryContextSwitchTo(oldcxt);
@@ -750,9 +777,7 @@ rsExecForeignInsert(EState *estate, ResultRelInfo *rinfo, TupleTableSlot *slot,
 	RsModifyState *st = (RsModifyState *) rinfo->ri_FdwState;
 	MemoryContext oldcxt;
 	RsWriteRow	row;
-	int64		added;
-	int64		rank = -1;
-	bool		isnull;
+	int64		rank;
 
 	if (!st->returning || st->attnums[RS_FIELD_RANK] == 0)
 	{
@@ -767,21 +792,14 @@ rsExecForeignInsert(EState *estate, ResultRelInfo *rinfo, TupleTableSlot *slot,
 	MemoryContextReset(st->temp_cxt);
 	oldcxt = MemoryContextSwitchTo(st->temp_cxt);
 	rs_get_row(st, slot, &row);
-	rs_claim_connection(st->conn, st, NULL);
-	rs_send_zadd(st->conn, &row, "NX");
-	rs_send_member_cmd(st->conn, "ZRANK", &row);
-	added = rs_integer_reply(st, rs_receive(st->conn), "ZADD", row.key, NULL);
-	rank = rs_integer_reply(st, rs_receive(st->conn), "ZRANK", row.key, &isnull);
-	rs_release_connection(st->conn, st);
-	if (added == 0)
+	if (rs_zadd_and_rank(st, &row, "NX", &rank) == 0)
 	{
 		if (!st->do_nothing)
-			rs_member_exists_error(st, row.key, row.member, row.member_len);
+			rs_member_exists_error(row.key, row.member, row.member_len);
 		MemoryContextSwitchTo(oldcxt);
 		return NULL;
 	}
-	MemoryContextSwitchTo(GetPerTupleMemoryContext(estate));
-	rs_set_returned(st, slot, &row, NULL, isnull ? -1 : rank);
+	rs_set_returned(st, estate, slot, &row, NULL, rank);
 	MemoryContextSwitchTo(oldcxt);
 	return slot;
 }
@@ -796,15 +814,11 @@ rsGetForeignModifyBatchSize(ResultRelInfo *rinfo)
 {
 	RsModifyState *st = (RsModifyState *) rinfo->ri_FdwState;
 	TriggerDesc *trig = rinfo->ri_TrigDesc;
-	RsTableOptions topts;
 
 	if (rinfo->ri_projectReturning != NULL || (st != NULL && st->returning) ||
 		(trig && (trig->trig_insert_before_row || trig->trig_insert_after_row)))
 		return 1;
-	if (st != NULL)
-		return st->topts.batch_size;
-	rs_get_table_options(RelationGetRelid(rinfo->ri_RelationDesc), &topts);
-	return topts.batch_size;
+	return rs_get_batch_size(RelationGetRelid(rinfo->ri_RelationDesc));
 }
 
 /*
@@ -822,56 +836,45 @@ rsExecForeignUpdate(EState *estate, ResultRelInfo *rinfo, TupleTableSlot *slot,
 	RsWriteRow	old;
 	RsWriteRow	row;
 	int64		rank;
-	bool		isnull;
 
 	MemoryContextReset(st->temp_cxt);
 	oldcxt = MemoryContextSwitchTo(st->temp_cxt);
 	rs_get_old_row(st, planSlot, &old);
 	rs_get_row(st, slot, &row);
-	rs_claim_connection(st->conn, st, NULL);
 
 	if (strcmp(old.key, row.key) == 0 && old.member_len == row.member_len &&
 		memcmp(old.member, row.member, row.member_len) == 0)
-	{
-		rs_send_zadd(st->conn, &row, "XX");
-		rs_send_member_cmd(st->conn, "ZRANK", &row);
-		(void) rs_integer_reply(st, rs_receive(st->conn), "ZADD", row.key, NULL);
-		rank = rs_integer_reply(st, rs_receive(st->conn), "ZRANK", row.key, &isnull);
-	}
+		(void) rs_zadd_and_rank(st, &row, "XX", &rank);
 	else
 	{
 		const char *args[5] = {old.key, row.key, old.member, row.member, row.score};
 		size_t		lens[5] = {strlen(old.key), strlen(row.key), old.member_len,
 		row.member_len, strlen(row.score)};
 		redisReply *reply;
+		int64		status;
 
+		rs_claim_connection(st->conn, st, NULL);
 		rs_send_script(st->conn, rs_rename_script, 2, 5, args, lens);
 		reply = rs_receive(st->conn);
+		rs_release_connection(st->conn, st);
 		rs_check_reply(st->conn, reply, "EVAL", row.key);
 		if (reply->type != REDIS_REPLY_ARRAY || reply->elements < 1 ||
 			reply->element[0]->type != REDIS_REPLY_INTEGER)
 			rs_unexpected_reply(st, reply, "the rename of a member", row.key);
-		isnull = reply->element[0]->integer == 0;
+		status = reply->element[0]->integer;
 		rank = (reply->elements > 1 && reply->element[1]->type == REDIS_REPLY_INTEGER) ?
 			reply->element[1]->integer : -1;
-		if (reply->element[0]->integer < 0)
-		{
-			freeReplyObject(reply);
-			rs_release_connection(st->conn, st);
-			rs_member_exists_error(st, row.key, row.member, row.member_len);
-		}
 		freeReplyObject(reply);
+		if (status < 0)
+			rs_member_exists_error(row.key, row.member, row.member_len);
+		if (status == 0)
+			rank = -1;			/* the old member is gone */
 	}
-	rs_release_connection(st->conn, st);
 	MemoryContextSwitchTo(oldcxt);
-	if (isnull)
+	if (rank < 0)
 		return NULL;
 	if (st->returning)
-	{
-		oldcxt = MemoryContextSwitchTo(GetPerTupleMemoryContext(estate));
-		rs_set_returned(st, slot, &row, NULL, rank);
-		MemoryContextSwitchTo(oldcxt);
-	}
+		rs_set_returned(st, estate, slot, &row, NULL, rank);
 	return slot;
 }
 
@@ -890,6 +893,7 @@ rsExecForeignDelete(EState *estate, ResultRelInfo *rinfo, TupleTableSlot *slot,
 	redisReply *reply;
 	char	   *score;
 	int64		rank;
+	int64		removed;
 
 	MemoryContextReset(st->temp_cxt);
 	oldcxt = MemoryContextSwitchTo(st->temp_cxt);
@@ -899,10 +903,10 @@ rsExecForeignDelete(EState *estate, ResultRelInfo *rinfo, TupleTableSlot *slot,
 	if (!st->returning)
 	{
 		rs_send_member_cmd(st->conn, "ZREM", &old);
-		rank = rs_integer_reply(st, rs_receive(st->conn), "ZREM", old.key, NULL);
+		removed = rs_integer_reply(st, rs_receive(st->conn), "ZREM", old.key, NULL);
 		rs_release_connection(st->conn, st);
 		MemoryContextSwitchTo(oldcxt);
-		return rank == 0 ? NULL : slot;
+		return removed == 0 ? NULL : slot;
 	}
 
 	{
@@ -928,10 +932,8 @@ rsExecForeignDelete(EState *estate, ResultRelInfo *rinfo, TupleTableSlot *slot,
 	rank = reply->element[1]->integer;
 	freeReplyObject(reply);
 
-	MemoryContextSwitchTo(GetPerTupleMemoryContext(estate));
-	ExecClearTuple(slot);
 	ExecStoreAllNullTuple(slot);
-	rs_set_returned(st, slot, &old, score, rank);
+	rs_set_returned(st, estate, slot, &old, score, rank);
 	MemoryContextSwitchTo(oldcxt);
 	return slot;
 }

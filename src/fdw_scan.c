@@ -1183,7 +1183,7 @@ rsEstimateDSMForeignScan(ForeignScanState *node, ParallelContext *pcxt)
 	return sizeof(RsParallelState);
 }
 
-/* The leader sets up the shared state. */
+/* The leader sets up the shared state: no window yet. */
 void
 rsInitializeDSMForeignScan(ForeignScanState *node, ParallelContext *pcxt, void *coordinate)
 {
@@ -1191,9 +1191,7 @@ rsInitializeDSMForeignScan(ForeignScanState *node, ParallelContext *pcxt, void *
 	RsParallelState *ps = (RsParallelState *) coordinate;
 
 	SpinLockInit(&ps->mutex);
-	ps->window_set = false;
-	ps->next = 0;
-	ps->hi = -1;
+	rsReInitializeDSMForeignScan(node, pcxt, coordinate);
 	st->pstate = ps;
 }
 

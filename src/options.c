@@ -218,8 +218,7 @@ rs_get_server_options(ForeignServer *server, UserMapping *user, RsServerOptions 
 
 /*
  * rs_get_table_options
- *		Resolve the options of a redis_zset foreign table (and the
- *		batch_size of its server).
+ *		Resolve the options of a redis_zset foreign table.
  */
 void
 rs_get_table_options(Oid foreigntableid, RsTableOptions *opts)
@@ -229,16 +228,6 @@ rs_get_table_options(Oid foreigntableid, RsTableOptions *opts)
 
 	opts->key = NULL;
 	opts->page_size = 10000;
-	opts->batch_size = RS_DEFAULT_BATCH_SIZE;
-
-	/* A table's batch_size overrides its server's. */
-	foreach(lc, GetForeignServer(table->serverid)->options)
-	{
-		DefElem    *def = (DefElem *) lfirst(lc);
-
-		if (strcmp(def->defname, "batch_size") == 0)
-			opts->batch_size = rs_int_option("batch_size", ForeignServerRelationId, def);
-	}
 	foreach(lc, table->options)
 	{
 		DefElem    *def = (DefElem *) lfirst(lc);
@@ -247,9 +236,35 @@ rs_get_table_options(Oid foreigntableid, RsTableOptions *opts)
 			opts->key = defGetString(def);
 		else if (strcmp(def->defname, "page_size") == 0)
 			opts->page_size = rs_int_option("page_size", ForeignTableRelationId, def);
-		else if (strcmp(def->defname, "batch_size") == 0)
-			opts->batch_size = rs_int_option("batch_size", ForeignTableRelationId, def);
 	}
+}
+
+/*
+ * rs_get_batch_size
+ *		Rows per pipelined INSERT batch of a foreign table: its batch_size
+ *		option, else its server's, else RS_DEFAULT_BATCH_SIZE.
+ */
+int
+rs_get_batch_size(Oid foreigntableid)
+{
+	ForeignTable *table = GetForeignTable(foreigntableid);
+	List	   *levels[2] = {table->options, GetForeignServer(table->serverid)->options};
+	Oid			contexts[2] = {ForeignTableRelationId, ForeignServerRelationId};
+	int			i;
+
+	for (i = 0; i < 2; i++)
+	{
+		ListCell   *lc;
+
+		foreach(lc, levels[i])
+		{
+			DefElem    *def = (DefElem *) lfirst(lc);
+
+			if (strcmp(def->defname, "batch_size") == 0)
+				return rs_int_option("batch_size", contexts[i], def);
+		}
+	}
+	return RS_DEFAULT_BATCH_SIZE;
 }
 
 /*

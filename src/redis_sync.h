@@ -63,12 +63,12 @@ typedef struct RsTableOptions
 {
 	char	   *key;			/* NULL: the table has a key column */
 	int			page_size;
-	int			batch_size;		/* rows per pipelined INSERT batch */
 } RsTableOptions;
 
 extern void rs_get_server_options(ForeignServer *server, UserMapping *user,
 								  RsServerOptions *opts);
 extern void rs_get_table_options(Oid foreigntableid, RsTableOptions *opts);
+extern int	rs_get_batch_size(Oid foreigntableid);
 extern char *rs_column_name(Oid relid, AttrNumber attnum);
 extern bool rs_is_redis_server(ForeignServer *server);
 

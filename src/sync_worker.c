@@ -76,7 +76,7 @@ typedef struct RsWorker
 	SPIPlanPtr	daily_filtered_plan;
 	SPIPlanPtr	daily_insert_plan;	/* plain INSERT, for a day with no rows yet */
 	bool		daily_insert;	/* try daily_insert_plan for the next chunk */
-	bool		daily_insert_failed;	/* it met an existing row: stop trying */
+	bool		daily_insert_failed;	/* it met an existing row: never again */
 	SPIPlanPtr	member_plan;	/* NULL without total_key */
 	SPIPlanPtr	member_filtered_plan;	/* NULL without total_key */
 	bool		daily_filter;	/* use the filtered upserts for the next chunk */
@@ -616,8 +616,6 @@ rs_try_plain_insert(RsWorker *w, Datum *args, uint64 *written)
 		ok = false;
 	}
 	PG_END_TRY();
-	if (!ok)
-		w->daily_insert = false;
 	return ok;
 }
 

@@ -15,10 +15,11 @@ use IPC::Run ();
 use PostgreSQL::Test::Cluster;
 use PostgreSQL::Test::Utils;
 use Test::More;
-use Time::HiRes qw(usleep);
+use Time::HiRes qw(usleep time);
 
 our @EXPORT = qw(start_redis new_sync_node setup_job load_day expect_tables_match
-  wait_for wait_value wait_progress background_psql_query start_mute_server);
+  wait_for wait_value wait_progress background_psql_query start_mute_server
+  wait_on_redis signal_query);
 
 # pids of mute servers, killed when the test ends
 my @mute_pids;
@@ -167,6 +168,30 @@ sub wait_progress
 		usleep(20_000);
 	}
 	return undef;
+}
+
+# wait_on_redis($node, $pattern): wait until a backend whose query is LIKE
+# $pattern waits on Redis (wait event Extension); true if one did in 30 s.
+sub wait_on_redis
+{
+	my ($node, $pattern) = @_;
+	$pattern =~ s/'/''/g;
+	return wait_for($node,
+		"SELECT count(*) FROM pg_stat_activity WHERE query LIKE '$pattern' AND wait_event = 'Extension'",
+		'1', 30);
+}
+
+# signal_query($node, $h, $how, $pattern): send $how (pg_cancel_backend or
+# pg_terminate_backend) to the backends whose query is LIKE $pattern, wait
+# for the harness $h to end, and return the seconds that took.
+sub signal_query
+{
+	my ($node, $h, $how, $pattern) = @_;
+	$pattern =~ s/'/''/g;
+	my $t0 = time;
+	$node->safe_psql('postgres', "SELECT $how(pid) FROM pg_stat_activity WHERE query LIKE '$pattern'");
+	$h->finish;
+	return time - $t0;
 }
 
 # start_mute_server(): a TCP server on a free loopback port that accepts

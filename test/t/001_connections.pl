@@ -34,14 +34,8 @@ $node->safe_psql('postgres', qq{
 foreach my $how ('pg_cancel_backend', 'pg_terminate_backend')
 {
 	my ($h, $out, $err) = background_psql_query($node, 'SELECT * FROM hung');
-	ok(wait_for($node,
-		"SELECT count(*) FROM pg_stat_activity WHERE query = 'SELECT * FROM hung' AND wait_event = 'Extension'",
-		'1', 30), "$how: scan is waiting on Redis");
-	my $t0 = time;
-	$node->safe_psql('postgres',
-		"SELECT $how(pid) FROM pg_stat_activity WHERE query = 'SELECT * FROM hung'");
-	$h->finish;
-	my $elapsed = time - $t0;
+	ok(wait_on_redis($node, 'SELECT * FROM hung'), "$how: scan is waiting on Redis");
+	my $elapsed = signal_query($node, $h, $how, 'SELECT * FROM hung');
 	cmp_ok($elapsed, '<', 2, "$how: the scan ended in " . sprintf('%.2f', $elapsed) . ' s');
 	like($$err, $how eq 'pg_cancel_backend' ? qr/canceling statement due to user request/
 		: qr/terminating connection due to administrator command/, "$how: the expected error");
@@ -60,14 +54,9 @@ $node->safe_psql('postgres', "INSERT INTO paused VALUES ('warm-up', 0)");
 $redis->cli('CLIENT', 'PAUSE', '20000', 'WRITE');
 my $insert = q{INSERT INTO paused SELECT 'm' || g, g FROM generate_series(1, 5000) g};
 my ($wh, $wout, $werr) = background_psql_query($node, $insert);
-ok(wait_for($node,
-	"SELECT count(*) FROM pg_stat_activity WHERE query LIKE 'INSERT INTO paused SELECT%' AND wait_event = 'Extension'",
-	'1', 30), 'the INSERT is waiting on a paused Redis');
-my $wt0 = time;
-$node->safe_psql('postgres',
-	"SELECT pg_cancel_backend(pid) FROM pg_stat_activity WHERE query LIKE 'INSERT INTO paused SELECT%'");
-$wh->finish;
-cmp_ok(time - $wt0, '<', 2, 'the INSERT was cancelled within 2 s');
+ok(wait_on_redis($node, 'INSERT INTO paused SELECT%'), 'the INSERT is waiting on a paused Redis');
+cmp_ok(signal_query($node, $wh, 'pg_cancel_backend', 'INSERT INTO paused SELECT%'), '<', 2,
+	'the INSERT was cancelled within 2 s');
 like($$werr, qr/canceling statement due to user request/, 'the INSERT got the cancel error');
 $redis->cli('CLIENT', 'UNPAUSE');
 is($node->safe_psql('postgres', "INSERT INTO paused VALUES ('after', 1); SELECT count(*) FROM paused WHERE member = 'after'"),

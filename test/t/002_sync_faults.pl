@@ -75,9 +75,7 @@ foreach my $how ('pg_cancel_backend', 'pg_terminate_backend')
 	($h, $out, $err) = background_psql_query($node, "SELECT status FROM redis_sync.sync_run('clicks', '$d')");
 	my $r = wait_progress($node, 2000);
 	ok(defined $r, "$how: the run made progress");
-	$node->safe_psql('postgres',
-		"SELECT $how(pid) FROM pg_stat_activity WHERE query LIKE 'SELECT status FROM redis_sync.sync_run%'");
-	$h->finish;
+	signal_query($node, $h, $how, 'SELECT status FROM redis_sync.sync_run%');
 	like($$err, qr/canceling statement|terminating connection/, "$how: the caller got the error");
 	ok(wait_for($node, "SELECT status FROM redis_sync.run WHERE run_id = $r", 'cancelled', 30),
 		"$how: the run is marked cancelled");
