@@ -53,7 +53,6 @@ typedef struct ConnCacheEntry
 static HTAB *ConnectionHash = NULL;
 
 static void rs_connect(RsConnection *conn, const RsServerOptions *opts);
-static void rs_flush(RsConnection *conn);
 static int	rs_wait_socket(RsConnection *conn, int events, TimestampTz deadline);
 static void rs_io_error(RsConnection *conn, const char *what) pg_attribute_noreturn();
 static bool rs_connection_is_stale(RsConnection *conn);
@@ -255,6 +254,7 @@ rs_discard_connection(RsConnection *conn)
 	conn->pending = 0;
 	conn->owner = NULL;
 	conn->drain = NULL;
+	conn->spans_xacts = false;
 }
 
 /*
@@ -291,7 +291,7 @@ rs_release_connection(RsConnection *conn, void *owner)
  * rs_send
  *		Append one command to the output buffer, argv-style.  argvlen may be
  *		NULL when every argument is a NUL-terminated string.  Nothing is
- *		written to the socket until the next rs_receive().
+ *		written to the socket until the next rs_flush() or rs_receive().
  */
 void
 rs_send(RsConnection *conn, int argc, const char **argv, const size_t *argvlen)
@@ -459,9 +459,11 @@ rs_is_transient_error(int sqlerrcode)
 
 /*
  * rs_flush
- *		Write the whole output buffer, waiting for the socket as needed.
+ *		Write the whole output buffer, waiting for the socket as needed, so
+ *		that Redis works on the queued commands while the caller does
+ *		something else.  rs_receive flushes by itself.
  */
-static void
+void
 rs_flush(RsConnection *conn)
 {
 	TimestampTz deadline = 0;
@@ -578,7 +580,7 @@ rs_xact_callback(XactEvent event, void *arg)
 	hash_seq_init(&scan, ConnectionHash);
 	while ((entry = (ConnCacheEntry *) hash_seq_search(&scan)) != NULL)
 	{
-		if (abort && entry->conn.pending > 0)
+		if (abort && entry->conn.pending > 0 && !entry->conn.spans_xacts)
 			rs_discard_connection(&entry->conn);
 		entry->conn.owner = NULL;
 		entry->conn.drain = NULL;
@@ -597,7 +599,7 @@ rs_subxact_callback(SubXactEvent event, SubTransactionId mySubid,
 	hash_seq_init(&scan, ConnectionHash);
 	while ((entry = (ConnCacheEntry *) hash_seq_search(&scan)) != NULL)
 	{
-		if (entry->conn.pending > 0)
+		if (entry->conn.pending > 0 && !entry->conn.spans_xacts)
 			rs_discard_connection(&entry->conn);
 	}
 }

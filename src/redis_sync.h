@@ -82,6 +82,9 @@ extern bool rs_is_redis_server(ForeignServer *server);
  * connection left with replies in flight after an error is discarded.
  * "owner" is the scan that has replies in flight, and "drain" reads them
  * into that scan's own buffer when another user needs the connection.
+ * "spans_xacts" marks a pipeline that its user keeps across transactions
+ * (a sync worker reading ahead): an abort then leaves the replies to that
+ * user, which discards the connection itself when it gives up on them.
  */
 typedef struct RsConnection
 {
@@ -92,6 +95,7 @@ typedef struct RsConnection
 	int			pending;
 	void	   *owner;
 	void		(*drain) (void *owner);
+	bool		spans_xacts;
 } RsConnection;
 
 extern RsConnection *rs_get_connection(ForeignServer *server, UserMapping *user);
@@ -101,6 +105,7 @@ extern void rs_release_connection(RsConnection *conn, void *owner);
 extern void rs_discard_connection(RsConnection *conn);
 extern void rs_send(RsConnection *conn, int argc, const char **argv,
 					const size_t *argvlen);
+extern void rs_flush(RsConnection *conn);
 extern redisReply *rs_receive(RsConnection *conn);
 extern void rs_check_reply(RsConnection *conn, redisReply *reply,
 						   const char *command, const char *key);

@@ -26,10 +26,13 @@
 
 #include "access/htup_details.h"
 #include "access/xact.h"
+#include "catalog/pg_proc.h"
 #include "catalog/pg_type.h"
 #include "executor/spi.h"
 #include "funcapi.h"
 #include "miscadmin.h"
+#include "nodes/nodeFuncs.h"
+#include "nodes/plannodes.h"
 #include "pgstat.h"
 #include "postmaster/bgworker.h"
 #include "storage/dsm.h"
@@ -37,10 +40,13 @@
 #include "storage/latch.h"
 #include "storage/lock.h"
 #include "storage/proc.h"
+#include "tcop/pquery.h"
 #include "tcop/tcopprot.h"
 #include "utils/builtins.h"
 #include "utils/date.h"
 #include "utils/memutils.h"
+#include "utils/lsyscache.h"
+#include "utils/portal.h"
 #include "utils/snapmgr.h"
 #include "utils/timestamp.h"
 
@@ -71,6 +77,8 @@ typedef struct RsWaitState
 {
 	RsRunShared *shared;
 	BackgroundWorkerHandle *handle;
+	TransactionId hidden_xmin;	/* the caller's xmin, not advertised while
+								 * it waits; InvalidTransactionId if none */
 } RsWaitState;
 
 /* What the coordinator knows about its run. */
@@ -91,6 +99,11 @@ static volatile sig_atomic_t rs_got_sigterm = false;
 PG_FUNCTION_INFO_V1(rs_sync_run);
 
 static void rs_caller_cleanup(int code, Datum arg);
+static bool rs_caller_needs_no_snapshot(Oid self);
+static bool rs_not_immutable_or_self(Oid funcid, void *context);
+static bool rs_calls_other_than(Node *node, void *context);
+static void rs_hide_caller_xmin(RsWaitState *wait, Oid self);
+static void rs_restore_caller_xmin(RsWaitState *wait);
 static void rs_coordinator_sigterm(SIGNAL_ARGS);
 static void rs_coordinate(const RsRunRequest *req, RsRunShared *shared, RsRun *run);
 static bool rs_prepare_run(const RsRunRequest *req, RsRunShared *shared, RsRun *run);
@@ -153,6 +166,7 @@ rs_sync_run(PG_FUNCTION_ARGS)
 
 	wait.shared = shared;
 	wait.handle = NULL;
+	wait.hidden_xmin = InvalidTransactionId;
 
 	/* Every background worker slot may be busy (other runs): wait for one. */
 	while (!rs_start_coordinator(&req, &wait.handle))
@@ -168,6 +182,7 @@ rs_sync_run(PG_FUNCTION_ARGS)
 		CHECK_FOR_INTERRUPTS();
 	}
 
+	rs_hide_caller_xmin(&wait, fcinfo->flinfo->fn_oid);
 	PG_ENSURE_ERROR_CLEANUP(rs_caller_cleanup, PointerGetDatum(&wait));
 	{
 		for (;;)
@@ -188,6 +203,7 @@ rs_sync_run(PG_FUNCTION_ARGS)
 		}
 	}
 	PG_END_ENSURE_ERROR_CLEANUP(rs_caller_cleanup, PointerGetDatum(&wait));
+	rs_restore_caller_xmin(&wait);
 
 	pg_read_barrier();
 	if (!shared->done)
@@ -247,10 +263,135 @@ rs_caller_cleanup(int code, Datum arg)
 {
 	RsWaitState *wait = (RsWaitState *) DatumGetPointer(arg);
 
+	rs_restore_caller_xmin(wait);
 	wait->shared->cancel_requested = true;
 	pg_write_barrier();
 	if (wait->handle != NULL)
 		TerminateBackgroundWorker(wait->handle);
+}
+
+/*
+ * rs_hide_caller_xmin
+ *		While sync_run() waits for its run, stop advertising the caller's
+ *		snapshot xmin, when nothing can read with that snapshot any more.
+ *
+ * A backend's xmin holds back the removal of every row version that dies
+ * after it was taken.  The caller of sync_run() would hold it for the whole
+ * run, so the versions that the workers' updates leave behind could not be
+ * pruned during the run: no update could stay on its page (HOT), each
+ * wrote a new index entry and a new page, and a 1,000,000-member run wrote
+ * twice the WAL and twice the full-page images that it writes otherwise,
+ * and left the dead versions to the next reader.  sync_run() itself reads
+ * nothing after it starts waiting, so the xmin only matters if the query
+ * around it does; rs_caller_needs_no_snapshot decides that it does not.
+ * The xmin is advertised again before sync_run() returns or fails.
+ */
+static void
+rs_hide_caller_xmin(RsWaitState *wait, Oid self)
+{
+	if (!TransactionIdIsValid(MyProc->xmin) || !rs_caller_needs_no_snapshot(self))
+		return;
+	/* The catalog snapshot would be read without the xmin's protection. */
+	InvalidateCatalogSnapshot();
+	wait->hidden_xmin = MyProc->xmin;
+	MyProc->xmin = InvalidTransactionId;
+}
+
+/*
+ * rs_restore_caller_xmin
+ *		Advertise the caller's xmin again (if it was hidden).  It may be
+ *		older than the removal horizon that others computed meanwhile; that
+ *		only keeps more rows, and the snapshot it belongs to reads nothing.
+ */
+static void
+rs_restore_caller_xmin(RsWaitState *wait)
+{
+	if (!TransactionIdIsValid(wait->hidden_xmin))
+		return;
+	if (!TransactionIdIsValid(MyProc->xmin))
+		MyProc->xmin = wait->hidden_xmin;
+	wait->hidden_xmin = InvalidTransactionId;
+}
+
+/*
+ * rs_caller_needs_no_snapshot
+ *		True when sync_run() (function "self") is the whole of the query that
+ *		called it, so that no one reads with the query's snapshot after
+ *		sync_run() starts waiting: read committed (no later statement reuses
+ *		the snapshot); called by the portal's own query, not from inside a
+ *		function (whose cursors could still read); a plan that is a Result
+ *		or a scan of sync_run() itself, with no subplans, whose expressions
+ *		call nothing but sync_run() and immutable functions.  That covers
+ *		"SELECT redis_sync.sync_run(...)" and "SELECT ... FROM
+ *		redis_sync.sync_run(...)", as psql, pg_cron and the README use it.
+ */
+static bool
+rs_caller_needs_no_snapshot(Oid self)
+{
+	QueryDesc  *qd;
+	Plan	   *plan;
+	ListCell   *lc;
+
+	if (IsolationUsesXactSnapshot() || ActivePortal == NULL ||
+		ActivePortal->strategy != PORTAL_ONE_SELECT)
+		return false;
+	qd = ActivePortal->queryDesc;
+	if (qd == NULL || qd->plannedstmt == NULL || !ActiveSnapshotSet() ||
+		GetActiveSnapshot() != qd->snapshot)
+		return false;
+	if (qd->plannedstmt->subplans != NIL)
+		return false;
+	plan = qd->plannedstmt->planTree;
+	if (plan == NULL || plan->lefttree != NULL || plan->righttree != NULL ||
+		!(IsA(plan, Result) || IsA(plan, FunctionScan)))
+		return false;
+	if (IsA(plan, Result) && ((Result *) plan)->resconstantqual != NULL)
+		return false;
+	if (IsA(plan, FunctionScan))
+	{
+		foreach(lc, ((FunctionScan *) plan)->functions)
+		{
+			RangeTblFunction *rtfunc = lfirst_node(RangeTblFunction, lc);
+
+			if (!IsA(rtfunc->funcexpr, FuncExpr) ||
+				((FuncExpr *) rtfunc->funcexpr)->funcid != self ||
+				rs_calls_other_than(rtfunc->funcexpr, &self))
+				return false;
+		}
+	}
+	foreach(lc, qd->plannedstmt->rtable)
+	{
+		RangeTblEntry *rte = lfirst_node(RangeTblEntry, lc);
+
+		if (rte->rtekind != RTE_RESULT && rte->rtekind != RTE_FUNCTION)
+			return false;
+	}
+	return !rs_calls_other_than((Node *) plan->targetlist, &self) &&
+		!rs_calls_other_than((Node *) plan->qual, &self);
+}
+
+/* check_functions_in_node callback: true for a function that may read. */
+static bool
+rs_not_immutable_or_self(Oid funcid, void *context)
+{
+	return funcid != *(Oid *) context && func_volatile(funcid) != PROVOLATILE_IMMUTABLE;
+}
+
+/*
+ * rs_calls_other_than
+ *		Expression walker: true if the expression calls a function other than
+ *		"self" that is not immutable, or contains a sublink or subplan.
+ */
+static bool
+rs_calls_other_than(Node *node, void *context)
+{
+	if (node == NULL)
+		return false;
+	if (IsA(node, SubLink) || IsA(node, SubPlan) || IsA(node, AlternativeSubPlan))
+		return true;
+	if (check_functions_in_node(node, rs_not_immutable_or_self, context))
+		return true;
+	return expression_tree_walker(node, rs_calls_other_than, context);
 }
 
 /*

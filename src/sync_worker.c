@@ -86,13 +86,14 @@ typedef struct RsWorker
 	int			partition_no;	/* -1: none claimed */
 	int64		next_offset;
 	int64		end_offset;
-	MemoryContext chunk_cxt;
+	MemoryContext chunk_cxt[2];	/* the chunk being written, the next one */
 } RsWorker;
 
 static void rs_worker_setup(RsWorker *w);
 static bool rs_claim_partition(RsWorker *w);
 static void rs_sync_partition(RsWorker *w);
 static void rs_sync_partition_once(RsWorker *w);
+static void rs_read_ahead(RsWorker *w, ZsetPage *page, int64 offset, int chunk);
 static void rs_chunk_error_callback(void *arg);
 static int	rs_member_cmp(const void *a, const void *b, void *arg);
 static void rs_write_chunk(RsWorker *w, ZsetPage *page, char **totals, int64 next);
@@ -130,8 +131,13 @@ rs_sync_worker_main(Datum main_arg)
 	 * The filtered upserts must probe the unique index row by row with plain
 	 * index scans: a hash or merge anti-join would read the whole target
 	 * table for each chunk, a bitmap scan per probe costs twice an index
-	 * scan, and JIT compilation would cost more than the chunk.
+	 * scan, and JIT compilation would cost more than the chunk.  Nor may
+	 * the probe scan the table: a daily table that was empty when last
+	 * analyzed looks cheaper to scan than to probe, yet the other workers
+	 * fill it while the plan runs, once per row of the chunk (a 5,000-row
+	 * chunk took 19 s that way).  The same holds for the foreign key checks.
 	 */
+	SetConfigOption("enable_seqscan", "off", PGC_USERSET, PGC_S_SESSION);
 	SetConfigOption("enable_hashjoin", "off", PGC_USERSET, PGC_S_SESSION);
 	SetConfigOption("enable_mergejoin", "off", PGC_USERSET, PGC_S_SESSION);
 	SetConfigOption("enable_bitmapscan", "off", PGC_USERSET, PGC_S_SESSION);
@@ -139,8 +145,10 @@ rs_sync_worker_main(Datum main_arg)
 
 	worker_cxt = AllocSetContextCreate(TopMemoryContext, "redis_sync worker",
 									   ALLOCSET_DEFAULT_SIZES);
-	w.chunk_cxt = AllocSetContextCreate(worker_cxt, "redis_sync chunk",
-										ALLOCSET_DEFAULT_SIZES);
+	w.chunk_cxt[0] = AllocSetContextCreate(worker_cxt, "redis_sync chunk",
+										   ALLOCSET_DEFAULT_SIZES);
+	w.chunk_cxt[1] = AllocSetContextCreate(worker_cxt, "redis_sync next chunk",
+										   ALLOCSET_DEFAULT_SIZES);
 	MemoryContextSwitchTo(worker_cxt);
 
 	PG_TRY();
@@ -398,15 +406,27 @@ rs_sync_partition(RsWorker *w)
  * rs_sync_partition_once
  *		(Re)connect, read the partition's committed offset, and sync it chunk
  *		by chunk to its end.
+ *
+ *		Redis stays a chunk ahead of the writes: before chunk k is written,
+ *		chunk k+1's members are already read and the requests for its totals
+ *		and for chunk k+2's members are on their way, so Redis answers them
+ *		while PostgreSQL writes and no read waits on the writes' path.  Two
+ *		memory contexts alternate, one for the chunk being written and one
+ *		for the chunk read ahead; each is reset before it is reused, so at
+ *		most two chunks are in memory.
  */
 static void
 rs_sync_partition_once(RsWorker *w)
 {
 	int			chunk = w->job->chunk_size;
+	bool		totals_wanted = (w->job->total_key != NULL);
 	int64		offset;
 	Oid			argtypes[2] = {INT8OID, INT4OID};
 	Datum		values[2];
 	bool		isnull;
+	ZsetPage	page[2];
+	int			cur = 0;
+	MemoryContext oldcxt;
 
 	rs_begin_xact("redis_sync: resuming a partition");
 	values[0] = Int64GetDatum(w->req.run_id);
@@ -416,36 +436,58 @@ rs_sync_partition_once(RsWorker *w)
 				2, argtypes, values, NULL, SPI_OK_SELECT);
 	w->next_offset = DatumGetInt64(rs_spi_getdatum(0, 1, &isnull));
 	w->conn = rs_get_connection(w->server, w->user);
+	/* The read-ahead outlives each chunk's transaction (and subtransaction). */
+	w->conn->spans_xacts = true;
 	rs_commit_xact();
 
 	offset = w->next_offset;
 	if (offset > w->end_offset)
 		return;
+	MemoryContextReset(w->chunk_cxt[cur]);
+	oldcxt = MemoryContextSwitchTo(w->chunk_cxt[cur]);
 	zr_send_range(w->conn, w->read_key, offset, Min(offset + chunk - 1, w->end_offset));
+	rs_read_ahead(w, &page[cur], offset, chunk);
 	while (offset <= w->end_offset)
 	{
-		int64		stop = Min(offset + chunk - 1, w->end_offset);
-		int64		next = stop + 1;
-		ZsetPage	page;
+		int64		next = Min(offset + chunk - 1, w->end_offset) + 1;
 		char	  **totals = NULL;
-		MemoryContext oldcxt;
 
 		CHECK_FOR_INTERRUPTS();
-		MemoryContextReset(w->chunk_cxt);
-		oldcxt = MemoryContextSwitchTo(w->chunk_cxt);
-
-		zr_receive_range(w->conn, w->read_key, offset, &page);
-		if (w->job->total_key != NULL && page.n > 0)
-			zr_send_mscore(w->conn, w->job->total_key, page.n, page.members, page.member_lens);
+		MemoryContextSwitchTo(w->chunk_cxt[cur]);
+		if (totals_wanted && page[cur].n > 0)
+			totals = zr_receive_mscore(w->conn, w->job->total_key, page[cur].n);
 		if (next <= w->end_offset)
-			zr_send_range(w->conn, w->read_key, next, Min(next + chunk - 1, w->end_offset));
-		if (w->job->total_key != NULL && page.n > 0)
-			totals = zr_receive_mscore(w->conn, w->job->total_key, page.n);
-
-		rs_write_chunk(w, &page, totals, next);
-		MemoryContextSwitchTo(oldcxt);
+		{
+			MemoryContextReset(w->chunk_cxt[1 - cur]);
+			MemoryContextSwitchTo(w->chunk_cxt[1 - cur]);
+			rs_read_ahead(w, &page[1 - cur], next, chunk);
+			MemoryContextSwitchTo(w->chunk_cxt[cur]);
+		}
+		rs_write_chunk(w, &page[cur], totals, next);
+		cur = 1 - cur;
 		offset = next;
 	}
+	MemoryContextSwitchTo(oldcxt);
+}
+
+/*
+ * rs_read_ahead
+ *		Receive the members of the chunk at "offset" (its ZRANGE is already
+ *		sent) into "page", in the current memory context; then send the
+ *		ZMSCORE of its totals and the ZRANGE of the chunk after it, and flush
+ *		them, so that Redis works on both while the caller writes.
+ */
+static void
+rs_read_ahead(RsWorker *w, ZsetPage *page, int64 offset, int chunk)
+{
+	int64		next = Min(offset + chunk - 1, w->end_offset) + 1;
+
+	zr_receive_range(w->conn, w->read_key, offset, page);
+	if (w->job->total_key != NULL && page->n > 0)
+		zr_send_mscore(w->conn, w->job->total_key, page->n, page->members, page->member_lens);
+	if (next <= w->end_offset)
+		zr_send_range(w->conn, w->read_key, next, Min(next + chunk - 1, w->end_offset));
+	rs_flush(w->conn);
 }
 
 /*

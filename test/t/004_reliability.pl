@@ -174,5 +174,56 @@ my $fuzz = $node->safe_psql('postgres', q{
 });
 is($fuzz, 'alive', 'random schedules, options and key templates gave only clean errors');
 
+# 8. A day re-synced after every count changed: the plain insert of the
+#    day's rows meets the existing rows and falls back to the upsert inside
+#    the chunk, without giving up the connection that reads ahead (once a
+#    subtransaction's rollback closed it, and every worker retried).
+load_day($redis, '2020-07-09', 5000, 31);
+is($node->safe_psql('postgres', "SELECT status FROM redis_sync.sync_run('clicks', '2020-07-09')"),
+	'succeeded', 'changed counts: the first sync succeeded');
+load_day($redis, '2020-07-09', 5000, 37);
+my $log_offset = -s $node->logfile;
+is($node->safe_psql('postgres', "SELECT status FROM redis_sync.sync_run('clicks', '2020-07-09', resume => false)"),
+	'succeeded', 'changed counts: the re-sync succeeded');
+unlike(slurp_file($node->logfile, $log_offset), qr/retrying in/,
+	'changed counts: no worker had to retry');
+expect_tables_match($node, 'clicks:daily:2020-07-09', '2020-07-09', 'after every count changed');
+
+# 9. While sync_run() waits, its caller holds no snapshot xmin (in read
+#    committed, when sync_run() is the whole query), so the row versions
+#    that the run's updates leave behind are pruned during the run, and the
+#    updates of member rows stay on their pages (HOT) although every page
+#    was full.  In repeatable read the caller's snapshot may be read again,
+#    and it keeps its xmin.
+$node->safe_psql('postgres', 'VACUUM FULL member');
+load_day($redis, '2020-07-11', 60000, 41);
+my $member_upd = q{SELECT n_tup_upd || ' ' || n_tup_hot_upd FROM pg_stat_user_tables WHERE relname = 'member'};
+my ($upd0, $hot0) = split / /, $node->safe_psql('postgres', $member_upd);
+($h, $out, $err) = background_psql_query($node, "SELECT status FROM redis_sync.sync_run('clicks', '2020-07-11')");
+ok(defined wait_progress($node, 1000), 'xmin: the run made progress');
+is($node->safe_psql('postgres', q{SELECT count(*) FILTER (WHERE backend_xmin IS NULL) || '/' || count(*)
+	FROM pg_stat_activity WHERE query LIKE 'SELECT status FROM redis_sync.sync_run(''clicks'', ''2020-07-11'')%'}),
+	'1/1', 'xmin: the waiting caller advertises no xmin');
+$h->finish;
+is($$out, "succeeded\n", 'xmin: the run succeeded');
+# the workers' statistics reach the cumulative statistics when they exit
+usleep(1_000_000);
+my ($upd1, $hot1) = split / /, $node->safe_psql('postgres', $member_upd);
+cmp_ok($upd1 - $upd0, '>=', 60000, 'xmin: every member total was updated');
+cmp_ok(($hot1 - $hot0) / ($upd1 - $upd0), '>', 0.5, 'xmin: most member updates were HOT on full pages');
+expect_tables_match($node, 'clicks:daily:2020-07-11', '2020-07-11', 'after a run with no caller xmin');
+
+load_day($redis, '2020-07-12', 60000, 43);
+($h, $out, $err) = background_psql_query($node, q{BEGIN ISOLATION LEVEL REPEATABLE READ;
+	SELECT status FROM redis_sync.sync_run('clicks', '2020-07-12'); COMMIT;});
+ok(defined wait_progress($node, 1000), 'xmin: the repeatable read run made progress');
+is($node->safe_psql('postgres', q{SELECT count(*) FILTER (WHERE backend_xmin IS NOT NULL) || '/' || count(*)
+	FROM pg_stat_activity WHERE query LIKE '%SELECT status FROM redis_sync.sync_run(''clicks'', ''2020-07-12'')%'
+	AND pid <> pg_backend_pid()}),
+	'1/1', 'xmin: a repeatable read caller keeps its xmin');
+$h->finish;
+like($$out, qr/succeeded/, 'xmin: the repeatable read run succeeded');
+expect_tables_match($node, 'clicks:daily:2020-07-12', '2020-07-12', 'after a repeatable read run');
+
 $node->stop;
 done_testing();
