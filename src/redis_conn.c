@@ -96,6 +96,18 @@ rs_get_connection(ForeignServer *server, UserMapping *user)
 		entry->invalidated = false;
 	}
 
+	/*
+	 * A sync worker's read-ahead owns the pipeline until its replies are
+	 * read; a foreign table read by a trigger on a target table would take
+	 * them for its own.
+	 */
+	if (entry->conn.spans_xacts && entry->conn.pending > 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_IN_USE),
+				 errmsg("connection to Redis server \"%s\" is busy", server->servername),
+				 errdetail("This redis_sync worker is reading ahead on the connection of the same user mapping."),
+				 errhint("Give the foreign tables that triggers on the sync's target tables read a server of their own.")));
+
 	/* A connection nobody is using may be reopened if it went stale. */
 	if (entry->conn.ctx != NULL && entry->conn.pending == 0 &&
 		(entry->invalidated || rs_connection_is_stale(&entry->conn)))
