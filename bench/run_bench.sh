@@ -104,10 +104,10 @@ verify() {
     if [ "$got" = "$EXPECTED" ]; then echo ok; else echo "mismatch(got:$got,want:$EXPECTED)" | tr ' ' '_'; fi
 }
 
-# rows_changed: new tuple versions in the target tables since the last
+# run_writes: new tuple versions in the target tables since the last
 # call, then the WAL written (MB) and its full-page images, cluster-wide.
 echo "0 0 0" > "$WORK/last_tup"
-rows_changed() {
+run_writes() {
     local now last
     sleep 0.5   # backends that just exited have flushed their counts by now
     now=$("${PSQL[@]}" -F ' ' -c "SELECT (SELECT coalesce(sum(n_tup_ins + n_tup_upd), 0)
@@ -205,26 +205,26 @@ for N in $SIZES; do
     best_p=4; best_t=999999
     case " $CONTENDERS " in *" threadpool "*) ;; *) POOL_PARTITIONS= ;; esac
     for p in $POOL_PARTITIONS; do
-        reset_tables; rows_changed >/dev/null
+        reset_tables; run_writes >/dev/null
         read -r secs rss < <(run_contender "$N" "$DAY" threadpool "$p")
         v=$(verify "$DAY")
-        record "$N" first "threadpool_p$p" "$secs" "$rss" "$v" "$(rows_changed)"
+        record "$N" first "threadpool_p$p" "$secs" "$rss" "$v" "$(run_writes)"
         if [ "$v" = ok ] && awk -v a="$secs" -v b="$best_t" 'BEGIN { exit !(a < b) }'; then best_t=$secs; best_p=$p; fi
     done
 
     for rep in $(seq "$REPS"); do
         for c in $CONTENDERS; do
-            reset_tables; rows_changed >/dev/null
+            reset_tables; run_writes >/dev/null
             read -r secs rss < <(run_contender "$N" "$DAY" "$c" "$best_p")
-            record "$N" first "$c" "$secs" "$rss" "$(verify "$DAY")" "$(rows_changed)"
+            record "$N" first "$c" "$secs" "$rss" "$(verify "$DAY")" "$(run_writes)"
             read -r secs rss < <(run_contender "$N" "$DAY" "$c" "$best_p")
-            record "$N" resync "$c" "$secs" "$rss" "$(verify "$DAY")" "$(rows_changed)"
+            record "$N" resync "$c" "$secs" "$rss" "$(verify "$DAY")" "$(run_writes)"
             # the same re-sync once VACUUM has cleaned up after the first sync
             # (hint bits, dead row versions): what the first reader pays
             [ "$c" = fdw_sql ] && continue
-            "${PSQL[@]}" -c "VACUUM member, daily_click_count"; rows_changed >/dev/null
+            "${PSQL[@]}" -c "VACUUM member, daily_click_count"; run_writes >/dev/null
             read -r secs rss < <(run_contender "$N" "$DAY" "$c" "$best_p")
-            record "$N" resync_settled "$c" "$secs" "$rss" "$(verify "$DAY")" "$(rows_changed)"
+            record "$N" resync_settled "$c" "$secs" "$rss" "$(verify "$DAY")" "$(run_writes)"
         done
     done
 

@@ -93,7 +93,9 @@ static void rs_worker_setup(RsWorker *w);
 static bool rs_claim_partition(RsWorker *w);
 static void rs_sync_partition(RsWorker *w);
 static void rs_sync_partition_once(RsWorker *w);
-static void rs_read_ahead(RsWorker *w, ZsetPage *page, int64 offset, int chunk);
+static int64 rs_chunk_next(RsWorker *w, int64 offset);
+static void rs_send_chunk_range(RsWorker *w, int64 offset);
+static void rs_read_ahead(RsWorker *w, ZsetPage *page, int64 offset, MemoryContext cxt);
 static void rs_chunk_error_callback(void *arg);
 static int	rs_member_cmp(const void *a, const void *b, void *arg);
 static void rs_write_chunk(RsWorker *w, ZsetPage *page, char **totals, int64 next);
@@ -418,15 +420,12 @@ rs_sync_partition(RsWorker *w)
 static void
 rs_sync_partition_once(RsWorker *w)
 {
-	int			chunk = w->job->chunk_size;
-	bool		totals_wanted = (w->job->total_key != NULL);
 	int64		offset;
 	Oid			argtypes[2] = {INT8OID, INT4OID};
 	Datum		values[2];
 	bool		isnull;
 	ZsetPage	page[2];
 	int			cur = 0;
-	MemoryContext oldcxt;
 
 	rs_begin_xact("redis_sync: resuming a partition");
 	values[0] = Int64GetDatum(w->req.run_id);
@@ -443,51 +442,63 @@ rs_sync_partition_once(RsWorker *w)
 	offset = w->next_offset;
 	if (offset > w->end_offset)
 		return;
-	MemoryContextReset(w->chunk_cxt[cur]);
-	oldcxt = MemoryContextSwitchTo(w->chunk_cxt[cur]);
-	zr_send_range(w->conn, w->read_key, offset, Min(offset + chunk - 1, w->end_offset));
-	rs_read_ahead(w, &page[cur], offset, chunk);
+	rs_send_chunk_range(w, offset);
+	rs_read_ahead(w, &page[cur], offset, w->chunk_cxt[cur]);
 	while (offset <= w->end_offset)
 	{
-		int64		next = Min(offset + chunk - 1, w->end_offset) + 1;
+		int64		next = rs_chunk_next(w, offset);
 		char	  **totals = NULL;
+		MemoryContext oldcxt;
 
 		CHECK_FOR_INTERRUPTS();
-		MemoryContextSwitchTo(w->chunk_cxt[cur]);
-		if (totals_wanted && page[cur].n > 0)
+		oldcxt = MemoryContextSwitchTo(w->chunk_cxt[cur]);
+		if (w->job->total_key != NULL && page[cur].n > 0)
 			totals = zr_receive_mscore(w->conn, w->job->total_key, page[cur].n);
 		if (next <= w->end_offset)
-		{
-			MemoryContextReset(w->chunk_cxt[1 - cur]);
-			MemoryContextSwitchTo(w->chunk_cxt[1 - cur]);
-			rs_read_ahead(w, &page[1 - cur], next, chunk);
-			MemoryContextSwitchTo(w->chunk_cxt[cur]);
-		}
+			rs_read_ahead(w, &page[1 - cur], next, w->chunk_cxt[1 - cur]);
 		rs_write_chunk(w, &page[cur], totals, next);
+		MemoryContextSwitchTo(oldcxt);
 		cur = 1 - cur;
 		offset = next;
 	}
-	MemoryContextSwitchTo(oldcxt);
+}
+
+/* The offset that follows the chunk starting at "offset". */
+static int64
+rs_chunk_next(RsWorker *w, int64 offset)
+{
+	return Min(offset + w->job->chunk_size - 1, w->end_offset) + 1;
+}
+
+/* Queue the ZRANGE of the chunk starting at "offset". */
+static void
+rs_send_chunk_range(RsWorker *w, int64 offset)
+{
+	zr_send_range(w->conn, w->read_key, offset, rs_chunk_next(w, offset) - 1);
 }
 
 /*
  * rs_read_ahead
- *		Receive the members of the chunk at "offset" (its ZRANGE is already
- *		sent) into "page", in the current memory context; then send the
- *		ZMSCORE of its totals and the ZRANGE of the chunk after it, and flush
- *		them, so that Redis works on both while the caller writes.
+ *		Reset "cxt" and receive in it the members of the chunk at "offset"
+ *		(its ZRANGE is already sent) into "page"; then send the ZMSCORE of
+ *		its totals and the ZRANGE of the chunk after it, and flush them, so
+ *		that Redis works on both while the caller writes.
  */
 static void
-rs_read_ahead(RsWorker *w, ZsetPage *page, int64 offset, int chunk)
+rs_read_ahead(RsWorker *w, ZsetPage *page, int64 offset, MemoryContext cxt)
 {
-	int64		next = Min(offset + chunk - 1, w->end_offset) + 1;
+	int64		next = rs_chunk_next(w, offset);
+	MemoryContext oldcxt;
 
+	MemoryContextReset(cxt);
+	oldcxt = MemoryContextSwitchTo(cxt);
 	zr_receive_range(w->conn, w->read_key, offset, page);
 	if (w->job->total_key != NULL && page->n > 0)
 		zr_send_mscore(w->conn, w->job->total_key, page->n, page->members, page->member_lens);
 	if (next <= w->end_offset)
-		zr_send_range(w->conn, w->read_key, next, Min(next + chunk - 1, w->end_offset));
+		rs_send_chunk_range(w, next);
 	rs_flush(w->conn);
+	MemoryContextSwitchTo(oldcxt);
 }
 
 /*
