@@ -101,14 +101,16 @@ SELECT * FROM redis_sync.sync_run('daily_clicks', '2020-01-21', resume => false)
 ALTER TABLE daily_click_count ADD PRIMARY KEY (name, click_date);
 
 -- a trigger on a target table that reads a foreign table through the job's
--- server and user mapping would share the worker's connection while the
--- worker reads ahead: the run fails with a clear error instead
+-- server and user mapping shares the worker's connection: a worker writes a
+-- segment read whole, with no reply in flight, so the trigger reads safely
+-- (a worker reading ahead in rank order would refuse with a "busy" error)
 \! redis-cli -p $REDIS_PORT eval "for i=1,2000 do redis.call('ZADD', KEYS[1], i, 'user' .. i) end" 1 clicks:daily:2020-01-13 > /dev/null
 CREATE FUNCTION peek_totals() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN PERFORM count(*) FROM public.totals; RETURN NEW; END $$;
 CREATE TRIGGER peek_totals BEFORE INSERT ON daily_click_count
   FOR EACH ROW EXECUTE FUNCTION peek_totals();
-SELECT * FROM redis_sync.sync_run('daily_clicks', '2020-01-13');
+SELECT status, members, rows_written FROM redis_sync.sync_run('daily_clicks', '2020-01-13');
+SELECT count(*), sum(click_count) FROM daily_click_count WHERE click_date = '2020-01-13';
 DROP TRIGGER peek_totals ON daily_click_count;
 DROP FUNCTION peek_totals();
 SELECT status, members FROM redis_sync.sync_run('daily_clicks', '2020-01-13');

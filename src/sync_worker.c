@@ -2,21 +2,27 @@
  *
  * sync_worker.c
  *		  The sync worker: claims partitions of a run, reads them from Redis
- *		  chunk by chunk and upserts each chunk together with its offset.
+ *		  a segment at a time and upserts them, in member name order, chunk
+ *		  by chunk, each chunk together with its offset.
  *
  * A worker runs as the job's owner, so that role's privileges on the
- * target tables and its user mapping apply.  Per chunk it
- *	 1. has the chunk's ZRANGE ... WITHSCORES reply already in flight,
- *	 2. sends ZMSCORE of the chunk's members on the total key, and the next
- *		chunk's ZRANGE, so Redis works while PostgreSQL writes,
- *	 3. converts the scores with the target columns' input functions (an
+ * target tables and its user mapping apply.  It takes its partition a
+ * segment of ranks at a time, reads the segment whole (ZRANGE ... WITHSCORES
+ * and ZMSCORE on the total key, a page per chunk, the next page in flight)
+ * and sorts it by member name; then per chunk, in name order, it
+ *	 1. (rank order only, for segments too large to hold: has the chunk's
+ *		ZRANGE reply in flight and sends ZMSCORE of its members and the next
+ *		chunk's ZRANGE, so Redis works while PostgreSQL writes),
+ *	 2. converts the scores with the target columns' input functions (an
  *		error names the key, member and rank),
- *	 4. in one transaction: upserts the member and daily tables with
+ *	 3. in one transaction: upserts the member and daily tables with
  *		set-based statements prepared once (rows whose values are unchanged
  *		are not rewritten, nor even locked while chunks are mostly
  *		unchanged) and advances the partition's next_offset.
  * A chunk therefore commits completely or not at all, and a resumed run
- * continues at the first uncommitted rank.  Lost connections and timeouts
+ * continues at the start of the segment it stopped in (see
+ * rs_sync_partition_once), or at the first uncommitted rank in rank order.
+ * Lost connections and timeouts
  * are retried with backoff; other errors fail the partition and are
  * recorded for the coordinator.
  *
@@ -43,6 +49,17 @@
 
 #define RS_MAX_RETRIES 5
 
+/*
+ * A partition is written a segment at a time: up to RS_SEGMENT_MEMBERS
+ * consecutive ranks are read whole and written in member name order, so that
+ * the upserts walk the target indexes (and the foreign key checks the member
+ * index) in order instead of jumping around them.  A segment whose members
+ * and scores take more than RS_SEGMENT_BYTES is written in rank order
+ * instead, a chunk read at a time.
+ */
+#define RS_SEGMENT_MEMBERS 100000
+#define RS_SEGMENT_BYTES (32 * 1024 * 1024)
+
 /* A target column's type, for building arrays and parsing scores. */
 typedef struct RsCountType
 {
@@ -57,8 +74,10 @@ typedef struct RsCountType
 typedef struct RsChunkContext
 {
 	const char *key;
-	int64		first;
+	int64		first;			/* lowest and highest rank in the chunk */
 	int64		last;
+	int			n;
+	bool		sorted;			/* in name order, not a range of ranks */
 } RsChunkContext;
 
 typedef struct RsWorker
@@ -84,15 +103,35 @@ typedef struct RsWorker
 	SPIPlanPtr	missing_plan;	/* NULL without total_key */
 	SPIPlanPtr	offset_plan;
 	int			partition_no;	/* -1: none claimed */
-	int64		next_offset;
+	int64		start_offset;
+	int64		next_offset;	/* committed when the partition was (re)started */
 	int64		end_offset;
+	int64		range_end;		/* last rank of the segment being read */
 	MemoryContext chunk_cxt[2];	/* the chunk being written, the next one */
+	MemoryContext segment_cxt;	/* a segment read whole */
 } RsWorker;
+
+/* A segment read whole: its members, scores, totals and ranks. */
+typedef struct RsSegment
+{
+	int			n;
+	int			size;			/* allocated entries */
+	int64		bytes;			/* member and score bytes held */
+	char	  **members;
+	int		   *lens;
+	char	  **scores;
+	char	  **totals;			/* NULL entries for members without a total */
+	int64	   *ranks;
+} RsSegment;
 
 static void rs_worker_setup(RsWorker *w);
 static bool rs_claim_partition(RsWorker *w);
 static void rs_sync_partition(RsWorker *w);
 static void rs_sync_partition_once(RsWorker *w);
+static bool rs_sync_segment_sorted(RsWorker *w, int64 first, int64 last);
+static bool rs_read_segment(RsWorker *w, int64 first, RsSegment *seg);
+static void rs_sync_ranks(RsWorker *w, int64 first, int64 last);
+static int	rs_segment_cmp(const void *a, const void *b, void *arg);
 static int64 rs_chunk_next(RsWorker *w, int64 offset);
 static void rs_send_chunk_range(RsWorker *w, int64 offset);
 static void rs_read_ahead(RsWorker *w, ZsetPage *page, int64 offset, MemoryContext cxt);
@@ -151,6 +190,8 @@ rs_sync_worker_main(Datum main_arg)
 										   ALLOCSET_DEFAULT_SIZES);
 	w.chunk_cxt[1] = AllocSetContextCreate(worker_cxt, "redis_sync next chunk",
 										   ALLOCSET_DEFAULT_SIZES);
+	w.segment_cxt = AllocSetContextCreate(worker_cxt, "redis_sync segment",
+										  ALLOCSET_DEFAULT_SIZES);
 	MemoryContextSwitchTo(worker_cxt);
 
 	PG_TRY();
@@ -249,7 +290,7 @@ rs_worker_setup(RsWorker *w)
 	{
 		Oid			otypes[5] = {INT8OID, INT4OID, INT8OID, INT8OID, INT8OID};
 
-		w->offset_plan = rs_prepare_kept("UPDATE redis_sync.run_partition SET next_offset = $3, "
+		w->offset_plan = rs_prepare_kept("UPDATE redis_sync.run_partition SET next_offset = greatest(next_offset, $3), "
 										 "rows_written = rows_written + $4, "
 										 "missing_total = missing_total + $5, updated_at = now(), "
 										 "status = CASE WHEN $3 > end_offset THEN 'succeeded' ELSE status END "
@@ -333,7 +374,7 @@ rs_claim_partition(RsWorker *w)
 
 	rs_begin_xact("redis_sync: claiming a partition");
 	values[0] = Int64GetDatum(w->req.run_id);
-	rs_spi_exec("SELECT partition_no, next_offset, end_offset FROM redis_sync.run_partition "
+	rs_spi_exec("SELECT partition_no, next_offset, end_offset, start_offset FROM redis_sync.run_partition "
 				"WHERE run_id = $1 AND status = 'pending' "
 				"ORDER BY partition_no LIMIT 1 FOR UPDATE SKIP LOCKED",
 				1, argtypes, values, NULL, SPI_OK_SELECT);
@@ -342,6 +383,7 @@ rs_claim_partition(RsWorker *w)
 		w->partition_no = DatumGetInt32(rs_spi_getdatum(0, 1, &isnull));
 		w->next_offset = DatumGetInt64(rs_spi_getdatum(0, 2, &isnull));
 		w->end_offset = DatumGetInt64(rs_spi_getdatum(0, 3, &isnull));
+		w->start_offset = DatumGetInt64(rs_spi_getdatum(0, 4, &isnull));
 		values[1] = Int32GetDatum(w->partition_no);
 		rs_spi_exec("UPDATE redis_sync.run_partition SET status = 'running', "
 					"attempts = attempts + 1, worker_pid = pg_catalog.pg_backend_pid(), "
@@ -406,26 +448,24 @@ rs_sync_partition(RsWorker *w)
 
 /*
  * rs_sync_partition_once
- *		(Re)connect, read the partition's committed offset, and sync it chunk
- *		by chunk to its end.
+ *		(Re)connect, read the partition's committed offset, and sync it
+ *		segment by segment to its end.
  *
- *		Redis stays a chunk ahead of the writes: before chunk k is written,
- *		chunk k+1's members are already read and the requests for its totals
- *		and for chunk k+2's members are on their way, so Redis answers them
- *		while PostgreSQL writes and no read waits on the writes' path.  Two
- *		memory contexts alternate, one for the chunk being written and one
- *		for the chunk read ahead; each is reset before it is reused, so at
- *		most two chunks are in memory.
+ *		A segment covers RS_SEGMENT_MEMBERS ranks counted from the
+ *		partition's start.  Its chunks commit in name order, so a committed
+ *		offset inside a segment counts members written, not ranks: the
+ *		partition resumes at the start of that segment, where the members
+ *		already committed are found unchanged and nothing is written twice
+ *		(offsets never move backwards).  A segment written in rank order
+ *		resumes at the committed offset itself.
  */
 static void
 rs_sync_partition_once(RsWorker *w)
 {
-	int64		offset;
 	Oid			argtypes[2] = {INT8OID, INT4OID};
 	Datum		values[2];
 	bool		isnull;
-	ZsetPage	page[2];
-	int			cur = 0;
+	int64		first;
 
 	rs_begin_xact("redis_sync: resuming a partition");
 	values[0] = Int64GetDatum(w->req.run_id);
@@ -439,12 +479,196 @@ rs_sync_partition_once(RsWorker *w)
 	w->conn->spans_xacts = true;
 	rs_commit_xact();
 
-	offset = w->next_offset;
-	if (offset > w->end_offset)
+	if (w->next_offset > w->end_offset)
+		return;
+	first = w->start_offset +
+		(w->next_offset - w->start_offset) / RS_SEGMENT_MEMBERS * RS_SEGMENT_MEMBERS;
+	while (first <= w->end_offset)
+	{
+		int64		last = Min(first + RS_SEGMENT_MEMBERS - 1, w->end_offset);
+
+		if (!rs_sync_segment_sorted(w, first, last))
+			rs_sync_ranks(w, Max(first, w->next_offset), last);
+		first = last + 1;
+	}
+}
+
+/*
+ * rs_sync_segment_sorted
+ *		Read ranks first to last whole, with their totals, and write them in
+ *		chunks in member name order.  False, having written nothing, when
+ *		the segment is too large to hold (RS_SEGMENT_BYTES); the decision
+ *		depends only on the segment's contents, so a resumed run decides the
+ *		same.
+ */
+static bool
+rs_sync_segment_sorted(RsWorker *w, int64 first, int64 last)
+{
+	RsSegment	seg;
+	int		   *order;
+	int			pos;
+	MemoryContext oldcxt;
+
+	MemoryContextReset(w->segment_cxt);
+	oldcxt = MemoryContextSwitchTo(w->segment_cxt);
+	w->range_end = last;
+	if (!rs_read_segment(w, first, &seg))
+	{
+		MemoryContextSwitchTo(oldcxt);
+		MemoryContextReset(w->segment_cxt);
+		return false;
+	}
+	order = palloc(sizeof(int) * Max(seg.n, 1));
+	for (int i = 0; i < seg.n; i++)
+		order[i] = i;
+	qsort_arg(order, seg.n, sizeof(int), rs_segment_cmp, &seg);
+
+	for (pos = 0; pos < seg.n;)
+	{
+		int			n = Min(w->job->chunk_size, seg.n - pos);
+		ZsetPage	page;
+		char	  **totals = NULL;
+
+		CHECK_FOR_INTERRUPTS();
+		MemoryContextReset(w->chunk_cxt[0]);
+		MemoryContextSwitchTo(w->chunk_cxt[0]);
+		page.n = n;
+		page.first_rank = -1;
+		page.members = palloc(sizeof(char *) * n);
+		page.member_lens = palloc(sizeof(int) * n);
+		page.scores = palloc(sizeof(char *) * n);
+		page.ranks = palloc(sizeof(int64) * n);
+		if (w->job->total_key != NULL)
+			totals = palloc(sizeof(char *) * n);
+		for (int k = 0; k < n; k++)
+		{
+			int			i = order[pos + k];
+
+			page.members[k] = seg.members[i];
+			page.member_lens[k] = seg.lens[i];
+			page.scores[k] = seg.scores[i];
+			page.ranks[k] = seg.ranks[i];
+			if (totals != NULL)
+				totals[k] = seg.totals[i];
+		}
+		pos += n;
+		/* The last chunk completes the segment: its offset is a rank again. */
+		rs_write_chunk(w, &page, totals, pos == seg.n ? last + 1 : first + pos);
+	}
+	MemoryContextSwitchTo(oldcxt);
+	MemoryContextReset(w->segment_cxt);
+	return true;
+}
+
+/*
+ * rs_read_segment
+ *		Read the ranks from "first" to w->range_end, and their totals, into
+ *		"seg" in the current memory context, a chunk-sized page at a time
+ *		with the next page's ZRANGE in flight.  False as soon as the segment
+ *		holds more than RS_SEGMENT_BYTES; no reply is left pending either way.
+ */
+static bool
+rs_read_segment(RsWorker *w, int64 first, RsSegment *seg)
+{
+	int64		offset = first;
+
+	memset(seg, 0, sizeof(*seg));
+	seg->size = Min(w->range_end - first + 1, RS_SEGMENT_MEMBERS);
+	seg->members = palloc(sizeof(char *) * seg->size);
+	seg->lens = palloc(sizeof(int) * seg->size);
+	seg->scores = palloc(sizeof(char *) * seg->size);
+	seg->totals = palloc0(sizeof(char *) * seg->size);
+	seg->ranks = palloc(sizeof(int64) * seg->size);
+
+	rs_send_chunk_range(w, offset);
+	rs_flush(w->conn);
+	while (offset <= w->range_end)
+	{
+		int64		next = rs_chunk_next(w, offset);
+		ZsetPage	page;
+		char	  **totals = NULL;
+
+		CHECK_FOR_INTERRUPTS();
+		zr_receive_range(w->conn, w->read_key, offset, &page);
+		if (w->job->total_key != NULL && page.n > 0)
+			zr_send_mscore(w->conn, w->job->total_key, page.n, page.members, page.member_lens);
+		if (next <= w->range_end)
+			rs_send_chunk_range(w, next);
+		rs_flush(w->conn);
+		if (w->job->total_key != NULL && page.n > 0)
+			totals = zr_receive_mscore(w->conn, w->job->total_key, page.n);
+		if (seg->n + page.n > seg->size)
+			elog(ERROR, "ZRANGE of Redis key \"%s\" returned more members than ranks " INT64_FORMAT " to " INT64_FORMAT,
+				 w->read_key, offset, next - 1);
+		for (int k = 0; k < page.n; k++)
+		{
+			int			i = seg->n++;
+
+			seg->members[i] = page.members[k];
+			seg->lens[i] = page.member_lens[k];
+			seg->scores[i] = page.scores[k];
+			seg->totals[i] = totals ? totals[k] : NULL;
+			seg->ranks[i] = offset + k;
+			seg->bytes += page.member_lens[k] + strlen(page.scores[k]) +
+				(totals && totals[k] ? strlen(totals[k]) : 0);
+		}
+		if (seg->bytes > RS_SEGMENT_BYTES)
+		{
+			/* Too large: drain the ZRANGE in flight and give up. */
+			if (next <= w->range_end)
+				zr_receive_range(w->conn, w->read_key, next, &page);
+			return false;
+		}
+		offset = next;
+	}
+	return true;
+}
+
+/* Compare two members in byte order (a prefix sorts first). */
+static inline int
+rs_bytes_cmp(const char *a, int la, const char *b, int lb)
+{
+	int			c = memcmp(a, b, Min(la, lb));
+
+	return c != 0 ? c : (la > lb) - (la < lb);
+}
+
+/* qsort_arg comparator: members of a segment in byte order. */
+static int
+rs_segment_cmp(const void *a, const void *b, void *arg)
+{
+	RsSegment  *seg = (RsSegment *) arg;
+	int			i = *(const int *) a;
+	int			j = *(const int *) b;
+
+	return rs_bytes_cmp(seg->members[i], seg->lens[i], seg->members[j], seg->lens[j]);
+}
+
+/*
+ * rs_sync_ranks
+ *		Sync ranks first to last in rank order, chunk by chunk.
+ *
+ *		Redis stays a chunk ahead of the writes: before chunk k is written,
+ *		chunk k+1's members are already read and the requests for its totals
+ *		and for chunk k+2's members are on their way, so Redis answers them
+ *		while PostgreSQL writes and no read waits on the writes' path.  Two
+ *		memory contexts alternate, one for the chunk being written and one
+ *		for the chunk read ahead; each is reset before it is reused, so at
+ *		most two chunks are in memory.
+ */
+static void
+rs_sync_ranks(RsWorker *w, int64 first, int64 last)
+{
+	int64		offset = first;
+	ZsetPage	page[2];
+	int			cur = 0;
+
+	w->range_end = last;
+	if (offset > last)
 		return;
 	rs_send_chunk_range(w, offset);
 	rs_read_ahead(w, &page[cur], offset, w->chunk_cxt[cur]);
-	while (offset <= w->end_offset)
+	while (offset <= last)
 	{
 		int64		next = rs_chunk_next(w, offset);
 		char	  **totals = NULL;
@@ -454,7 +678,7 @@ rs_sync_partition_once(RsWorker *w)
 		oldcxt = MemoryContextSwitchTo(w->chunk_cxt[cur]);
 		if (w->job->total_key != NULL && page[cur].n > 0)
 			totals = zr_receive_mscore(w->conn, w->job->total_key, page[cur].n);
-		if (next <= w->end_offset)
+		if (next <= last)
 			rs_read_ahead(w, &page[1 - cur], next, w->chunk_cxt[1 - cur]);
 		rs_write_chunk(w, &page[cur], totals, next);
 		MemoryContextSwitchTo(oldcxt);
@@ -467,7 +691,7 @@ rs_sync_partition_once(RsWorker *w)
 static int64
 rs_chunk_next(RsWorker *w, int64 offset)
 {
-	return Min(offset + w->job->chunk_size - 1, w->end_offset) + 1;
+	return Min(offset + w->job->chunk_size - 1, w->range_end) + 1;
 }
 
 /* Queue the ZRANGE of the chunk starting at "offset". */
@@ -495,7 +719,7 @@ rs_read_ahead(RsWorker *w, ZsetPage *page, int64 offset, MemoryContext cxt)
 	zr_receive_range(w->conn, w->read_key, offset, page);
 	if (w->job->total_key != NULL && page->n > 0)
 		zr_send_mscore(w->conn, w->job->total_key, page->n, page->members, page->member_lens);
-	if (next <= w->end_offset)
+	if (next <= w->range_end)
 		rs_send_chunk_range(w, next);
 	rs_flush(w->conn);
 	MemoryContextSwitchTo(oldcxt);
@@ -543,7 +767,7 @@ rs_write_chunk(RsWorker *w, ZsetPage *page, char **totals, int64 next)
 	for (int j = 0; j < n; j++)
 	{
 		int			k = order[j];
-		int64		rank = page->first_rank + k;
+		int64		rank = page->ranks ? page->ranks[k] : page->first_rank + k;
 		const char *m = page->members[k];
 		int			len = page->member_lens[k];
 
@@ -562,12 +786,25 @@ rs_write_chunk(RsWorker *w, ZsetPage *page, char **totals, int64 next)
 			miss_names[nmiss++] = names[j];
 	}
 
-	snprintf(activity, sizeof(activity),
-			 "redis_sync run " INT64_FORMAT " partition %d: ranks " INT64_FORMAT " to " INT64_FORMAT,
-			 w->req.run_id, w->partition_no, page->first_rank, next - 1);
 	chunk_cb.key = w->read_key;
+	chunk_cb.n = n;
+	chunk_cb.sorted = (page->ranks != NULL);
 	chunk_cb.first = page->first_rank;
 	chunk_cb.last = next - 1;
+	if (chunk_cb.sorted)
+	{
+		chunk_cb.first = PG_INT64_MAX;
+		chunk_cb.last = -1;
+		for (i = 0; i < n; i++)
+		{
+			chunk_cb.first = Min(chunk_cb.first, page->ranks[i]);
+			chunk_cb.last = Max(chunk_cb.last, page->ranks[i]);
+		}
+	}
+	snprintf(activity, sizeof(activity),
+			 "redis_sync run " INT64_FORMAT " partition %d: %s" INT64_FORMAT " to " INT64_FORMAT,
+			 w->req.run_id, w->partition_no, chunk_cb.sorted ? "members of ranks " : "ranks ",
+			 chunk_cb.first, chunk_cb.last);
 	errcb.callback = rs_chunk_error_callback;
 	errcb.arg = &chunk_cb;
 	errcb.previous = error_context_stack;
@@ -678,8 +915,15 @@ rs_chunk_error_callback(void *arg)
 {
 	RsChunkContext *cc = (RsChunkContext *) arg;
 
-	errcontext("writing ranks " INT64_FORMAT " to " INT64_FORMAT " of Redis key \"%s\"",
-			   cc->first, cc->last, cc->key);
+	if (cc->sorted && cc->n == 1)
+		errcontext("writing the member at rank " INT64_FORMAT " of Redis key \"%s\"",
+				   cc->first, cc->key);
+	else if (cc->sorted)
+		errcontext("writing %d members in name order from ranks " INT64_FORMAT " to " INT64_FORMAT " of Redis key \"%s\"",
+				   cc->n, cc->first, cc->last, cc->key);
+	else
+		errcontext("writing ranks " INT64_FORMAT " to " INT64_FORMAT " of Redis key \"%s\"",
+				   cc->first, cc->last, cc->key);
 }
 
 /* qsort_arg comparator: members of a page in byte order. */
@@ -689,11 +933,9 @@ rs_member_cmp(const void *a, const void *b, void *arg)
 	ZsetPage   *page = (ZsetPage *) arg;
 	int			i = *(const int *) a;
 	int			j = *(const int *) b;
-	int			li = page->member_lens[i];
-	int			lj = page->member_lens[j];
-	int			c = memcmp(page->members[i], page->members[j], Min(li, lj));
 
-	return c != 0 ? c : (li > lj) - (li < lj);
+	return rs_bytes_cmp(page->members[i], page->member_lens[i],
+						page->members[j], page->member_lens[j]);
 }
 
 /*

@@ -35,6 +35,10 @@ is($node->safe_psql('postgres', "SELECT run_id || ' ' || status || ' ' || member
 is($node->safe_psql('postgres', "SELECT trigger FROM redis_sync.run WHERE run_id = $run"), 'resume',
 	'the run is marked as resumed');
 expect_tables_match($node, "clicks:daily:$day", $day, 'after SIGKILL and resume');
+# Nothing written twice: the resumed partitions re-read their segments from
+# the start, but the members committed before the kill are found unchanged.
+is($node->safe_psql('postgres', "SELECT sum(rows_written) FROM redis_sync.run_partition WHERE run_id = $run"),
+	'240000', 'the resumed run wrote each daily row and member row once');
 
 # 1b. SIGKILL of one worker, of all workers, or of the calling backend, at
 #     a random point of a 200,000-member run, five times with different
