@@ -51,7 +51,11 @@ SELECT * FROM bad_bytes;
 -- a 512 KB member goes through the scan and the sync whole
 \! redis-cli -p $REDIS_PORT eval "redis.call('ZADD', KEYS[1], 3, string.rep('x', 524288)); redis.call('ZADD', KEYS[1], 4, 'short')" 1 bad:2020-03-07 > /dev/null
 SELECT length(member), score FROM bad_ft WHERE key = 'bad:2020-03-07' ORDER BY score;
+-- (one partition of one-member chunks, so that the order of the writes is
+-- known: "short" sorts first and commits, then the long member fails)
+SELECT redis_sync.alter_job('bad', partitions => 1, chunk_size => 1);
 SELECT status, members, rows_written FROM redis_sync.sync_run('bad', '2020-03-07');
+SELECT redis_sync.alter_job('bad', partitions => 2, chunk_size => 10);
 SELECT length(name), click_count FROM bad.daily WHERE click_date = '2020-03-07' ORDER BY click_count;
 SELECT length(name), click_count FROM bad.member ORDER BY click_count;
 
