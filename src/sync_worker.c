@@ -451,13 +451,14 @@ rs_sync_partition(RsWorker *w)
  *		(Re)connect, read the partition's committed offset, and sync it
  *		segment by segment to its end.
  *
- *		A segment covers RS_SEGMENT_MEMBERS ranks counted from the
- *		partition's start.  Its chunks commit in name order, so a committed
- *		offset inside a segment counts members written, not ranks: the
- *		partition resumes at the start of that segment, where the members
- *		already committed are found unchanged and nothing is written twice
- *		(offsets never move backwards).  A segment written in rank order
- *		resumes at the committed offset itself.
+ *		A segment's chunks commit in name order, so a committed offset
+ *		inside a segment counts the members written, not ranks: every rank
+ *		before the segment's start is committed, and that start is at most
+ *		RS_SEGMENT_MEMBERS before the offset.  So the partition resumes
+ *		RS_SEGMENT_MEMBERS ranks before its committed offset (or at its
+ *		start), where the members already committed are found unchanged and
+ *		nothing is written twice; offsets never move backwards.  This holds
+ *		whatever segments the interrupted attempt used, rank order included.
  */
 static void
 rs_sync_partition_once(RsWorker *w)
@@ -481,14 +482,13 @@ rs_sync_partition_once(RsWorker *w)
 
 	if (w->next_offset > w->end_offset)
 		return;
-	first = w->start_offset +
-		(w->next_offset - w->start_offset) / RS_SEGMENT_MEMBERS * RS_SEGMENT_MEMBERS;
+	first = Max(w->start_offset, w->next_offset - RS_SEGMENT_MEMBERS);
 	while (first <= w->end_offset)
 	{
 		int64		last = Min(first + RS_SEGMENT_MEMBERS - 1, w->end_offset);
 
 		if (!rs_sync_segment_sorted(w, first, last))
-			rs_sync_ranks(w, Max(first, w->next_offset), last);
+			rs_sync_ranks(w, first, last);
 		first = last + 1;
 	}
 }

@@ -40,6 +40,29 @@ expect_tables_match($node, "clicks:daily:$day", $day, 'after SIGKILL and resume'
 is($node->safe_psql('postgres', "SELECT sum(rows_written) FROM redis_sync.run_partition WHERE run_id = $run"),
 	'240000', 'the resumed run wrote each daily row and member row once');
 
+# 1a. A partition of several segments: a worker killed inside its second
+#     segment resumes up to one segment back, and still writes each row once
+#     (250,000 daily rows, and 250,000 member rows: 200,000 with a new total,
+#     50,000 new).
+$node->safe_psql('postgres', "SELECT redis_sync.alter_job('clicks', partitions => 1, workers => 1, chunk_size => 1000)");
+my $big = '2020-03-02';
+load_day($redis, $big, 250000, 99);
+($h, $out, $err) = background_psql_query($node, "SELECT status FROM redis_sync.sync_run('clicks', '$big')");
+$run = wait_progress($node, 150000);
+ok(defined $run, 'one partition: the run reached the second segment');
+kill 'KILL', split /\n/, $node->safe_psql('postgres',
+	"SELECT pid FROM pg_stat_activity WHERE backend_type = 'redis_sync worker'");
+$h->finish;
+ok(wait_for($node, 'SELECT 1', '1', 60), 'one partition: the server came back after the crash');
+$done = $node->safe_psql('postgres', "SELECT next_offset FROM redis_sync.run_partition WHERE run_id = $run");
+cmp_ok($done, '>', 100000, "one partition: the killed run had committed $done members");
+is($node->safe_psql('postgres', "SELECT run_id || ' ' || status FROM redis_sync.sync_run('clicks', '$big')"),
+	"$run succeeded", 'one partition: the run resumed and succeeded');
+is($node->safe_psql('postgres', "SELECT rows_written FROM redis_sync.run_partition WHERE run_id = $run"),
+	'500000', 'one partition: the resumed run wrote each row once');
+expect_tables_match($node, "clicks:daily:$big", $big, 'one partition: after SIGKILL and resume');
+$node->safe_psql('postgres', "SELECT redis_sync.alter_job('clicks', partitions => 6, workers => 3, chunk_size => 200)");
+
 # 1b. SIGKILL of one worker, of all workers, or of the calling backend, at
 #     a random point of a 200,000-member run, five times with different
 #     seeds; each time the next sync_run resumes to the exact result.
