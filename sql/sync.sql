@@ -84,6 +84,20 @@ SELECT count(*), sum(click_count) FROM daily_click_count WHERE click_date = '202
 -- resume => false starts a new run instead
 SELECT run_id, status, members, rows_written FROM redis_sync.sync_run('daily_clicks', '2020-01-17', resume => false);
 
+-- a past day's key that lost members before a resume: the ranks that are gone
+-- read as empty segments, and the run still completes
+\! redis-cli -p $REDIS_PORT eval "for i=1,1000 do redis.call('ZADD', KEYS[1], i, 'm' .. i) end" 1 clicks:daily:2020-01-18 > /dev/null
+ALTER TABLE daily_click_count ADD CONSTRAINT no_555 CHECK (click_count <> 555) NOT VALID;
+SELECT redis_sync.alter_job('daily_clicks', workers => 1);
+SELECT status FROM redis_sync.sync_run('daily_clicks', '2020-01-18');
+ALTER TABLE daily_click_count DROP CONSTRAINT no_555;
+\! redis-cli -p $REDIS_PORT zremrangebyrank clicks:daily:2020-01-18 300 -1 > /dev/null
+SELECT redis_sync.alter_job('daily_clicks', workers => 3);
+SELECT status, members FROM redis_sync.sync_run('daily_clicks', '2020-01-18');
+SELECT count(*) AS partitions, count(*) FILTER (WHERE status = 'succeeded') AS succeeded
+  FROM redis_sync.run_partition WHERE run_id = (SELECT max(run_id) FROM redis_sync.run);
+SELECT count(*), min(click_count), max(click_count) FROM daily_click_count WHERE click_date = '2020-01-18';
+
 -- bad data in Redis
 \set VERBOSITY default
 \! redis-cli -p $REDIS_PORT set clicks:daily:2020-01-16 oops > /dev/null

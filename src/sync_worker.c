@@ -20,11 +20,10 @@
  *		are not rewritten, nor even locked while chunks are mostly
  *		unchanged) and advances the partition's next_offset.
  * A chunk therefore commits completely or not at all, and a resumed run
- * continues at the start of the segment it stopped in (see
- * rs_sync_partition_once), or at the first uncommitted rank in rank order.
- * Lost connections and timeouts
- * are retried with backoff; other errors fail the partition and are
- * recorded for the coordinator.
+ * continues one segment before the committed offset, so that no member is
+ * skipped and none is written twice (see rs_sync_partition_once).  Lost
+ * connections and timeouts are retried with backoff; other errors fail the
+ * partition and are recorded for the coordinator.
  *
  *-------------------------------------------------------------------------
  */
@@ -496,10 +495,10 @@ rs_sync_partition_once(RsWorker *w)
 /*
  * rs_sync_segment_sorted
  *		Read ranks first to last whole, with their totals, and write them in
- *		chunks in member name order.  False, having written nothing, when
- *		the segment is too large to hold (RS_SEGMENT_BYTES); the decision
- *		depends only on the segment's contents, so a resumed run decides the
- *		same.
+ *		chunks in member name order; the last chunk moves the offset to
+ *		last + 1 (even when the key has fewer members than that now).  False,
+ *		having written nothing, when the segment is too large to hold
+ *		(RS_SEGMENT_BYTES).
  */
 static bool
 rs_sync_segment_sorted(RsWorker *w, int64 first, int64 last)
@@ -523,7 +522,8 @@ rs_sync_segment_sorted(RsWorker *w, int64 first, int64 last)
 		order[i] = i;
 	qsort_arg(order, seg.n, sizeof(int), rs_segment_cmp, &seg);
 
-	for (pos = 0; pos < seg.n;)
+	pos = 0;
+	do
 	{
 		int			n = Min(w->job->chunk_size, seg.n - pos);
 		ZsetPage	page;
@@ -533,7 +533,7 @@ rs_sync_segment_sorted(RsWorker *w, int64 first, int64 last)
 		MemoryContextReset(w->chunk_cxt[0]);
 		MemoryContextSwitchTo(w->chunk_cxt[0]);
 		page.n = n;
-		page.first_rank = -1;
+		page.first_rank = first;	/* only shown for an empty chunk */
 		page.members = palloc(sizeof(char *) * n);
 		page.member_lens = palloc(sizeof(int) * n);
 		page.scores = palloc(sizeof(char *) * n);
@@ -554,7 +554,7 @@ rs_sync_segment_sorted(RsWorker *w, int64 first, int64 last)
 		pos += n;
 		/* The last chunk completes the segment: its offset is a rank again. */
 		rs_write_chunk(w, &page, totals, pos == seg.n ? last + 1 : first + pos);
-	}
+	} while (pos < seg.n);
 	MemoryContextSwitchTo(oldcxt);
 	MemoryContextReset(w->segment_cxt);
 	return true;
@@ -788,7 +788,7 @@ rs_write_chunk(RsWorker *w, ZsetPage *page, char **totals, int64 next)
 
 	chunk_cb.key = w->read_key;
 	chunk_cb.n = n;
-	chunk_cb.sorted = (page->ranks != NULL);
+	chunk_cb.sorted = (page->ranks != NULL && n > 0);
 	chunk_cb.first = page->first_rank;
 	chunk_cb.last = next - 1;
 	if (chunk_cb.sorted)
