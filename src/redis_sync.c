@@ -25,6 +25,21 @@ PG_MODULE_MAGIC;
 char	   *rs_scheduler_database = NULL;
 char	   *rs_scheduler_timezone = NULL;
 int			rs_max_workers = 16;
+int			rs_worker_wal_compression = RS_WAL_COMPRESSION_DEFAULT;
+
+/* The values of redis_sync.worker_wal_compression; see rs_wal_compression_name. */
+static const struct config_enum_entry rs_wal_compression_options[] = {
+	{"inherit", RS_WAL_COMPRESSION_INHERIT, false},
+	{"off", RS_WAL_COMPRESSION_OFF, false},
+	{"pglz", RS_WAL_COMPRESSION_PGLZ, false},
+#ifdef USE_LZ4
+	{"lz4", RS_WAL_COMPRESSION_LZ4, false},
+#endif
+#ifdef USE_ZSTD
+	{"zstd", RS_WAL_COMPRESSION_ZSTD, false},
+#endif
+	{NULL, 0, false}
+};
 
 void		_PG_init(void);
 
@@ -44,6 +59,20 @@ rs_check_timezone(char **newval, void **extra, GucSource source)
 }
 
 PG_FUNCTION_INFO_V1(redis_zset_handler);
+
+/*
+ * rs_wal_compression_name
+ *		The wal_compression value that redis_sync.worker_wal_compression asks
+ *		workers to use, or NULL for "inherit".
+ */
+const char *
+rs_wal_compression_name(void)
+{
+	for (const struct config_enum_entry *e = rs_wal_compression_options; e->name; e++)
+		if (e->val == rs_worker_wal_compression)
+			return e->val == RS_WAL_COMPRESSION_INHERIT ? NULL : e->name;
+	return NULL;
+}
 
 /*
  * _PG_init
@@ -68,6 +97,17 @@ _PG_init(void)
 							"Maximum number of sync workers running at once, over all runs.",
 							NULL, &rs_max_workers, 16, 1, 1024,
 							PGC_SIGHUP, 0, NULL, NULL, NULL);
+
+	/*
+	 * wal_compression itself is superuser-only, so this is too: whoever may
+	 * set it decides for the job owners' workers, which may not.
+	 */
+	DefineCustomEnumVariable("redis_sync.worker_wal_compression",
+							 "Compression of full-page images in the WAL that sync workers write.",
+							 "\"inherit\" leaves the server's wal_compression setting as it is.",
+							 &rs_worker_wal_compression, RS_WAL_COMPRESSION_DEFAULT,
+							 rs_wal_compression_options,
+							 PGC_SUSET, 0, NULL, NULL, NULL);
 	MarkGUCPrefixReserved("redis_sync");
 
 	if (process_shared_preload_libraries_in_progress)
