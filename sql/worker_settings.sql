@@ -2,6 +2,8 @@
 -- redis_sync.worker_wal_compression: how sync workers compress the
 -- full-page images in the WAL they write
 --
+-- (the library defines it when loaded; this suite does not preload it)
+LOAD 'redis_sync';
 SHOW redis_sync.worker_wal_compression;
 SET redis_sync.worker_wal_compression = 'gzip';
 -- superuser-only, like wal_compression itself
