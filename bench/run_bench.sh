@@ -314,7 +314,7 @@ out.append('- PostgreSQL with default settings (fsync on, shared_buffers 128MB) 
 out.append('- Data: N members on the day (names of 8 to 24 bytes, every 5th with non-ASCII), 5N members in the total set; skewed counts.')
 out.append('- First sync: the day has no rows, every member row exists with an old total. Re-sync: the same day again, unchanged, right after the first sync. Re-sync settled: the same once more after a VACUUM of both tables (not timed), so that it does not pay for setting hint bits and skipping the dead row versions that the first sync left.')
 out.append('- WAL MB and full-page images: medians of what the cluster wrote during the run (pg_current_wal_lsn, pg_stat_wal).')
-out.append('- redis_sync_default: the job defaults (10 partitions, 4 workers, chunks of 1,000). redis_sync_tuned: 8 partitions, 2 workers, chunks of 5,000.')
+out.append('- redis_sync_default: the job defaults (10 partitions, 4 workers, chunks of 1,000). redis_sync_tuned: 8 partitions, 2 workers, chunks of 5,000. Both with the default redis_sync.worker_wal_compression = lz4 (the workers compress the full-page images in their WAL; the server's wal_compression stays off).')
 out.append('- threadpool: bench/peers/threadpool_sync.py (redis-py + psycopg2, pages of 1,000, commit per page) at its best partition count.')
 out.append('- fdw_sql: two INSERT ... SELECT ... ON CONFLICT statements over redis_zset foreign tables.')
 out.append('- write_floor: rows already in client memory, the same upserts in batches of 10,000 from 2 libpq connections (pipelined, synchronous_commit off).')
@@ -322,10 +322,10 @@ out.append('- read_floor: a C hiredis client reading the day (pipelined ZRANGE p
 out.append('- Times are medians of %s; only verified runs count (counts and sums of both tables equal Redis).\n' % 'the repetitions')
 for n in sorted({k[0] for k in groups}):
     out.append('## N = {:,}\n'.format(n))
-    out.append('| scenario | contender | runs | median s | members/s | peak RssAnon MB | x redis_sync_tuned | rows written | WAL MB | full-page images |')
+    out.append('| scenario | contender | runs | median s | members/s | peak RssAnon MB | x redis_sync_default | rows written | WAL MB | full-page images |')
     out.append('|---|---|---|---|---|---|---|---|---|---|')
     for scen in ('first', 'resync', 'resync_settled', 'read', 'scan', 'insert', 'pscan'):
-        ref = groups.get((n, scen, 'redis_sync_tuned'))
+        ref = groups.get((n, scen, 'redis_sync_default'))
         refm = statistics.median(ref['t']) if ref else None
         for (gn, gs, c), g in sorted(groups.items(), key=lambda kv: statistics.median(kv[1]['t'])):
             if gn != n or gs != scen:
