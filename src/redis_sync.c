@@ -25,9 +25,26 @@ PG_MODULE_MAGIC;
 char	   *rs_scheduler_database = NULL;
 char	   *rs_scheduler_timezone = NULL;
 int			rs_max_workers = 16;
-int			rs_worker_wal_compression = RS_WAL_COMPRESSION_DEFAULT;
 
-/* The values of redis_sync.worker_wal_compression; see rs_wal_compression_name. */
+/* redis_sync.worker_wal_compression; lz4 by default where the server has it. */
+typedef enum RsWalCompression
+{
+	RS_WAL_COMPRESSION_INHERIT,
+	RS_WAL_COMPRESSION_OFF,
+	RS_WAL_COMPRESSION_PGLZ,
+	RS_WAL_COMPRESSION_LZ4,
+	RS_WAL_COMPRESSION_ZSTD
+} RsWalCompression;
+
+#ifdef USE_LZ4
+#define RS_WAL_COMPRESSION_DEFAULT RS_WAL_COMPRESSION_LZ4
+#else
+#define RS_WAL_COMPRESSION_DEFAULT RS_WAL_COMPRESSION_INHERIT
+#endif
+
+static int	rs_worker_wal_compression = RS_WAL_COMPRESSION_DEFAULT;
+
+/* Its values; see rs_wal_compression_name. */
 static const struct config_enum_entry rs_wal_compression_options[] = {
 	{"inherit", RS_WAL_COMPRESSION_INHERIT, false},
 	{"off", RS_WAL_COMPRESSION_OFF, false},

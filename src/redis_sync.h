@@ -388,24 +388,7 @@ extern void rs_validate_schedule(const char *expr);
 extern char *rs_scheduler_database;
 extern char *rs_scheduler_timezone;
 extern int	rs_max_workers;
-extern int	rs_worker_wal_compression;
-
-/* redis_sync.worker_wal_compression; lz4 by default where the server has it. */
-typedef enum RsWalCompression
-{
-	RS_WAL_COMPRESSION_INHERIT,
-	RS_WAL_COMPRESSION_OFF,
-	RS_WAL_COMPRESSION_PGLZ,
-	RS_WAL_COMPRESSION_LZ4,
-	RS_WAL_COMPRESSION_ZSTD
-} RsWalCompression;
-
-#ifdef USE_LZ4
-#define RS_WAL_COMPRESSION_DEFAULT RS_WAL_COMPRESSION_LZ4
-#else
-#define RS_WAL_COMPRESSION_DEFAULT RS_WAL_COMPRESSION_INHERIT
-#endif
-
+/* wal_compression for sync workers (redis_sync.worker_wal_compression), or NULL */
 extern const char *rs_wal_compression_name(void);
 
 extern void rs_register_scheduler(void);
