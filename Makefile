@@ -19,6 +19,7 @@ OBJS = \
 	src/jobs.o \
 	src/sync_run.o \
 	src/sync_worker.o \
+	src/target_probe.o \
 	src/cron.o \
 	src/scheduler.o
 
@@ -34,7 +35,7 @@ ifdef RS_WERROR
 PG_CFLAGS = -Wall -Wextra -Wno-unused-parameter -Wno-missing-field-initializers -Wno-sign-compare -Werror
 endif
 
-REGRESS = options fdw_scan fdw_pushdown fdw_errors fdw_write fdw_import fdw_parallel jobs sync bad_input cron worker_settings
+REGRESS = options fdw_scan fdw_pushdown fdw_errors fdw_write fdw_import fdw_parallel jobs sync bad_input cron worker_settings target_probe
 REGRESS_OPTS = --dbname=contrib_regression
 
 PG_CONFIG ?= pg_config

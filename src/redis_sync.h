@@ -319,6 +319,17 @@ extern char *rs_format_key(const char *key_template, DateADT run_date);
 extern void rs_validate_target_table(Oid relid, bool daily, Oid *count_type);
 
 /* ---------------------------------------------------------------------
+ * in target_probe.c
+ * ---------------------------------------------------------------------
+ */
+typedef struct RsProbe RsProbe;
+
+extern RsProbe *rs_probe_create(Oid relid, bool daily, Oid count_type, MemoryContext cxt);
+extern bool rs_probe_begin(RsProbe *p, DateADT date);
+extern bool rs_probe_same(RsProbe *p, Datum name, Datum count);
+extern void rs_probe_end(RsProbe *p);
+
+/* ---------------------------------------------------------------------
  * in sync_run.c
  * ---------------------------------------------------------------------
  */

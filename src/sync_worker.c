@@ -100,6 +100,8 @@ typedef struct RsWorker
 	bool		daily_filter;	/* use the filtered upserts for the next chunk */
 	bool		member_filter;
 	SPIPlanPtr	missing_plan;	/* NULL without total_key */
+	RsProbe    *daily_probe;	/* NULL: filter with SQL only */
+	RsProbe    *member_probe;
 	SPIPlanPtr	offset_plan;
 	int			partition_no;	/* -1: none claimed */
 	int64		start_offset;
@@ -138,6 +140,8 @@ static void rs_chunk_error_callback(void *arg);
 static int	rs_member_cmp(const void *a, const void *b, void *arg);
 static void rs_write_chunk(RsWorker *w, ZsetPage *page, char **totals, int64 next);
 static bool rs_try_plain_insert(RsWorker *w, Datum *args, uint64 *written);
+static uint64 rs_upsert(RsWorker *w, bool daily, Datum *names, Datum *counts, int n, bool filter);
+static Datum *rs_upsert_args(RsWorker *w, bool daily, Datum *names, Datum *counts, int n, Datum *args);
 static void rs_record_failure(RsWorker *w, ErrorData *edata);
 static void rs_count_type(Oid typid, RsCountType *ct);
 static SPIPlanPtr rs_prepare_kept(const char *sql, int nargs, Oid *argtypes);
@@ -267,6 +271,7 @@ rs_worker_setup(RsWorker *w)
 
 		rs_validate_target_table(w->job->daily_table, true, &t);
 		rs_count_type(t, &w->daily_type);
+		w->daily_probe = rs_probe_create(w->job->daily_table, true, t, TopMemoryContext);
 	}
 	ptypes[0] = TEXTARRAYOID;
 	ptypes[1] = get_array_type(w->daily_type.typid);
@@ -286,6 +291,7 @@ rs_worker_setup(RsWorker *w)
 
 		rs_validate_target_table(w->job->member_table, false, &t);
 		rs_count_type(t, &w->member_type);
+		w->member_probe = rs_probe_create(w->job->member_table, false, t, TopMemoryContext);
 		ptypes[1] = get_array_type(w->member_type.typid);
 		w->member_plan = rs_prepare_kept(rs_upsert_sql(member_name, false, false), 2, ptypes);
 		w->member_filtered_plan = rs_prepare_kept(rs_upsert_sql(member_name, false, true), 2, ptypes);
@@ -829,12 +835,7 @@ rs_write_chunk(RsWorker *w, ZsetPage *page, char **totals, int64 next)
 
 		if (ntot > 0)
 		{
-			args[0] = PointerGetDatum(construct_array(tot_names, ntot, TEXTOID, -1, false, TYPALIGN_INT));
-			args[1] = PointerGetDatum(construct_array(tot_counts, ntot, w->member_type.typid,
-													  w->member_type.typlen, w->member_type.typbyval,
-													  w->member_type.typalign));
-			written = rs_spi_execute_plan(w->member_filter ? w->member_filtered_plan : w->member_plan,
-										  args, SPI_OK_INSERT);
+			written = rs_upsert(w, false, tot_names, tot_counts, ntot, w->member_filter);
 			w->member_filter = (written * 2 < ntot);
 			rows += written;
 		}
@@ -843,14 +844,9 @@ rs_write_chunk(RsWorker *w, ZsetPage *page, char **totals, int64 next)
 			args[0] = PointerGetDatum(construct_array(miss_names, nmiss, TEXTOID, -1, false, TYPALIGN_INT));
 			rows += rs_spi_execute_plan(w->missing_plan, args, SPI_OK_INSERT);
 		}
-		args[0] = PointerGetDatum(construct_array(names, n, TEXTOID, -1, false, TYPALIGN_INT));
-		args[1] = PointerGetDatum(construct_array(counts, n, w->daily_type.typid,
-												  w->daily_type.typlen, w->daily_type.typbyval,
-												  w->daily_type.typalign));
-		args[2] = DateADTGetDatum(w->run_date);
-		if (!(w->daily_insert && rs_try_plain_insert(w, args, &written)))
-			written = rs_spi_execute_plan(w->daily_filter ? w->daily_filtered_plan : w->daily_plan,
-										  args, SPI_OK_INSERT);
+		if (!(w->daily_insert &&
+			  rs_try_plain_insert(w, rs_upsert_args(w, true, names, counts, n, args), &written)))
+			written = rs_upsert(w, true, names, counts, n, w->daily_filter);
 		w->daily_filter = (written * 2 < n);
 		/* A chunk that was all new rows suggests a new day: insert plainly. */
 		w->daily_insert = (written == n && !w->daily_insert_failed);
@@ -871,6 +867,60 @@ rs_write_chunk(RsWorker *w, ZsetPage *page, char **totals, int64 next)
 	rs_commit_xact();
 	error_context_stack = errcb.previous;
 	w->next_offset = next;
+}
+
+/*
+ * rs_upsert
+ *		Upsert n rows (names and counts) into the daily table of the run's
+ *		date or into the member table, returning the rows written.  With
+ *		"filter", the rows that already hold their count are left out first:
+ *		by direct index probes (target_probe.c) where the table allows them,
+ *		else by the filtered statement's NOT EXISTS.
+ */
+static uint64
+rs_upsert(RsWorker *w, bool daily, Datum *names, Datum *counts, int n, bool filter)
+{
+	RsProbe    *probe = daily ? w->daily_probe : w->member_probe;
+	SPIPlanPtr	plan = daily ? w->daily_plan : w->member_plan;
+	Datum		args[3];
+
+	if (filter && rs_probe_begin(probe, w->run_date))
+	{
+		Datum	   *changed_names = palloc(sizeof(Datum) * n);
+		Datum	   *changed_counts = palloc(sizeof(Datum) * n);
+		int			m = 0;
+
+		for (int i = 0; i < n; i++)
+		{
+			if (rs_probe_same(probe, names[i], counts[i]))
+				continue;
+			changed_names[m] = names[i];
+			changed_counts[m++] = counts[i];
+		}
+		rs_probe_end(probe);
+		if (m == 0)
+			return 0;
+		names = changed_names;
+		counts = changed_counts;
+		n = m;
+	}
+	else if (filter)
+		plan = daily ? w->daily_filtered_plan : w->member_filtered_plan;
+	return rs_spi_execute_plan(plan, rs_upsert_args(w, daily, names, counts, n, args),
+							   SPI_OK_INSERT);
+}
+
+/* Fill and return args: the arrays of names and counts, and the run date. */
+static Datum *
+rs_upsert_args(RsWorker *w, bool daily, Datum *names, Datum *counts, int n, Datum *args)
+{
+	RsCountType *ct = daily ? &w->daily_type : &w->member_type;
+
+	args[0] = PointerGetDatum(construct_array(names, n, TEXTOID, -1, false, TYPALIGN_INT));
+	args[1] = PointerGetDatum(construct_array(counts, n, ct->typid, ct->typlen, ct->typbyval,
+											  ct->typalign));
+	args[2] = DateADTGetDatum(w->run_date);
+	return args;
 }
 
 /*
