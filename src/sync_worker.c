@@ -18,7 +18,8 @@
  *	 3. in one transaction: upserts the member and daily tables with
  *		set-based statements prepared once (rows whose values are unchanged
  *		are not rewritten, nor even locked while chunks are mostly
- *		unchanged) and advances the partition's next_offset.
+ *		unchanged: target_probe.c finds them) and advances the partition's
+ *		next_offset.
  * A chunk therefore commits completely or not at all, and a resumed run
  * continues one segment before the committed offset, so that no member is
  * skipped and none is written twice (see rs_sync_partition_once).  Lost
