@@ -86,7 +86,7 @@ struct RsProbe
 	Buffer		leaf;			/* pinned (not locked) leaf page, or invalid */
 };
 
-static Relation rs_probe_find_index(Relation heap, bool daily, int *name_key);
+static Relation rs_probe_find_index(RsProbe *p, Relation heap);
 static Buffer rs_probe_locate(RsProbe *p);
 static bool rs_probe_leaf_covers(RsProbe *p, Page page);
 static bool rs_probe_row_holds(RsProbe *p, Datum name, Datum count);
@@ -127,7 +127,6 @@ rs_probe_begin(RsProbe *p, DateADT date)
 {
 	Relation	heap;
 	Relation	index;
-	int			name_key;
 
 	if (p == NULL)
 		return false;
@@ -143,7 +142,9 @@ rs_probe_begin(RsProbe *p, DateADT date)
 		pg_class_aclcheck(p->relid, GetUserId(), ACL_SELECT) != ACLCHECK_OK ||
 		(p->count_att = get_attnum(p->relid, "click_count")) == InvalidAttrNumber ||
 		get_atttype(p->relid, p->count_att) != p->count_type ||
-		(index = rs_probe_find_index(heap, p->daily, &name_key)) == NULL)
+		(p->name_att = get_attnum(p->relid, "name")) == InvalidAttrNumber ||
+		(p->daily && (p->date_att = get_attnum(p->relid, "click_date")) == InvalidAttrNumber) ||
+		(index = rs_probe_find_index(p, heap)) == NULL)
 	{
 		table_close(heap, RowExclusiveLock);
 		return false;
@@ -151,10 +152,6 @@ rs_probe_begin(RsProbe *p, DateADT date)
 
 	p->heap = heap;
 	p->index = index;
-	p->name_key = name_key;
-	p->name_att = get_attnum(p->relid, "name");
-	p->name_collation = TupleDescAttr(RelationGetDescr(heap), p->name_att - 1)->attcollation;
-	p->date_att = p->daily ? get_attnum(p->relid, "click_date") : InvalidAttrNumber;
 	p->date = DateADTGetDatum(date);
 	/* An insertion scan key on all key columns; see _bt_mkscankey. */
 	p->skey = _bt_mkscankey(index, NULL);
@@ -163,7 +160,7 @@ rs_probe_begin(RsProbe *p, DateADT date)
 	for (int i = 0; i < p->skey->keysz; i++)
 		p->skey->scankeys[i].sk_flags &= ~SK_ISNULL;
 	if (p->daily)
-		p->skey->scankeys[1 - name_key].sk_argument = DateADTGetDatum(date);
+		p->skey->scankeys[1 - p->name_key].sk_argument = p->date;
 	/* Counted as one index scan per chunk, in pg_stat_user_indexes.idx_scan. */
 	pgstat_count_index_scan(index);
 	p->fetch = table_index_fetch_begin(heap);
@@ -178,20 +175,20 @@ rs_probe_begin(RsProbe *p, DateADT date)
  *		table, (name, click_date) in either order, that is valid, has no
  *		predicate and uses the columns' default operator families and
  *		collations (so that its equality is the SQL "=").  Opened with
- *		RowExclusiveLock, or NULL.
+ *		RowExclusiveLock, or NULL.  Needs p's attribute numbers; sets its
+ *		name_key and name_collation.
  */
 static Relation
-rs_probe_find_index(Relation heap, bool daily, int *name_key)
+rs_probe_find_index(RsProbe *p, Relation heap)
 {
-	Oid			relid = RelationGetRelid(heap);
-	AttrNumber	name_att = get_attnum(relid, "name");
-	AttrNumber	date_att = daily ? get_attnum(relid, "click_date") : InvalidAttrNumber;
+	bool		daily = p->daily;
+	AttrNumber	name_att = p->name_att;
+	AttrNumber	date_att = daily ? p->date_att : InvalidAttrNumber;
 	List	   *indexes;
 	ListCell   *lc;
 	Relation	result = NULL;
 
-	if (name_att == InvalidAttrNumber || (daily && date_att == InvalidAttrNumber))
-		return NULL;
+	p->name_collation = TupleDescAttr(RelationGetDescr(heap), name_att - 1)->attcollation;
 	indexes = RelationGetIndexList(heap);
 	foreach(lc, indexes)
 	{
@@ -227,11 +224,11 @@ rs_probe_find_index(Relation heap, bool daily, int *name_key)
 		result = index_open(indexoid, RowExclusiveLock);
 		if (result->rd_rel->relam == BTREE_AM_OID &&
 			result->rd_opfamily[nkey] == TEXT_BTREE_FAM_OID &&
-			result->rd_indcollation[nkey] == TupleDescAttr(RelationGetDescr(heap), name_att - 1)->attcollation &&
+			result->rd_indcollation[nkey] == p->name_collation &&
 			(!daily || result->rd_opfamily[1 - nkey] ==
 			 get_opclass_family(GetDefaultOpClass(DATEOID, BTREE_AM_OID))))
 		{
-			*name_key = nkey;
+			p->name_key = nkey;
 			break;
 		}
 		index_close(result, RowExclusiveLock);
