@@ -5,7 +5,11 @@
 # root).  Source this file; it defines functions only.
 
 RS_PG_VERSION=15
-RS_PGBIN=/usr/lib/postgresql/$RS_PG_VERSION/bin
+# RS_PREFIX: a private copy of the PostgreSQL installation to install into
+# and run from (rs_make_prefix), so that several checkouts can test at once
+# without replacing each other's redis_sync in the system's PostgreSQL.
+RS_PREFIX=${RS_PREFIX:-}
+RS_PGBIN=$RS_PREFIX/usr/lib/postgresql/$RS_PG_VERSION/bin
 RS_PACKAGES="postgresql-$RS_PG_VERSION postgresql-server-dev-$RS_PG_VERSION libhiredis-dev redis-server redis-tools libipc-run-perl postgresql-$RS_PG_VERSION-cron make gcc"
 
 # rs_install_packages [extra packages...]: install what is missing (as root).
@@ -32,7 +36,19 @@ rs_install_packages() {
 
 # rs_build_install: build (warnings are errors in our own runs) and install.
 rs_build_install() {
-    make -s with_llvm=no RS_WERROR=1 >/dev/null && make -s with_llvm=no install >/dev/null
+    [ -z "$RS_PREFIX" ] || [ -x "$RS_PGBIN/postgres" ] || rs_make_prefix "$RS_PREFIX" || return 1
+    make -s with_llvm=no RS_WERROR=1 >/dev/null && make -s with_llvm=no install DESTDIR="$RS_PREFIX" >/dev/null
+}
+
+# rs_make_prefix DIR: copy the installed PostgreSQL (binaries, libraries and
+# share files) under DIR; its binaries find their files relative to
+# themselves, so a server started from DIR loads extensions from DIR.
+rs_make_prefix() {
+    local dir=$1
+    mkdir -p "$dir/usr/lib/postgresql" "$dir/usr/share/postgresql" &&
+    cp -a "/usr/lib/postgresql/$RS_PG_VERSION" "$dir/usr/lib/postgresql/" &&
+    cp -a "/usr/share/postgresql/$RS_PG_VERSION" "$dir/usr/share/postgresql/" &&
+    chmod -R a+rX "$dir"
 }
 
 # rs_free_port: print a TCP port on 127.0.0.1 that nobody listens on.
