@@ -24,7 +24,7 @@ OBJS = \
 	src/scheduler.o
 
 EXTENSION = redis_sync
-DATA = redis_sync--0.1.sql
+DATA = redis_sync--0.1.sql redis_sync--0.1--0.2.sql
 PGFILEDESC = "redis_sync - Redis sorted sets in PostgreSQL"
 
 SHLIB_LINK = -lhiredis

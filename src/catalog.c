@@ -4,48 +4,111 @@
  *		  SPI access to the redis_sync catalog (jobs, runs, partitions) and
  *		  the transaction helpers that background workers share.
  *
- * Catalog rows are protected by row-level security: every query here runs
- * as the current role, so a role sees and changes only its own jobs and
- * runs (superusers see all).  Internal SQL is schema-qualified and, in
- * background workers, runs with search_path = pg_catalog, pg_temp.
+ * The catalog belongs to the engine.  Roles may only read it (row-level
+ * security shows them their own jobs and runs); every statement here runs
+ * as the catalog's owner, with search_path = pg_catalog, pg_temp, so that
+ * neither the caller's privileges nor its search_path decide what it does
+ * (rs_engine_enter).  Callers check the caller's rights on a job
+ * themselves (rs_check_job_access) before they act on it.
  *
  *-------------------------------------------------------------------------
  */
 #include "postgres.h"
 
+#include "access/htup_details.h"
 #include "access/xact.h"
+#include "catalog/namespace.h"
+#include "catalog/pg_class.h"
 #include "catalog/pg_type.h"
 #include "executor/spi.h"
 #include "miscadmin.h"
 #include "pgstat.h"
+#include "utils/acl.h"
 #include "utils/builtins.h"
 #include "utils/guc.h"
 #include "utils/lsyscache.h"
 #include "utils/snapmgr.h"
+#include "utils/syscache.h"
 
 #include "redis_sync.h"
 
-/* Advisory lock key space of redis_sync jobs: 'RSJB'. */
-#define RS_JOB_LOCK_CLASS	0x52534A42
+/* Lock key space of redis_sync (field 1 of its user locks): 'RSJB'. */
+#define RS_LOCK_CLASS	0x52534A42
 
 #define RS_JOB_COLUMNS \
 	"job_id, job_name, owner::oid, server_name, daily_key, total_key, " \
 	"member_table::oid, daily_table::oid, partitions, workers, chunk_size, " \
-	"schedule, day_offset, enabled"
+	"schedule, day_offset, enabled, max_rejects, max_retries, " \
+	"(extract(epoch FROM retry_delay) * 1000)::int8"
 
 static RsJob *rs_job_from_spi(void);
 
 /*
+ * rs_catalog_owner
+ *		The role that owns the catalog tables (the role that created the
+ *		extension).
+ */
+Oid
+rs_catalog_owner(void)
+{
+	Oid			nsp = get_namespace_oid("redis_sync", false);
+	Oid			relid = get_relname_relid("job", nsp);
+	HeapTuple	tup;
+	Oid			owner;
+
+	if (!OidIsValid(relid))
+		elog(ERROR, "table redis_sync.job does not exist");
+	tup = SearchSysCache1(RELOID, ObjectIdGetDatum(relid));
+	if (!HeapTupleIsValid(tup))
+		elog(ERROR, "cache lookup failed for relation %u", relid);
+	owner = ((Form_pg_class) GETSTRUCT(tup))->relowner;
+	ReleaseSysCache(tup);
+	return owner;
+}
+
+/*
+ * rs_engine_enter / rs_engine_exit
+ *		Act as the catalog's owner, in a restricted security context and
+ *		with search_path = pg_catalog, pg_temp, until rs_engine_exit.  An
+ *		error in between is cleaned up by the (sub)transaction's abort, which
+ *		restores the user id and the settings.
+ */
+void
+rs_engine_enter(RsEngineState *st)
+{
+	GetUserIdAndSecContext(&st->save_userid, &st->save_sec_context);
+	SetUserIdAndSecContext(rs_catalog_owner(),
+						   st->save_sec_context | SECURITY_LOCAL_USERID_CHANGE |
+						   SECURITY_RESTRICTED_OPERATION);
+	st->guc_nest_level = NewGUCNestLevel();
+	(void) set_config_option("search_path", "pg_catalog, pg_temp", PGC_USERSET,
+							 PGC_S_SESSION, GUC_ACTION_SAVE, true, 0, false);
+}
+
+void
+rs_engine_exit(RsEngineState *st)
+{
+	AtEOXact_GUC(true, st->guc_nest_level);
+	SetUserIdAndSecContext(st->save_userid, st->save_sec_context);
+}
+
+/*
  * rs_spi_exec
- *		Run a parameterized catalog statement; raise an internal error if it
- *		fails.  "expected" is the SPI result code the caller expects.
+ *		Run a parameterized catalog statement as the engine; raise an
+ *		internal error if it fails.  "expected" is the SPI result code the
+ *		caller expects.
  */
 void
 rs_spi_exec(const char *sql, int nargs, Oid *argtypes, Datum *values,
 			const char *nulls, int expected)
 {
 	MemoryContext cxt = CurrentMemoryContext;
-	int			rc = SPI_execute_with_args(sql, nargs, argtypes, values, nulls, false, 0);
+	RsEngineState st;
+	int			rc;
+
+	rs_engine_enter(&st);
+	rc = SPI_execute_with_args(sql, nargs, argtypes, values, nulls, false, 0);
+	rs_engine_exit(&st);
 
 	/* SPI leaves its procedure context current; go back to the caller's. */
 	MemoryContextSwitchTo(cxt);
@@ -55,8 +118,9 @@ rs_spi_exec(const char *sql, int nargs, Oid *argtypes, Datum *values,
 
 /*
  * rs_spi_execute_plan
- *		Run a prepared statement, keeping the caller's memory context, and
- *		return the number of rows it processed.
+ *		Run a prepared statement as the current role (a write to a target
+ *		table), keeping the caller's memory context, and return the number
+ *		of rows it processed.
  */
 uint64
 rs_spi_execute_plan(SPIPlanPtr plan, Datum *values, int expected)
@@ -68,6 +132,22 @@ rs_spi_execute_plan(SPIPlanPtr plan, Datum *values, int expected)
 	if (rc != expected)
 		elog(ERROR, "redis_sync prepared statement failed (SPI code %d)", rc);
 	return SPI_processed;
+}
+
+/*
+ * rs_catalog_execute_plan
+ *		Run a prepared catalog statement as the engine, like rs_spi_exec.
+ */
+uint64
+rs_catalog_execute_plan(SPIPlanPtr plan, Datum *values, int expected)
+{
+	RsEngineState st;
+	uint64		n;
+
+	rs_engine_enter(&st);
+	n = rs_spi_execute_plan(plan, values, expected);
+	rs_engine_exit(&st);
+	return n;
 }
 
 /*
@@ -138,26 +218,33 @@ rs_job_from_spi(void)
 	job->schedule = rs_spi_text(12);
 	job->day_offset = rs_spi_int32(13);
 	job->enabled = DatumGetBool(rs_spi_getdatum(0, 14, &isnull));
+	job->max_rejects = DatumGetInt64(rs_spi_getdatum(0, 15, &isnull));
+	job->max_retries = rs_spi_int32(16);
+	job->retry_delay_ms = DatumGetInt64(rs_spi_getdatum(0, 17, &isnull));
 	return job;
 }
 
 /*
  * rs_lookup_job_by_name
- *		The job of that name visible to the current role; an error if there
- *		is none.  Must be called between SPI_connect and SPI_finish; the
+ *		The job of that name, if the current role has the privileges of its
+ *		owner (superusers have all); else an error as if there were none.
+ *		With "for_update", the job's row is locked until the end of the
+ *		transaction.  Must be called between SPI_connect and SPI_finish; the
  *		result lives in the caller's context.
  */
 RsJob *
-rs_lookup_job_by_name(const char *job_name)
+rs_lookup_job_by_name(const char *job_name, bool for_update)
 {
 	Oid			argtypes[1] = {TEXTOID};
 	Datum		values[1] = {CStringGetTextDatum(job_name)};
 	RsJob	   *job;
 
-	rs_spi_exec("SELECT " RS_JOB_COLUMNS " FROM redis_sync.job WHERE job_name = $1",
+	rs_spi_exec(for_update ?
+				"SELECT " RS_JOB_COLUMNS " FROM redis_sync.job WHERE job_name = $1 FOR UPDATE" :
+				"SELECT " RS_JOB_COLUMNS " FROM redis_sync.job WHERE job_name = $1",
 				1, argtypes, values, NULL, SPI_OK_SELECT);
 	job = rs_job_from_spi();
-	if (job == NULL)
+	if (job == NULL || !has_privs_of_role(GetUserId(), job->owner))
 		ereport(ERROR,
 				(errcode(ERRCODE_UNDEFINED_OBJECT),
 				 errmsg("job \"%s\" does not exist", job_name)));
@@ -253,12 +340,22 @@ rs_set_safe_search_path(void)
 
 /*
  * rs_job_lock_tag
- *		The advisory lock that serializes runs of one job.  It shows in
- *		pg_locks as an advisory lock with classid 1381190210 ('RSJB') and the
- *		job id as objid.
+ *		The lock that serializes runs of one job (job_id > 0), or that
+ *		serializes the counting and starting of workers (job_id 0).
+ *
+ *		It is a "userlock": a lock type that no SQL function can take, so
+ *		that no role can hold a job's runs up (as any role could with the
+ *		advisory locks of 0.1).  It shows in pg_locks with locktype
+ *		"userlock", classid 1381190210 ('RSJB'), and the job id in objid
+ *		(its low 32 bits) and objsubid (the next 16).
  */
 void
 rs_job_lock_tag(LOCKTAG *tag, int64 job_id)
 {
-	SET_LOCKTAG_ADVISORY(*tag, MyDatabaseId, RS_JOB_LOCK_CLASS, (uint32) job_id, 2);
+	tag->locktag_field1 = MyDatabaseId;
+	tag->locktag_field2 = RS_LOCK_CLASS;
+	tag->locktag_field3 = (uint32) job_id;
+	tag->locktag_field4 = (uint16) ((uint64) job_id >> 32);
+	tag->locktag_type = LOCKTAG_USERLOCK;
+	tag->locktag_lockmethodid = DEFAULT_LOCKMETHOD;
 }

@@ -297,14 +297,29 @@ typedef struct RsJob
 	char	   *schedule;
 	int			day_offset;
 	bool		enabled;
+	int64		max_rejects;
+	int			max_retries;
+	int64		retry_delay_ms;
 } RsJob;
 
-extern RsJob *rs_lookup_job_by_name(const char *job_name);
+/* Saved identity while acting as the catalog's owner (rs_engine_enter). */
+typedef struct RsEngineState
+{
+	Oid			save_userid;
+	int			save_sec_context;
+	int			guc_nest_level;
+} RsEngineState;
+
+extern Oid	rs_catalog_owner(void);
+extern void rs_engine_enter(RsEngineState *st);
+extern void rs_engine_exit(RsEngineState *st);
+extern RsJob *rs_lookup_job_by_name(const char *job_name, bool for_update);
 extern RsJob *rs_lookup_job_by_id(int64 job_id);
 extern char *rs_qualified_relname(Oid relid, const char *job_name);
 extern void rs_spi_exec(const char *sql, int nargs, Oid *argtypes, Datum *values,
 						const char *nulls, int expected);
 extern uint64 rs_spi_execute_plan(SPIPlanPtr plan, Datum *values, int expected);
+extern uint64 rs_catalog_execute_plan(SPIPlanPtr plan, Datum *values, int expected);
 extern Datum rs_spi_getdatum(int row, int col, bool *isnull);
 extern void rs_begin_xact(const char *activity);
 extern void rs_commit_xact(void);
@@ -316,7 +331,11 @@ extern void rs_job_lock_tag(LOCKTAG *tag, int64 job_id);
  * ---------------------------------------------------------------------
  */
 extern char *rs_format_key(const char *key_template, DateADT run_date);
-extern void rs_validate_target_table(Oid relid, bool daily, Oid *count_type);
+extern void rs_validate_target_table(Oid relid, bool daily, Oid role, Oid *count_type);
+extern void rs_check_job_definition(Oid owner, const char *server_name, const char *daily_key,
+									const char *total_key, Oid member_table, Oid daily_table,
+									const char *schedule);
+extern void rs_check_server_access(ForeignServer *server, Oid owner);
 
 /* ---------------------------------------------------------------------
  * in target_probe.c

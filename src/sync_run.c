@@ -123,9 +123,9 @@ static int64 rs_redis_integer(RsConnection *conn, const char *key, int argc, con
 Datum
 rs_sync_run(PG_FUNCTION_ARGS)
 {
-	char	   *job_name = text_to_cstring(PG_GETARG_TEXT_PP(0));
-	DateADT		run_date = PG_GETARG_DATEADT(1);
-	bool		resume = PG_GETARG_BOOL(2);
+	char	   *job_name;
+	DateADT		run_date;
+	bool		resume;
 	RsRunRequest req;
 	RsJob	   *job;
 	dsm_segment *seg;
@@ -136,6 +136,14 @@ rs_sync_run(PG_FUNCTION_ARGS)
 	bool		nulls[5] = {false, false, false, false, false};
 	bool		noticed = false;
 
+	for (int i = 0; i < 3; i++)
+		if (PG_ARGISNULL(i))
+			ereport(ERROR,
+					(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+					 errmsg("%s must not be NULL", i == 0 ? "job_name" : i == 1 ? "run_date" : "resume")));
+	job_name = text_to_cstring(PG_GETARG_TEXT_PP(0));
+	run_date = PG_GETARG_DATEADT(1);
+	resume = PG_GETARG_BOOL(2);
 	if (DATE_NOT_FINITE(run_date))
 		ereport(ERROR,
 				(errcode(ERRCODE_DATETIME_VALUE_OUT_OF_RANGE),
@@ -146,7 +154,7 @@ rs_sync_run(PG_FUNCTION_ARGS)
 	/* The job must be visible to the caller (row-level security). */
 	if (SPI_connect() != SPI_OK_CONNECT)
 		elog(ERROR, "SPI_connect failed");
-	job = rs_lookup_job_by_name(job_name);
+	job = rs_lookup_job_by_name(job_name, false);
 	SPI_finish();
 
 	memset(&req, 0, sizeof(req));
@@ -684,6 +692,8 @@ rs_prepare_run(const RsRunRequest *req, RsRunShared *shared, RsRun *run)
 				1, argtypes, values, NULL, SPI_OK_UPDATE);
 
 	run->server = GetForeignServerByName(run->job->server_name, false);
+	/* USAGE may have been revoked, or the catalog row changed, since create_job. */
+	rs_check_server_access(run->server, run->job->owner);
 	run->user = GetUserMapping(run->job->owner, run->server->serverid);
 	run->conn = rs_get_connection(run->server, run->user);
 
@@ -854,13 +864,18 @@ rs_launch_workers(RsRun *run, int wanted)
 
 	/*
 	 * redis_sync.max_workers caps the sync workers of all runs together.
-	 * Coordinators count and register under one advisory lock; a worker that
+	 * Coordinators count (as the engine, which sees every role's workers)
+	 * and register under one lock (rs_job_lock_tag 0); a worker that
 	 * is registered but has not yet connected is not counted, so two runs
 	 * starting in the same instant may overshoot the cap by a little.
 	 */
 	rs_begin_xact("redis_sync: starting workers");
-	rs_spi_exec("SELECT pg_catalog.pg_advisory_xact_lock(1381190210, 0)",
-				0, NULL, NULL, NULL, SPI_OK_SELECT);
+	{
+		LOCKTAG		tag;
+
+		rs_job_lock_tag(&tag, 0);
+		(void) LockAcquire(&tag, ExclusiveLock, false, false);
+	}
 	rs_spi_exec("SELECT count(*)::int4 FROM pg_catalog.pg_stat_activity "
 				"WHERE backend_type = 'redis_sync worker'",
 				0, NULL, NULL, NULL, SPI_OK_SELECT);

@@ -270,7 +270,7 @@ rs_worker_setup(RsWorker *w)
 	{
 		Oid			t;
 
-		rs_validate_target_table(w->job->daily_table, true, &t);
+		rs_validate_target_table(w->job->daily_table, true, w->req.owner, &t);
 		rs_count_type(t, &w->daily_type);
 		w->daily_probe = rs_probe_create(w->job->daily_table, true, t, TopMemoryContext);
 	}
@@ -290,7 +290,7 @@ rs_worker_setup(RsWorker *w)
 		char	   *member_name = rs_qualified_relname(w->job->member_table, w->job->job_name);
 		Oid			t;
 
-		rs_validate_target_table(w->job->member_table, false, &t);
+		rs_validate_target_table(w->job->member_table, false, w->req.owner, &t);
 		rs_count_type(t, &w->member_type);
 		w->member_probe = rs_probe_create(w->job->member_table, false, t, TopMemoryContext);
 		ptypes[1] = get_array_type(w->member_type.typid);
@@ -317,6 +317,7 @@ rs_worker_setup(RsWorker *w)
 	}
 
 	w->server = GetForeignServerByName(w->job->server_name, false);
+	rs_check_server_access(w->server, w->req.owner);
 	w->user = GetUserMapping(w->req.owner, w->server->serverid);
 	w->conn = rs_get_connection(w->server, w->user);
 	rs_commit_xact();
@@ -861,7 +862,7 @@ rs_write_chunk(RsWorker *w, ZsetPage *page, char **totals, int64 next)
 		args[2] = Int64GetDatum(next);
 		args[3] = Int64GetDatum(rows);
 		args[4] = Int64GetDatum((int64) nmiss);
-		if (rs_spi_execute_plan(w->offset_plan, args, SPI_OK_UPDATE) != 1)
+		if (rs_catalog_execute_plan(w->offset_plan, args, SPI_OK_UPDATE) != 1)
 			elog(ERROR, "could not record offset " INT64_FORMAT " of run " INT64_FORMAT " partition %d",
 				 next, w->req.run_id, w->partition_no);
 	}
