@@ -92,8 +92,14 @@ SELECT redis_sync.alter_job('no_such_job', workers => 1);
 SELECT redis_sync.alter_job('daily_clicks', schedule => '5 0 * * *', workers => 3, enabled => true);
 SELECT redis_sync.drop_job('no_such_job');
 
--- jobs belong to their owner: other roles neither see nor change them
+-- jobs belong to their owner: other roles neither see nor change them, and
+-- the catalog is read-only to everyone (changes go through the functions)
 GRANT SELECT, INSERT, UPDATE ON member, daily_click_count TO rs_other;
+SET ROLE rs_other;
+-- no USAGE on the server: no job on it
+SELECT redis_sync.create_job('others_job', 'redis', 'other:%Y-%m-%d');
+RESET ROLE;
+GRANT USAGE ON FOREIGN SERVER redis TO rs_other;
 SET ROLE rs_other;
 SELECT count(*) FROM redis_sync.job;
 SELECT redis_sync.alter_job('daily_clicks', workers => 1);
@@ -102,6 +108,8 @@ SELECT * FROM redis_sync.sync_run('daily_clicks', '2020-01-21');
 UPDATE redis_sync.job SET workers = 1;
 INSERT INTO redis_sync.job (job_name, owner, server_name, daily_key, daily_table)
 VALUES ('stolen', 'postgres', 'redis', 'k', 'daily_click_count');
+DELETE FROM redis_sync.run;
+UPDATE redis_sync.run_partition SET next_offset = 0;
 SELECT redis_sync.create_job('daily_clicks', 'redis', 'k');
 SELECT redis_sync.create_job('others_job', 'redis', 'other:%Y-%m-%d') > 0 AS created;
 SELECT job_name, owner FROM redis_sync.job;

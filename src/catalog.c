@@ -357,5 +357,6 @@ rs_job_lock_tag(LOCKTAG *tag, int64 job_id)
 	tag->locktag_field3 = (uint32) job_id;
 	tag->locktag_field4 = (uint16) ((uint64) job_id >> 32);
 	tag->locktag_type = LOCKTAG_USERLOCK;
-	tag->locktag_lockmethodid = DEFAULT_LOCKMETHOD;
+	/* the user lock method: session locks are released at backend exit */
+	tag->locktag_lockmethodid = USER_LOCKMETHOD;
 }

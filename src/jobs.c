@@ -515,10 +515,15 @@ create_job(PG_FUNCTION_ARGS)
 				 errmsg("daily_table must be given"),
 				 errhint("Pass daily_table, or create a table named \"daily_click_count\".")));
 	for (int i = 6; i <= 13; i++)
+	{
+		static const char *const names[] = {"partitions", "workers", "chunk_size", "schedule",
+		"day_offset", "max_rejects", "max_retries", "retry_delay"};
+
 		if (PG_ARGISNULL(i) && i != 9)
 			ereport(ERROR,
 					(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
-					 errmsg("only schedule, total_key, member_table and daily_table of a job may be NULL")));
+					 errmsg("%s must not be NULL", names[i - 6])));
+	}
 	def.partitions = PG_GETARG_INT32(6);
 	def.workers = PG_GETARG_INT32(7);
 	def.chunk_size = PG_GETARG_INT32(8);
