@@ -285,22 +285,16 @@ rs_add_score(RsWindow *w, RsCondOp op, double v, bool is_int, int64 ival,
 		/*
 		 * The doubles on either side of the integer ival: "below" is the
 		 * largest double <= ival, "above" the smallest double >= ival.  The
-		 * cast to double rounds to nearest; 2^63 is above every int64.
+		 * cast to double rounded to nearest; 2^63 is above every int64.
 		 */
-		bool		is_double;
-		double		below,
-					above;
+		double		below = v,
+					above = v;
 
-		if (v >= 0x1p63)
-			is_double = false, above = v, below = nextafter(v, -HUGE_VAL);
-		else if ((int64) v == ival)
-			is_double = true, above = below = v;
-		else if ((int64) v > ival)
-			is_double = false, above = v, below = nextafter(v, -HUGE_VAL);
-		else
-			is_double = false, below = v, above = nextafter(v, HUGE_VAL);
-
-		if (!is_double)
+		if (v >= 0x1p63 || (int64) v > ival)
+			below = nextafter(v, -HUGE_VAL);
+		else if ((int64) v < ival)
+			above = nextafter(v, HUGE_VAL);
+		if (below != above)
 		{
 			/* No double equals ival: bounds become inclusive, on the inside. */
 			if (op == RS_OP_EQ)
