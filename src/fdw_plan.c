@@ -15,9 +15,10 @@
  * Pushed conditions are removed from the local quals, except score
  * conditions that Redis cannot compare exactly (numeric, numeric(p,s) and
  * real columns; see fdw_window.c): their window is widened, and they stay
- * local to be rechecked.  Everything else is evaluated locally.  ORDER BY score or rank (either direction) is served
- * by reading ranks in order, and a LIMIT bounds the rank window when the
- * scan is the only relation and all conditions are pushed.
+ * local to be rechecked.  Everything else is evaluated locally.  ORDER BY
+ * score or rank (either direction) is served by reading ranks in order, and
+ * a LIMIT bounds the rank window when the scan is the only relation and all
+ * conditions are pushed (none is evaluated or rechecked locally).
  *
  * A full scan of a table with a key option also gets a partial path: the
  * parallel workers share its rank window (see fdw_scan.c).  A scan that
