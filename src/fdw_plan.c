@@ -4,17 +4,21 @@
  *		  Planning of redis_zset foreign scans: which conditions, orderings
  *		  and limits Redis can serve, row estimates and costs.
  *
- * A condition is pushed down when Redis can evaluate it exactly:
+ * These conditions are pushed down (classified once, in
+ * rsGetForeignRelSize):
  *	 - rank <op> value, with op one of < <= = >= > (a rank window);
  *	 - score <op> value, for numeric score columns (a score window, turned
  *	   into a rank window with ZCOUNT at execution);
  *	 - member = value and member = ANY(array) (ZMSCORE lookups), including
  *	   member = outer.column in parameterized nested loops;
  *	 - key = value and key = ANY(array) on tables with a key column.
- * Pushed conditions are removed from the local quals; everything else is
- * evaluated locally.  ORDER BY score or rank (either direction) is served
- * by reading ranks in order, and a LIMIT bounds the rank window when the
- * scan is the only relation and all conditions are pushed.
+ * Pushed conditions are removed from the local quals, except score
+ * conditions that Redis cannot compare exactly (numeric, numeric(p,s) and
+ * real columns; see fdw_window.c): their window is widened, and they stay
+ * local to be rechecked.  Everything else is evaluated locally.  ORDER BY
+ * score or rank (either direction) is served by reading ranks in order, and
+ * a LIMIT bounds the rank window when the scan is the only relation and all
+ * conditions are pushed (none is evaluated or rechecked locally).
  *
  * A full scan of a table with a key option also gets a partial path: the
  * parallel workers share its rank window (see fdw_scan.c).  A scan that
@@ -63,17 +67,30 @@ typedef struct RsRelInfo
 	RsTableOptions topts;
 	AttrNumber	attnums[RS_NUM_FIELDS]; /* 0 if the table lacks the field */
 	Oid			atttypes[RS_NUM_FIELDS];
-	List	   *local_conds;	/* RestrictInfos evaluated locally */
+	List	   *pushed;			/* RsPushedCond of baserestrictinfo, classified once */
+	List	   *local_conds;	/* RestrictInfos evaluated locally (with rechecks) */
 	bool		has_member_cond;
 	bool		has_multi_key;	/* key = ANY(...) */
 	bool		need_rank;
 	double		card;			/* estimated members per key */
 } RsRelInfo;
 
+/* A restriction that Redis evaluates, as rs_classify found it. */
+typedef struct RsPushedCond
+{
+	RestrictInfo *ri;
+	RsCondKind	kind;
+	RsCondOp	op;
+	Expr	   *value;
+	bool		recheck;		/* a widened score window: also a local qual */
+} RsPushedCond;
+
 static const char *const rs_field_names[RS_NUM_FIELDS] = {"member", "score", "rank", "key"};
 
 static bool rs_classify(PlannerInfo *root, RelOptInfo *baserel, RsRelInfo *info,
 						Expr *clause, RsCondKind *kind, RsCondOp *op, Expr **value);
+static RsPushedCond *rs_classify_restriction(PlannerInfo *root, RelOptInfo *baserel,
+											 RsRelInfo *info, RestrictInfo *ri);
 static RsScanOrder rs_useful_order(PlannerInfo *root, RelOptInfo *baserel, RsRelInfo *info);
 static void rs_add_partial_path(PlannerInfo *root, RelOptInfo *baserel, RsRelInfo *info);
 static bool rs_feeds_own_write(PlannerInfo *root, RsRelInfo *info, Oid foreigntableid);
@@ -182,16 +199,19 @@ rsGetForeignRelSize(PlannerInfo *root, RelOptInfo *baserel, Oid foreigntableid)
 	foreach(lc, baserel->baserestrictinfo)
 	{
 		RestrictInfo *ri = lfirst_node(RestrictInfo, lc);
+		RsPushedCond *pc = rs_classify_restriction(root, baserel, info, ri);
 		RsCondKind	kind;
 		RsCondOp	op;
 		Expr	   *value;
 
-		if (ri->pseudoconstant ||
-			!rs_classify(root, baserel, info, ri->clause, &kind, &op, &value))
-		{
+		if (pc == NULL || pc->recheck)
 			info->local_conds = lappend(info->local_conds, ri);
+		if (pc == NULL)
 			continue;
-		}
+		info->pushed = lappend(info->pushed, pc);
+		kind = pc->kind;
+		op = pc->op;
+		value = pc->value;
 		if (kind == RS_COND_MEMBER)
 		{
 			info->has_member_cond = true;
@@ -216,8 +236,8 @@ rsGetForeignRelSize(PlannerInfo *root, RelOptInfo *baserel, Oid foreigntableid)
 			else
 				nscore++;
 		}
-		else if (kind == RS_COND_SCORE)
-			nscore++;
+		else if (kind == RS_COND_SCORE && !pc->recheck)
+			nscore++;			/* a rechecked one counts in the local selectivity */
 	}
 
 	/* Columns needed from Redis: is the rank requested? */
@@ -400,6 +420,30 @@ rs_classify(PlannerInfo *root, RelOptInfo *baserel, RsRelInfo *info, Expr *claus
 		return true;
 	}
 	return false;
+}
+
+/*
+ * rs_classify_restriction
+ *		Classify a restriction once: NULL if it stays local, else how it is
+ *		pushed.  A score condition that Redis cannot compare exactly (see
+ *		rs_score_cond_exact) is pushed as a widened window and rechecked.
+ */
+static RsPushedCond *
+rs_classify_restriction(PlannerInfo *root, RelOptInfo *baserel, RsRelInfo *info,
+						RestrictInfo *ri)
+{
+	RsPushedCond *pc = palloc0(sizeof(RsPushedCond));
+
+	if (ri->pseudoconstant ||
+		!rs_classify(root, baserel, info, ri->clause, &pc->kind, &pc->op, &pc->value))
+	{
+		pfree(pc);
+		return NULL;
+	}
+	pc->ri = ri;
+	pc->recheck = pc->kind == RS_COND_SCORE &&
+		!rs_score_cond_exact(info->atttypes[RS_FIELD_SCORE], exprType((Node *) pc->value));
+	return pc;
 }
 
 /*
@@ -612,20 +656,25 @@ rsGetForeignPlan(PlannerInfo *root, RelOptInfo *baserel, Oid foreigntableid,
 	foreach(lc, scan_clauses)
 	{
 		RestrictInfo *ri = lfirst_node(RestrictInfo, lc);
-		RsCondKind	kind;
-		RsCondOp	op;
-		Expr	   *value;
+		RsPushedCond *pc = NULL;
+		ListCell   *pl;
 
-		if (ri->pseudoconstant ||
-			!rs_classify(root, baserel, info, ri->clause, &kind, &op, &value))
-		{
+		/* Restrictions were classified in rsGetForeignRelSize. */
+		foreach(pl, info->pushed)
+			if (((RsPushedCond *) lfirst(pl))->ri == ri)
+				pc = lfirst(pl);
+		/* Join clauses of a parameterized path are classified here. */
+		if (pc == NULL && !list_member_ptr(info->local_conds, ri))
+			pc = rs_classify_restriction(root, baserel, info, ri);
+
+		if (pc == NULL || pc->recheck)
 			local = lappend(local, ri->clause);
+		if (pc == NULL)
 			continue;
-		}
-		kinds = lappend_int(kinds, kind);
-		ops = lappend_int(ops, op);
-		values = lappend(values, value);
-		if (kind == RS_COND_KEY)
+		kinds = lappend_int(kinds, pc->kind);
+		ops = lappend_int(ops, pc->op);
+		values = lappend(values, pc->value);
+		if (pc->kind == RS_COND_KEY)
 			has_key_cond = true;
 	}
 

@@ -53,17 +53,6 @@ typedef struct RsParallelState
 	int64		hi;				/* last rank of the window */
 } RsParallelState;
 
-/* Score window bounds as Redis arguments, e.g. "(1.5" or "-inf". */
-typedef struct RsScoreBounds
-{
-	bool		has_min;
-	bool		has_max;
-	double		min;
-	double		max;
-	bool		min_incl;
-	bool		max_incl;
-} RsScoreBounds;
-
 typedef struct RsScanState
 {
 	RsConnection *conn;
@@ -97,9 +86,7 @@ typedef struct RsScanState
 	int			nmembers;
 	char	  **members;
 	int		   *member_lens;
-	int64		rank_lo;
-	int64		rank_hi;		/* -1 = no upper bound */
-	RsScoreBounds sb;
+	RsWindow	win;			/* rank and score window */
 
 	/* Progress. */
 	ListCell   *key_cell;
@@ -135,7 +122,6 @@ static void rs_drain(void *arg);
 static void rs_lookup_members(RsScanState *st);
 static bool rs_row_matches(RsScanState *st, const char *score, int64 rank);
 static void rs_store_tuple(RsScanState *st, TupleTableSlot *slot, int i);
-static char *rs_score_arg(double v, bool incl);
 
 /*
  * rsBeginForeignScan
@@ -351,9 +337,7 @@ rs_resolve_conditions(ForeignScanState *node, RsScanState *st)
 	oldcxt = MemoryContextSwitchTo(st->resolve_cxt);
 
 	st->empty = false;
-	st->rank_lo = 0;
-	st->rank_hi = -1;
-	memset(&st->sb, 0, sizeof(RsScoreBounds));
+	rs_window_init(&st->win);
 
 	forthree(lk, st->cond_kinds, lo, st->cond_ops, lv, st->cond_values)
 	{
@@ -400,99 +384,11 @@ rs_resolve_conditions(ForeignScanState *node, RsScanState *st)
 			}
 		}
 		else
-		{
-			Oid			typid = exprType((Node *) ((ExprState *) lfirst(lv))->expr);
-			double		v;
-
-			if (typid == INT8OID)
-				v = (double) DatumGetInt64(value);
-			else if (typid == INT4OID)
-				v = DatumGetInt32(value);
-			else if (typid == INT2OID)
-				v = DatumGetInt16(value);
-			else if (typid == FLOAT4OID)
-				v = DatumGetFloat4(value);
-			else if (typid == FLOAT8OID)
-				v = DatumGetFloat8(value);
-			else
-				v = DatumGetFloat8(DirectFunctionCall1(numeric_float8, value));
-
-			if (isnan(v))
-			{
-				/* NaN sorts above every number in PostgreSQL. */
-				if (op == RS_OP_EQ || op == RS_OP_GE || op == RS_OP_GT)
-					st->empty = true;
-				continue;
-			}
-			if (kind == RS_COND_RANK)
-			{
-				double		lo_v = -1,
-							hi_v = -1;
-
-				switch (op)
-				{
-					case RS_OP_LT:
-						hi_v = ceil(v) - 1;
-						break;
-					case RS_OP_LE:
-						hi_v = floor(v);
-						break;
-					case RS_OP_EQ:
-						if (v != floor(v))
-							st->empty = true;
-						lo_v = hi_v = v;
-						break;
-					case RS_OP_GE:
-						lo_v = ceil(v);
-						break;
-					case RS_OP_GT:
-						lo_v = floor(v) + 1;
-						break;
-					default:
-						break;
-				}
-				if (op == RS_OP_LT || op == RS_OP_LE || op == RS_OP_EQ)
-				{
-					if (hi_v < 0)
-						st->empty = true;
-					else if (hi_v < 9e18 && (st->rank_hi < 0 || hi_v < st->rank_hi))
-						st->rank_hi = (int64) hi_v;
-				}
-				if ((op == RS_OP_GE || op == RS_OP_GT || op == RS_OP_EQ) && lo_v > st->rank_lo)
-				{
-					if (lo_v >= 9e18)
-						st->empty = true;
-					else
-						st->rank_lo = (int64) lo_v;
-				}
-			}
-			else
-			{
-				if (op == RS_OP_GT || op == RS_OP_GE || op == RS_OP_EQ)
-				{
-					if (!st->sb.has_min || v > st->sb.min ||
-						(v == st->sb.min && op == RS_OP_GT))
-					{
-						st->sb.min = v;
-						st->sb.min_incl = (op != RS_OP_GT);
-					}
-					st->sb.has_min = true;
-				}
-				if (op == RS_OP_LT || op == RS_OP_LE || op == RS_OP_EQ)
-				{
-					if (!st->sb.has_max || v < st->sb.max ||
-						(v == st->sb.max && op == RS_OP_LT))
-					{
-						st->sb.max = v;
-						st->sb.max_incl = (op != RS_OP_LT);
-					}
-					st->sb.has_max = true;
-				}
-			}
-		}
+			rs_window_add(&st->win, kind, op, value, false,
+						  exprType((Node *) ((ExprState *) lfirst(lv))->expr),
+						  st->atttypes[RS_FIELD_SCORE], st->score_typmod);
 	}
-
-	if (st->rank_hi >= 0 && st->rank_hi < st->rank_lo)
+	if (st->win.empty)
 		st->empty = true;
 
 	/* Keys: the table's own key, narrowed by any key conditions. */
@@ -611,32 +507,32 @@ rs_start_window(RsScanState *st)
 	argv[0] = "ZCARD";
 	argv[1] = st->key;
 	zr_send_simple(st->conn, 2, argv);
-	if (st->sb.has_min)
+	if (st->win.sb.has_min)
 	{
 		argv[0] = "ZCOUNT";
 		argv[2] = "-inf";
-		argv[3] = rs_score_arg(st->sb.min, !st->sb.min_incl);
+		argv[3] = rs_score_arg(st->win.sb.min, !st->win.sb.min_incl);
 		zr_send_simple(st->conn, 4, argv);
 	}
-	if (st->sb.has_max)
+	if (st->win.sb.has_max)
 	{
 		argv[0] = "ZCOUNT";
 		argv[2] = "-inf";
-		argv[3] = rs_score_arg(st->sb.max, st->sb.max_incl);
+		argv[3] = rs_score_arg(st->win.sb.max, st->win.sb.max_incl);
 		zr_send_simple(st->conn, 4, argv);
 	}
 	card = zr_receive_integer(st->conn, "ZCARD", st->key, NULL);
-	lo = st->rank_lo;
+	lo = st->win.rank_lo;
 	hi = card - 1;
-	if (st->rank_hi >= 0 && st->rank_hi < hi)
-		hi = st->rank_hi;
-	if (st->sb.has_min)
+	if (st->win.rank_hi >= 0 && st->win.rank_hi < hi)
+		hi = st->win.rank_hi;
+	if (st->win.sb.has_min)
 	{
 		int64		below = zr_receive_integer(st->conn, "ZCOUNT", st->key, NULL);
 
 		lo = Max(lo, below);
 	}
-	if (st->sb.has_max)
+	if (st->win.sb.has_max)
 	{
 		int64		upto = zr_receive_integer(st->conn, "ZCOUNT", st->key, NULL);
 
@@ -837,21 +733,11 @@ rs_lookup_members(RsScanState *st)
 static bool
 rs_row_matches(RsScanState *st, const char *score, int64 rank)
 {
-	double		v;
-
 	if (!st->member_mode)
 		return true;
-	if (rank >= 0 && (rank < st->rank_lo || (st->rank_hi >= 0 && rank > st->rank_hi)))
+	if (rank >= 0 && (rank < st->win.rank_lo || (st->win.rank_hi >= 0 && rank > st->win.rank_hi)))
 		return false;
-	if (st->sb.has_min || st->sb.has_max)
-	{
-		v = strtod(score, NULL);
-		if (st->sb.has_min && (v < st->sb.min || (v == st->sb.min && !st->sb.min_incl)))
-			return false;
-		if (st->sb.has_max && (v > st->sb.max || (v == st->sb.max && !st->sb.max_incl)))
-			return false;
-	}
-	return true;
+	return rs_score_matches(&st->win.sb, score);
 }
 
 /*
@@ -939,22 +825,6 @@ rs_store_tuple(RsScanState *st, TupleTableSlot *slot, int i)
 }
 
 /*
- * rs_score_arg
- *		A score bound in Redis syntax: "-inf", "+inf", "5" or "(5".
- *		For ZCOUNT key -inf <arg>, "incl" means the bound itself counts.
- */
-static char *
-rs_score_arg(double v, bool incl)
-{
-	char		buf[64];
-
-	if (isinf(v))
-		return pstrdup(v < 0 ? "-inf" : "+inf");
-	snprintf(buf, sizeof(buf), "%s%.17g", incl ? "" : "(", v);
-	return pstrdup(buf);
-}
-
-/*
  * rsReScanForeignScan
  *		Start over; parameters may have changed, so conditions are
  *		re-evaluated.  A page still in flight is read and dropped.
@@ -1015,24 +885,16 @@ rsEndForeignScan(ForeignScanState *node)
  *		parameter.
  */
 static char *
-rs_explain_value(Expr *expr, bool *known, double *num)
+rs_explain_value(Expr *expr)
 {
-	*known = false;
 	if (IsA(expr, Const) && !((Const *) expr)->constisnull)
 	{
 		Const	   *c = (Const *) expr;
 		Oid			outfunc;
 		bool		isvarlena;
-		char	   *s;
 
 		getTypeOutputInfo(c->consttype, &outfunc, &isvarlena);
-		s = OidOutputFunctionCall(outfunc, c->constvalue);
-		if (rs_is_numeric_type(c->consttype))
-		{
-			*num = strtod(s, NULL);
-			*known = true;
-		}
-		return s;
+		return OidOutputFunctionCall(outfunc, c->constvalue);
 	}
 	if (IsA(expr, Param))
 		return psprintf("$%d", ((Param *) expr)->paramid);
@@ -1040,8 +902,41 @@ rs_explain_value(Expr *expr, bool *known, double *num)
 }
 
 /*
+ * rs_explain_window
+ *		The window of the pushed rank and score conditions, as the scan
+ *		computes it: constants are applied, other values mark their bound
+ *		as known only at execution.
+ */
+static void
+rs_explain_window(RsScanState *st, RsWindow *w)
+{
+	ListCell   *lk,
+			   *lo,
+			   *le;
+
+	rs_window_init(w);
+	forthree(lk, st->cond_kinds, lo, st->cond_ops, le, st->cond_exprs)
+	{
+		RsCondKind	kind = lfirst_int(lk);
+		RsCondOp	op = lfirst_int(lo);
+		Expr	   *expr = lfirst(le);
+
+		if (kind != RS_COND_RANK && kind != RS_COND_SCORE)
+			continue;
+		if (IsA(expr, Const))
+			rs_window_add(w, kind, op, ((Const *) expr)->constvalue,
+						  ((Const *) expr)->constisnull, exprType((Node *) expr),
+						  st->atttypes[RS_FIELD_SCORE], st->score_typmod);
+		else
+			rs_window_add_unknown(w, kind, op, exprType((Node *) expr),
+								  st->atttypes[RS_FIELD_SCORE]);
+	}
+}
+
+/*
  * rsExplainForeignScan
- *		Show the Redis key and, with VERBOSE, the commands the scan sends.
+ *		Show the Redis key and, with VERBOSE, the commands the scan sends,
+ *		and whether its score bounds are exact or widened and rechecked.
  */
 void
 rsExplainForeignScan(ForeignScanState *node, ExplainState *es)
@@ -1053,72 +948,34 @@ rsExplainForeignScan(ForeignScanState *node, ExplainState *es)
 			   *lo,
 			   *le;
 	List	   *member_vals = NIL;
-	StringInfoData lo_s,
-				hi_s;
-	bool		lo_known = true,
-				hi_known = true;
-	int64		rlo = 0,
-				rhi = -1;
-	List	   *score_cmds = NIL;
+	bool		has_score = false;
+	RsWindow	w;
 
 	if (!es->verbose)
 		return;
 
 	initStringInfo(&cmds);
-	initStringInfo(&lo_s);
-	initStringInfo(&hi_s);
-
 	forthree(lk, st->cond_kinds, lo, st->cond_ops, le, st->cond_exprs)
 	{
 		RsCondKind	kind = lfirst_int(lk);
 		RsCondOp	op = lfirst_int(lo);
-		bool		known;
-		double		num = 0;
-		char	   *txt = rs_explain_value(lfirst(le), &known, &num);
 
-		switch (kind)
+		if (kind == RS_COND_KEY && st->topts.key == NULL)
 		{
-			case RS_COND_KEY:
-				if (st->topts.key == NULL)
-					key = (op == RS_OP_ANY) ? psprintf("<each of %s>", txt) : txt;
-				break;
-			case RS_COND_MEMBER:
-				member_vals = lappend(member_vals, txt);
-				break;
-			case RS_COND_SCORE:
-				if (op == RS_OP_GT || op == RS_OP_GE || op == RS_OP_EQ)
-					score_cmds = lappend(score_cmds,
-										 psprintf("ZCOUNT %%s -inf %s%s",
-												  op == RS_OP_GT ? "" : "(", txt));
-				if (op == RS_OP_LT || op == RS_OP_LE || op == RS_OP_EQ)
-					score_cmds = lappend(score_cmds,
-										 psprintf("ZCOUNT %%s -inf %s%s",
-												  op == RS_OP_LT ? "(" : "", txt));
-				break;
-			case RS_COND_RANK:
-				if (op == RS_OP_GT || op == RS_OP_GE || op == RS_OP_EQ)
-				{
-					if (!known)
-						lo_known = false;
-					else
-						rlo = Max(rlo, (int64) (op == RS_OP_GT ? floor(num) + 1 : ceil(num)));
-				}
-				if (op == RS_OP_LT || op == RS_OP_LE || op == RS_OP_EQ)
-				{
-					if (!known)
-						hi_known = false;
-					else
-					{
-						int64		h = (int64) (op == RS_OP_LT ? ceil(num) - 1 : floor(num));
+			char	   *txt = rs_explain_value(lfirst(le));
 
-						rhi = (rhi < 0) ? h : Min(rhi, h);
-					}
-				}
-				break;
+			key = (op == RS_OP_ANY) ? psprintf("<each of %s>", txt) : txt;
 		}
+		else if (kind == RS_COND_MEMBER)
+			member_vals = lappend(member_vals, rs_explain_value(lfirst(le)));
+		else if (kind == RS_COND_SCORE)
+			has_score = true;
 	}
+	rs_explain_window(st, &w);
 
-	if (member_vals != NIL)
+	if (w.empty)
+		appendStringInfoString(&cmds, "none (the conditions match no member)");
+	else if (member_vals != NIL)
 	{
 		appendStringInfo(&cmds, "ZMSCORE %s %s", key, (char *) linitial(member_vals));
 		if (st->need_rank)
@@ -1126,41 +983,55 @@ rsExplainForeignScan(ForeignScanState *node, ExplainState *es)
 	}
 	else
 	{
-		ListCell   *c;
+		bool		lo_known = !w.rank_lo_unknown;
+		bool		hi_known = !w.rank_hi_unknown;
+		int64		rlo = w.rank_lo;
+		int64		rhi = w.rank_hi;
 
 		appendStringInfo(&cmds, "ZCARD %s", key);
-		foreach(c, score_cmds)
-		{
-			appendStringInfoString(&cmds, "; ");
-			appendStringInfo(&cmds, (char *) lfirst(c), key);
-		}
-		if (score_cmds != NIL)
-			lo_known = hi_known = false;
+		if (w.score_min_unknown)
+			appendStringInfo(&cmds, "; ZCOUNT %s -inf <lower score bound>", key);
+		else if (w.sb.has_min)
+			appendStringInfo(&cmds, "; ZCOUNT %s -inf %s", key,
+							 rs_score_arg(w.sb.min, !w.sb.min_incl));
+		if (w.score_max_unknown)
+			appendStringInfo(&cmds, "; ZCOUNT %s -inf <upper score bound>", key);
+		else if (w.sb.has_max)
+			appendStringInfo(&cmds, "; ZCOUNT %s -inf %s", key,
+							 rs_score_arg(w.sb.max, w.sb.max_incl));
+		if (w.sb.has_min || w.score_min_unknown)
+			lo_known = false;
+		if (w.sb.has_max || w.score_max_unknown)
+			hi_known = false;
+
 		if (st->limit > 0 && st->order == RS_ORDER_DESC)
-		{
 			appendStringInfo(&cmds, "; ZRANGE %s <last %d ranks> WITHSCORES", key, (int) st->limit);
-		}
 		else
 		{
-			if (st->limit > 0 && hi_known)
+			if (st->limit > 0 && !lo_known)
+				hi_known = false;
+			else if (st->limit > 0 && hi_known)
 				rhi = (rhi < 0) ? rlo + st->limit - 1 : Min(rhi, rlo + st->limit - 1);
+			appendStringInfo(&cmds, "; ZRANGE %s ", key);
 			if (lo_known)
-				appendStringInfo(&lo_s, INT64_FORMAT, rlo);
+				appendStringInfo(&cmds, INT64_FORMAT, rlo);
 			else
-				appendStringInfoString(&lo_s, "<from>");
-			if (!hi_known)
-				appendStringInfoString(&hi_s, "<to>");
-			else if (rhi >= 0)
-				appendStringInfo(&hi_s, INT64_FORMAT, rhi);
+				appendStringInfoString(&cmds, "<from>");
+			if (hi_known)
+				appendStringInfo(&cmds, " " INT64_FORMAT, rhi);
 			else
-				appendStringInfoString(&hi_s, "-1");
-			appendStringInfo(&cmds, "; ZRANGE %s %s %s WITHSCORES", key, lo_s.data, hi_s.data);
+				appendStringInfoString(&cmds, " <to>");
+			appendStringInfoString(&cmds, " WITHSCORES");
 		}
 		appendStringInfo(&cmds, " (pages of %d%s%s)", st->topts.page_size,
 						 st->order == RS_ORDER_DESC ? ", highest rank first" : "",
 						 node->ss.ps.plan->parallel_aware ? ", shared by parallel workers" : "");
 	}
 	ExplainPropertyText("Redis Commands", cmds.data, es);
+	if (has_score)
+		ExplainPropertyText("Redis Score Bounds",
+							w.widened ? "widened, conditions rechecked by the Filter" : "exact",
+							es);
 	if (st->materialize)
 		ExplainPropertyText("Redis Read", "all rows before the first write", es);
 }

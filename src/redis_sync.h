@@ -223,6 +223,46 @@ extern ForeignScan *rsGetForeignPlan(PlannerInfo *root, RelOptInfo *baserel,
 extern bool rs_is_numeric_type(Oid typid);
 
 /* ---------------------------------------------------------------------
+ * in fdw_window.c
+ * ---------------------------------------------------------------------
+ */
+
+/* Score bounds of a scan, in doubles as Redis compares them. */
+typedef struct RsScoreBounds
+{
+	bool		has_min;
+	bool		has_max;
+	double		min;
+	double		max;
+	bool		min_incl;
+	bool		max_incl;
+} RsScoreBounds;
+
+/* The rank and score window that the pushed conditions leave. */
+typedef struct RsWindow
+{
+	bool		empty;			/* the conditions match nothing */
+	int64		rank_lo;
+	int64		rank_hi;		/* -1: no upper bound */
+	RsScoreBounds sb;
+	bool		widened;		/* some score bound is widened, and rechecked */
+	/* For EXPLAIN: bounds that depend on values known only at execution. */
+	bool		rank_lo_unknown;
+	bool		rank_hi_unknown;
+	bool		score_min_unknown;
+	bool		score_max_unknown;
+} RsWindow;
+
+extern bool rs_score_cond_exact(Oid coltype, Oid valtype);
+extern void rs_window_init(RsWindow *w);
+extern void rs_window_add(RsWindow *w, RsCondKind kind, RsCondOp op, Datum value,
+						  bool isnull, Oid valtype, Oid coltype, int32 coltypmod);
+extern void rs_window_add_unknown(RsWindow *w, RsCondKind kind, RsCondOp op,
+								  Oid valtype, Oid coltype);
+extern char *rs_score_arg(double v, bool incl);
+extern bool rs_score_matches(const RsScoreBounds *sb, const char *score);
+
+/* ---------------------------------------------------------------------
  * in fdw_scan.c
  * ---------------------------------------------------------------------
  */
