@@ -551,13 +551,14 @@ rs_send_script(RsConnection *conn, const char *script, int nkeys, int nargs,
 
 /*
  * rs_unexpected_reply
- *		A reply of the wrong shape: free it, drop the connection (its state is
- *		unknown) and raise an error.
+ *		A reply of the wrong shape: free it (if not NULL), drop the connection
+ *		(its state is unknown) and raise an error.
  */
 static void
 rs_unexpected_reply(RsModifyState *st, redisReply *reply, const char *what, const char *key)
 {
-	freeReplyObject(reply);
+	if (reply != NULL)
+		freeReplyObject(reply);
 	rs_discard_connection(st->conn);
 	ereport(ERROR,
 			(errcode(ERRCODE_FDW_ERROR),
@@ -675,6 +676,9 @@ rs_zadd_and_rank(RsModifyState *st, const RsWriteRow *row, const char *flag, int
 	rs_send_member_cmd(st->conn, "ZRANK", row);
 	added = rs_integer_reply(st, rs_receive(st->conn), "ZADD", row->key, NULL);
 	*rank = rs_integer_reply(st, rs_receive(st->conn), "ZRANK", row->key, &isnull);
+	/* One member was given: ZADD counts 0 or 1 added. */
+	if (added < 0 || added > 1 || (!isnull && *rank < 0))
+		rs_unexpected_reply(st, NULL, added < 0 || added > 1 ? "ZADD" : "ZRANK", row->key);
 	if (isnull)
 		*rank = -1;
 	rs_release_connection(st->conn, st);
@@ -727,6 +731,10 @@ rsExecForeignBatchInsert(EState *estate, ResultRelInfo *rinfo, TupleTableSlot **
 				failed_row = i;
 				continue;
 			}
+			/* ZADD NX of one member: 1 if added, 0 if it exists. */
+			if (reply->type != REDIS_REPLY_ERROR &&
+				(reply->type != REDIS_REPLY_INTEGER || reply->integer < 0 || reply->integer > 1))
+				rs_unexpected_reply(st, reply, "ZADD", rows[i].key);
 			if (reply->type == REDIS_REPLY_INTEGER && reply->integer == 1)
 			{
 				/* Keep inserted rows first, swapping slot pairs. */
@@ -858,12 +866,16 @@ rsExecForeignUpdate(EState *estate, ResultRelInfo *rinfo, TupleTableSlot *slot,
 		reply = rs_receive(st->conn);
 		rs_release_connection(st->conn, st);
 		rs_check_reply(st->conn, reply, "EVAL", row.key);
+		/* {0}, {-1}, or {1, rank}: see rs_rename_script */
 		if (reply->type != REDIS_REPLY_ARRAY || reply->elements < 1 ||
-			reply->element[0]->type != REDIS_REPLY_INTEGER)
+			reply->element[0]->type != REDIS_REPLY_INTEGER ||
+			reply->element[0]->integer < -1 || reply->element[0]->integer > 1 ||
+			reply->elements != (reply->element[0]->integer == 1 ? 2 : 1) ||
+			(reply->elements == 2 && (reply->element[1]->type != REDIS_REPLY_INTEGER ||
+									  reply->element[1]->integer < 0)))
 			rs_unexpected_reply(st, reply, "the rename of a member", row.key);
 		status = reply->element[0]->integer;
-		rank = (reply->elements > 1 && reply->element[1]->type == REDIS_REPLY_INTEGER) ?
-			reply->element[1]->integer : -1;
+		rank = status == 1 ? reply->element[1]->integer : -1;
 		freeReplyObject(reply);
 		if (status < 0)
 			rs_member_exists_error(row.key, row.member, row.member_len);
@@ -904,6 +916,9 @@ rsExecForeignDelete(EState *estate, ResultRelInfo *rinfo, TupleTableSlot *slot,
 	{
 		rs_send_member_cmd(st->conn, "ZREM", &old);
 		removed = rs_integer_reply(st, rs_receive(st->conn), "ZREM", old.key, NULL);
+		/* One member was given: ZREM counts 0 or 1 removed. */
+		if (removed < 0 || removed > 1)
+			rs_unexpected_reply(st, NULL, "ZREM", old.key);
 		rs_release_connection(st->conn, st);
 		MemoryContextSwitchTo(oldcxt);
 		return removed == 0 ? NULL : slot;
@@ -926,7 +941,7 @@ rsExecForeignDelete(EState *estate, ResultRelInfo *rinfo, TupleTableSlot *slot,
 	}
 	if (reply->type != REDIS_REPLY_ARRAY || reply->elements != 2 ||
 		reply->element[0]->type != REDIS_REPLY_STRING ||
-		reply->element[1]->type != REDIS_REPLY_INTEGER)
+		reply->element[1]->type != REDIS_REPLY_INTEGER || reply->element[1]->integer < 0)
 		rs_unexpected_reply(st, reply, "the delete of a member", old.key);
 	score = pnstrdup(reply->element[0]->str, reply->element[0]->len);
 	rank = reply->element[1]->integer;

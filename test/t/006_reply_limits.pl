@@ -98,7 +98,7 @@ like($err, qr/reply from Redis server "endless" exceeds max_reply_bytes \(4096 b
 my $pairs = join('', map { "\$2\r\nm$_\r\n\$1\r\n$_\r\n" } 0 .. 9)
   . join('', map { "\$3\r\nm$_\r\n\$2\r\n$_\r\n" } 10 .. 49);
 my $liar_port = start_fake_server(reply => "-ERR unexpected\r\n",
-	replies => { ZCARD => ":100\r\n", ZRANGE => "*100\r\n$pairs" });
+	replies => { ZCARD => ":100\r\n", ZRANGE => "*100\r\n$pairs", ZADD => ":7\r\n" });
 $node->safe_psql('postgres', qq{
 	CREATE SERVER liar FOREIGN DATA WRAPPER redis_zset OPTIONS (port '$liar_port');
 	CREATE USER MAPPING FOR PUBLIC SERVER liar;
@@ -110,6 +110,16 @@ like($err, qr/unexpected reply from Redis server "liar" to ZRANGE of key "lk"/,
 	'50 pairs for a window of 4 ranks are a protocol error naming command and key');
 is($node->safe_psql('postgres', 'SELECT count(*) FROM liar_t WHERE rank < 60'), '50',
 	'50 pairs for a window of 60 ranks are read');
+$node->safe_psql('postgres',
+	"CREATE FOREIGN TABLE liar_w (member text, score float8) SERVER liar OPTIONS (key 'lw')");
+foreach my $insert ("INSERT INTO liar_w VALUES ('a', 1)",
+	"INSERT INTO liar_w SELECT 'm' || g, g FROM generate_series(1, 3) g",
+	"INSERT INTO liar_w VALUES ('a', 1) RETURNING *")
+{
+	($ret, $out, $err) = $node->psql('postgres', $insert);
+	like($err, qr/unexpected reply from Redis server "liar" to ZADD of key "lw"/,
+		"ZADD of one member answered with 7: $insert");
+}
 
 # --- host names ---------------------------------------------------------
 $node->safe_psql('postgres', qq{
