@@ -19,8 +19,6 @@
 
 #include "redis_sync.h"
 
-static void zr_protocol_error(RsConnection *conn, const char *command, const char *key)
-			pg_attribute_noreturn();
 static int64 zr_range_width(RsConnection *conn, int64 start);
 
 /*
@@ -317,7 +315,13 @@ rs_member_error_callback(void *arg)
 		errcontext("%s of Redis key \"%s\"", who, mc->key);
 }
 
-static void
+/*
+ * zr_protocol_error
+ *		A reply of the wrong shape or size for its command: drop the
+ *		connection (its state is unknown) and raise an error naming the
+ *		command and the key.  The caller frees the reply first.
+ */
+void
 zr_protocol_error(RsConnection *conn, const char *command, const char *key)
 {
 	rs_discard_connection(conn);
