@@ -96,6 +96,7 @@ static void rs_abandon_lookup(RsLookup *lookup);
 static void rs_free_done_lookups(void);
 static int	rs_wait_socket(RsConnection *conn, int events, TimestampTz deadline);
 static void rs_check_reply_size(RsConnection *conn);
+static void rs_check_array_header(RsConnection *conn);
 static void rs_reply_too_large(RsConnection *conn, uint64 bytes, bool announced)
 			pg_attribute_noreturn();
 static void rs_io_error(RsConnection *conn, RsIoFailure what) pg_attribute_noreturn();
@@ -593,6 +594,8 @@ rs_receive(RsConnection *conn)
 		 * its buffer belongs to the reply being read.  (It may compact the
 		 * buffer, so count the unparsed bytes, not the position.)
 		 */
+		if (reader->ridx < 0 || (reader->ridx == 0 && reader->rstack[0].type < 0))
+			rs_check_array_header(conn);
 		if (redisGetReplyFromReader(conn->ctx, &reply) != REDIS_OK)
 			rs_io_error(conn, RS_IO_PARSE);
 		conn->reply_bytes += unparsed - (reader->len - reader->pos);
@@ -675,6 +678,40 @@ rs_check_reply_size(RsConnection *conn)
 
 	if (conn->reply_bytes + unparsed > limit)
 		rs_reply_too_large(conn, conn->reply_bytes + unparsed, false);
+}
+
+/*
+ * rs_check_array_header
+ *		Before the reader starts on a reply: if it is an array whose header
+ *		line has arrived, refuse it when its elements cannot fit within
+ *		max_reply_bytes (each takes at least 3 bytes, as "+\r\n"), because
+ *		hiredis allocates the array of element pointers when it parses the
+ *		header.  Nested arrays are not checked ahead; their elements are
+ *		counted as they arrive.
+ */
+static void
+rs_check_array_header(RsConnection *conn)
+{
+	redisReader *reader = conn->ctx->reader;
+	uint64		unparsed = reader->len - reader->pos;
+	const char *line = reader->buf + reader->pos;
+	long long	n;
+
+	if (unparsed < 2 || line[0] != '*' || memchr(line, '\n', unparsed) == NULL)
+		return;
+	n = strtoll(line + 1, NULL, 10);
+	if (n > 0 && (uint64) n > (uint64) conn->max_reply_bytes / 3)
+	{
+		int64		limit = conn->max_reply_bytes;
+
+		rs_discard_connection(conn);
+		ereport(ERROR,
+				(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
+				 errmsg("reply from Redis server \"%s\" exceeds max_reply_bytes (" INT64_FORMAT " bytes)",
+						conn->desc, limit),
+				 errdetail("The server announced an array of %lld elements.", n),
+				 errhint("Raise the server option \"max_reply_bytes\", or read fewer members per command.")));
+	}
 }
 
 /*

@@ -21,7 +21,7 @@ my $hwm_sql = q{SELECT (regexp_match(pg_read_file('/proc/self/status'), 'VmHWM:\
 # --- max_reply_bytes against a real key ---------------------------------
 $redis->cli('ZADD', 'bigmember', '1', 'x' x 100_000);
 $redis->cli('ZADD', 'k', '1', 'a', '2', 'b');
-$redis->cli('EVAL', "for i=1,200 do redis.call('ZADD', KEYS[1], i, 'member-' .. i) end",
+$redis->cli('EVAL', "for i=1,100 do redis.call('ZADD', KEYS[1], i, 'member-' .. i) end",
 	'1', 'many');
 $node->safe_psql('postgres', qq{
 	CREATE SERVER small_replies FOREIGN DATA WRAPPER redis_zset
@@ -46,12 +46,12 @@ like($err, qr/The server announced a string of 100000 bytes/,
 	'the error reports the announced string length');
 is($out, '2', 'the next query in the same session on the same server works');
 
-# the limit is on one reply: 200 members in one ZRANGE reply are over it,
-# the same members in pages of 10 are not
+# the limit is on one reply: 100 members (about 2.3 kB) in one ZRANGE reply
+# are over it, the same members in pages of 10 are not
 ($ret, $out, $err) = $node->psql('postgres', 'SELECT count(*) FROM many_one_page');
 like($err, qr/exceeds max_reply_bytes \(1024 bytes\).*The reply is at least \d+ bytes long/s,
 	'many short members in one reply over the limit are refused');
-is($node->safe_psql('postgres', 'SELECT count(*) FROM many_small_pages'), '200',
+is($node->safe_psql('postgres', 'SELECT count(*) FROM many_small_pages'), '100',
 	'the same members in pages of 10 are read');
 
 # raising the limit lets the big member through
@@ -93,6 +93,20 @@ $node->safe_psql('postgres', qq{
 ($ret, $out, $err) = $node->psql('postgres', 'SELECT * FROM endless_t');
 like($err, qr/reply from Redis server "endless" exceeds max_reply_bytes \(4096 bytes\).*The reply is at least \d+ bytes long/s,
 	'an endless line fails at the limit');
+
+# an array header announcing more elements than can fit
+my $array_port = start_fake_server(reply => "*1000000000\r\n", trickle => 512);
+$node->safe_psql('postgres', qq{
+	CREATE SERVER big_array FOREIGN DATA WRAPPER redis_zset
+	  OPTIONS (port '$array_port', command_timeout '60000');
+	CREATE USER MAPPING FOR PUBLIC SERVER big_array;
+	CREATE FOREIGN TABLE big_array_t (member text, score float8) SERVER big_array OPTIONS (key 'k');
+});
+($ret, $out, $err) = $node->psql('postgres', "SELECT * FROM big_array_t;\n$hwm_sql;",
+	on_error_stop => 0);
+like($err, qr/reply from Redis server "big_array" exceeds max_reply_bytes \(268435456 bytes\).*The server announced an array of 1000000000 elements/s,
+	'an array of a billion elements is refused before hiredis allocates it');
+cmp_ok($out, '<', 150_000, "the backend's peak resident memory stayed small ($out kB)");
 
 # --- replies larger than the request ------------------------------------
 my $pairs = join('', map { "\$2\r\nm$_\r\n\$1\r\n$_\r\n" } 0 .. 9)
