@@ -28,7 +28,7 @@ EXTENSION = redis_sync
 DATA = redis_sync--0.1.sql redis_sync--0.1--0.2.sql
 PGFILEDESC = "redis_sync - Redis sorted sets in PostgreSQL"
 
-SHLIB_LINK = -lhiredis
+SHLIB_LINK = -lhiredis -lanl
 PG_CPPFLAGS = -I$(srcdir)/src
 # Warnings are errors only in our own test runs (make test sets RS_WERROR=1),
 # so that users on newer compilers can still build.

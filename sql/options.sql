@@ -30,6 +30,10 @@ CREATE SERVER bad FOREIGN DATA WRAPPER redis_zset OPTIONS (connect_timeout '-5')
 CREATE SERVER bad FOREIGN DATA WRAPPER redis_zset OPTIONS (command_timeout '0');
 CREATE SERVER bad FOREIGN DATA WRAPPER redis_zset OPTIONS (command_timeout '10s');
 CREATE SERVER bad FOREIGN DATA WRAPPER redis_zset OPTIONS (host '');
+CREATE SERVER bad FOREIGN DATA WRAPPER redis_zset OPTIONS (max_reply_bytes '1023');
+CREATE SERVER bad FOREIGN DATA WRAPPER redis_zset OPTIONS (max_reply_bytes '4097MB');
+CREATE SERVER bad FOREIGN DATA WRAPPER redis_zset OPTIONS (max_reply_bytes '10 parsecs');
+CREATE SERVER bad FOREIGN DATA WRAPPER redis_zset OPTIONS (max_reply_bytes '');
 CREATE FOREIGN TABLE bad (member text) SERVER redis OPTIONS (key '');
 CREATE FOREIGN TABLE bad (member text) SERVER redis OPTIONS (key 'k', page_size '0');
 CREATE FOREIGN TABLE bad (member text) SERVER redis OPTIONS (key 'k', page_size '1000001');
@@ -41,6 +45,10 @@ ALTER FOREIGN TABLE opt_t OPTIONS (SET page_size '-1');
 ALTER FOREIGN TABLE opt_t OPTIONS (SET page_size '1000000');
 ALTER SERVER redis OPTIONS (SET command_timeout '5000');
 ALTER SERVER redis OPTIONS (SET command_timeout '10000');
+ALTER SERVER redis OPTIONS (ADD max_reply_bytes '1024');
+ALTER SERVER redis OPTIONS (SET max_reply_bytes '64kB');
+ALTER SERVER redis OPTIONS (SET max_reply_bytes '4GB');
+ALTER SERVER redis OPTIONS (DROP max_reply_bytes);
 DROP FOREIGN TABLE opt_t;
 
 -- the password stays out of sight of other roles

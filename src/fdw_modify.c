@@ -118,10 +118,6 @@ static void rs_send_zadd(RsConnection *conn, const RsWriteRow *row, const char *
 static void rs_send_member_cmd(RsConnection *conn, const char *cmd, const RsWriteRow *row);
 static void rs_send_script(RsConnection *conn, const char *script, int nkeys, int nargs,
 						   const char **args, const size_t *lens);
-static void rs_unexpected_reply(RsModifyState *st, redisReply *reply, const char *what,
-								const char *key) pg_attribute_noreturn();
-static int64 rs_integer_reply(RsModifyState *st, redisReply *reply, const char *command,
-							  const char *key, bool *isnull);
 static void rs_set_returned(RsModifyState *st, EState *estate, TupleTableSlot *slot,
 							const RsWriteRow *row, const char *score, int64 rank);
 static int64 rs_zadd_and_rank(RsModifyState *st, const RsWriteRow *row, const char *flag,
@@ -550,44 +546,6 @@ rs_send_script(RsConnection *conn, const char *script, int nkeys, int nargs,
 }
 
 /*
- * rs_unexpected_reply
- *		A reply of the wrong shape: free it, drop the connection (its state is
- *		unknown) and raise an error.
- */
-static void
-rs_unexpected_reply(RsModifyState *st, redisReply *reply, const char *what, const char *key)
-{
-	freeReplyObject(reply);
-	rs_discard_connection(st->conn);
-	ereport(ERROR,
-			(errcode(ERRCODE_FDW_ERROR),
-			 errmsg("unexpected reply from Redis server \"%s\" to %s of key \"%s\"",
-					st->conn->desc, what, key)));
-}
-
-/*
- * rs_integer_reply
- *		The value of an integer (or nil) reply; frees the reply.  Error
- *		replies raise the matching error.
- */
-static int64
-rs_integer_reply(RsModifyState *st, redisReply *reply, const char *command,
-				 const char *key, bool *isnull)
-{
-	int64		v = 0;
-
-	rs_check_reply(st->conn, reply, command, key);
-	if (isnull)
-		*isnull = (reply->type == REDIS_REPLY_NIL);
-	if (reply->type == REDIS_REPLY_INTEGER)
-		v = reply->integer;
-	else if (reply->type != REDIS_REPLY_NIL || isnull == NULL)
-		rs_unexpected_reply(st, reply, command, key);
-	freeReplyObject(reply);
-	return v;
-}
-
-/*
  * rs_set_returned
  *		Make "slot" the row as it now is in Redis, for RETURNING: the key
  *		and member of "row", the score (text, or NULL to keep the slot's),
@@ -673,8 +631,11 @@ rs_zadd_and_rank(RsModifyState *st, const RsWriteRow *row, const char *flag, int
 	rs_claim_connection(st->conn, st, NULL);
 	rs_send_zadd(st->conn, row, flag);
 	rs_send_member_cmd(st->conn, "ZRANK", row);
-	added = rs_integer_reply(st, rs_receive(st->conn), "ZADD", row->key, NULL);
-	*rank = rs_integer_reply(st, rs_receive(st->conn), "ZRANK", row->key, &isnull);
+	added = zr_receive_integer(st->conn, "ZADD", row->key, NULL);
+	*rank = zr_receive_integer(st->conn, "ZRANK", row->key, &isnull);
+	/* One member was given: ZADD counts 0 or 1 added. */
+	if (added < 0 || added > 1 || (!isnull && *rank < 0))
+		zr_protocol_error(st->conn, added < 0 || added > 1 ? "ZADD" : "ZRANK", row->key);
 	if (isnull)
 		*rank = -1;
 	rs_release_connection(st->conn, st);
@@ -726,6 +687,13 @@ rsExecForeignBatchInsert(EState *estate, ResultRelInfo *rinfo, TupleTableSlot **
 				failed = reply;
 				failed_row = i;
 				continue;
+			}
+			/* ZADD NX of one member: 1 if added, 0 if it exists. */
+			if (reply->type != REDIS_REPLY_ERROR &&
+				(reply->type != REDIS_REPLY_INTEGER || reply->integer < 0 || reply->integer > 1))
+			{
+				freeReplyObject(reply);
+				zr_protocol_error(st->conn, "ZADD", rows[i].key);
 			}
 			if (reply->type == REDIS_REPLY_INTEGER && reply->integer == 1)
 			{
@@ -858,12 +826,19 @@ rsExecForeignUpdate(EState *estate, ResultRelInfo *rinfo, TupleTableSlot *slot,
 		reply = rs_receive(st->conn);
 		rs_release_connection(st->conn, st);
 		rs_check_reply(st->conn, reply, "EVAL", row.key);
+		/* {0}, {-1}, or {1, rank}: see rs_rename_script */
 		if (reply->type != REDIS_REPLY_ARRAY || reply->elements < 1 ||
-			reply->element[0]->type != REDIS_REPLY_INTEGER)
-			rs_unexpected_reply(st, reply, "the rename of a member", row.key);
+			reply->element[0]->type != REDIS_REPLY_INTEGER ||
+			reply->element[0]->integer < -1 || reply->element[0]->integer > 1 ||
+			reply->elements != (reply->element[0]->integer == 1 ? 2 : 1) ||
+			(reply->elements == 2 && (reply->element[1]->type != REDIS_REPLY_INTEGER ||
+									  reply->element[1]->integer < 0)))
+		{
+			freeReplyObject(reply);
+			zr_protocol_error(st->conn, "the rename of a member", row.key);
+		}
 		status = reply->element[0]->integer;
-		rank = (reply->elements > 1 && reply->element[1]->type == REDIS_REPLY_INTEGER) ?
-			reply->element[1]->integer : -1;
+		rank = status == 1 ? reply->element[1]->integer : -1;
 		freeReplyObject(reply);
 		if (status < 0)
 			rs_member_exists_error(row.key, row.member, row.member_len);
@@ -903,7 +878,10 @@ rsExecForeignDelete(EState *estate, ResultRelInfo *rinfo, TupleTableSlot *slot,
 	if (!st->returning)
 	{
 		rs_send_member_cmd(st->conn, "ZREM", &old);
-		removed = rs_integer_reply(st, rs_receive(st->conn), "ZREM", old.key, NULL);
+		removed = zr_receive_integer(st->conn, "ZREM", old.key, NULL);
+		/* One member was given: ZREM counts 0 or 1 removed. */
+		if (removed < 0 || removed > 1)
+			zr_protocol_error(st->conn, "ZREM", old.key);
 		rs_release_connection(st->conn, st);
 		MemoryContextSwitchTo(oldcxt);
 		return removed == 0 ? NULL : slot;
@@ -926,8 +904,11 @@ rsExecForeignDelete(EState *estate, ResultRelInfo *rinfo, TupleTableSlot *slot,
 	}
 	if (reply->type != REDIS_REPLY_ARRAY || reply->elements != 2 ||
 		reply->element[0]->type != REDIS_REPLY_STRING ||
-		reply->element[1]->type != REDIS_REPLY_INTEGER)
-		rs_unexpected_reply(st, reply, "the delete of a member", old.key);
+		reply->element[1]->type != REDIS_REPLY_INTEGER || reply->element[1]->integer < 0)
+	{
+		freeReplyObject(reply);
+		zr_protocol_error(st->conn, "the delete of a member", old.key);
+	}
 	score = pnstrdup(reply->element[0]->str, reply->element[0]->len);
 	rank = reply->element[1]->integer;
 	freeReplyObject(reply);

@@ -21,6 +21,7 @@
 #include "commands/defrem.h"
 #include "lib/stringinfo.h"
 #include "utils/builtins.h"
+#include "utils/guc.h"
 #include "utils/lsyscache.h"
 
 #include "redis_sync.h"
@@ -30,6 +31,7 @@ typedef enum RsOptionType
 {
 	RS_OPT_STRING,				/* any non-empty string */
 	RS_OPT_INT,					/* integer within [min, max] */
+	RS_OPT_BYTES,				/* a size in bytes, with optional unit */
 	RS_OPT_FIELD				/* member, score, rank or key */
 } RsOptionType;
 
@@ -49,6 +51,7 @@ static const RsOption rs_options[] = {
 	{"connect_timeout", ForeignServerRelationId, RS_OPT_INT, 1, 3600000},
 	{"command_timeout", ForeignServerRelationId, RS_OPT_INT, 1, 3600000},
 	{"batch_size", ForeignServerRelationId, RS_OPT_INT, 1, RS_MAX_BATCH_SIZE},
+	{"max_reply_bytes", ForeignServerRelationId, RS_OPT_BYTES, 0, 0},
 	{"user", UserMappingRelationId, RS_OPT_STRING, 0, 0},
 	{"password", UserMappingRelationId, RS_OPT_STRING, 0, 0},
 	{"key", ForeignTableRelationId, RS_OPT_STRING, 0, 0},
@@ -60,6 +63,7 @@ static const RsOption rs_options[] = {
 
 static const RsOption *rs_find_option(const char *name, Oid context);
 static int	rs_parse_int_option(const RsOption *opt, const char *value);
+static int64 rs_parse_bytes_option(const RsOption *opt, const char *value);
 
 PG_FUNCTION_INFO_V1(redis_zset_validator);
 
@@ -112,6 +116,9 @@ redis_zset_validator(PG_FUNCTION_ARGS)
 			case RS_OPT_INT:
 				(void) rs_parse_int_option(opt, value);
 				break;
+			case RS_OPT_BYTES:
+				(void) rs_parse_bytes_option(opt, value);
+				break;
 			case RS_OPT_FIELD:
 				if (strcmp(value, "member") != 0 && strcmp(value, "score") != 0 &&
 					strcmp(value, "rank") != 0 && strcmp(value, "key") != 0)
@@ -161,6 +168,29 @@ rs_parse_int_option(const RsOption *opt, const char *value)
 	return (int) v;
 }
 
+/*
+ * rs_parse_bytes_option
+ *		Parse a size in bytes, with an optional memory unit as in
+ *		postgresql.conf ("1024", "64kB", "256MB", "4GB"), raising an error
+ *		that names the option if it is not a size from RS_MIN_REPLY_BYTES to
+ *		RS_MAX_REPLY_BYTES.
+ */
+static int64
+rs_parse_bytes_option(const RsOption *opt, const char *value)
+{
+	double		v;
+	const char *hintmsg = NULL;
+
+	if (!parse_real(value, &v, GUC_UNIT_BYTE, &hintmsg) ||
+		v < RS_MIN_REPLY_BYTES || v > RS_MAX_REPLY_BYTES)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("invalid value for option \"%s\": \"%s\"", opt->name, value),
+				 errdetail("The value must be a size from 1kB to 4GB, in bytes or with a unit (B, kB, MB or GB)."),
+				 hintmsg ? errhint("%s", _(hintmsg)) : 0));
+	return (int64) v;
+}
+
 /* Parse an already validated integer option. */
 static int
 rs_int_option(const char *name, Oid context, DefElem *def)
@@ -184,6 +214,7 @@ rs_get_server_options(ForeignServer *server, UserMapping *user, RsServerOptions 
 	opts->db = 0;
 	opts->connect_timeout = 2000;
 	opts->command_timeout = 10000;
+	opts->max_reply_bytes = RS_DEFAULT_REPLY_BYTES;
 	opts->user = NULL;
 	opts->password = NULL;
 
@@ -201,6 +232,10 @@ rs_get_server_options(ForeignServer *server, UserMapping *user, RsServerOptions 
 			opts->connect_timeout = rs_int_option("connect_timeout", ForeignServerRelationId, def);
 		else if (strcmp(def->defname, "command_timeout") == 0)
 			opts->command_timeout = rs_int_option("command_timeout", ForeignServerRelationId, def);
+		else if (strcmp(def->defname, "max_reply_bytes") == 0)
+			opts->max_reply_bytes =
+				rs_parse_bytes_option(rs_find_option("max_reply_bytes", ForeignServerRelationId),
+									  defGetString(def));
 	}
 	if (user != NULL)
 	{

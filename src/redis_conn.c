@@ -19,12 +19,24 @@
  * Replies are malloc'd by hiredis, outside PostgreSQL's memory contexts:
  * whoever receives one frees it on every path, errors included.
  *
+ * hiredis 0.14 has no limit on the size of a reply, so rs_receive watches
+ * the reader while a reply arrives: the server option max_reply_bytes bounds
+ * the protocol bytes of one reply (see rs_check_reply_size).
+ *
+ * hiredis resolves host names with a blocking getaddrinfo(); rs_resolve_host
+ * looks the name up first with getaddrinfo_a(), within connect_timeout and
+ * open to cancel, and hiredis then connects to the numeric address.
+ *
  *-------------------------------------------------------------------------
  */
 #include "postgres.h"
 
+#include <arpa/inet.h>
 #include <errno.h>
+#include <netdb.h>
 #include <poll.h>
+#include <signal.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
 
@@ -52,9 +64,42 @@ typedef struct ConnCacheEntry
 
 static HTAB *ConnectionHash = NULL;
 
+/* What failed, for rs_io_error. */
+typedef enum RsIoFailure
+{
+	RS_IO_READ,
+	RS_IO_WRITE,
+	RS_IO_PARSE
+} RsIoFailure;
+
+/*
+ * A host name lookup by getaddrinfo_a(), malloc'd because glibc's helper
+ * thread writes into it.  A lookup abandoned by a timeout or a cancel
+ * while that thread still works on it is kept on a list and freed once it
+ * is done.
+ */
+typedef struct RsLookup
+{
+	struct gaicb cb;
+	struct addrinfo hints;
+	struct RsLookup *next;
+	char		name[FLEXIBLE_ARRAY_MEMBER];
+} RsLookup;
+
+static RsLookup *AbandonedLookups = NULL;
+
 static void rs_connect(RsConnection *conn, const RsServerOptions *opts);
+static void rs_resolve_host(const RsServerOptions *opts, TimestampTz deadline,
+							char *ip, size_t iplen);
+static int	rs_wait_lookup(RsLookup *lookup, TimestampTz deadline, bool *timed_out);
+static void rs_abandon_lookup(RsLookup *lookup);
+static void rs_free_done_lookups(void);
 static int	rs_wait_socket(RsConnection *conn, int events, TimestampTz deadline);
-static void rs_io_error(RsConnection *conn, const char *what) pg_attribute_noreturn();
+static void rs_check_reply_size(RsConnection *conn);
+static void rs_check_array_header(RsConnection *conn);
+static void rs_reply_too_large(RsConnection *conn, uint64 bytes, bool announced)
+			pg_attribute_noreturn();
+static void rs_io_error(RsConnection *conn, RsIoFailure what) pg_attribute_noreturn();
 static bool rs_connection_is_stale(RsConnection *conn);
 static void rs_xact_callback(XactEvent event, void *arg);
 static void rs_subxact_callback(SubXactEvent event, SubTransactionId mySubid,
@@ -152,14 +197,19 @@ rs_connect(RsConnection *conn, const RsServerOptions *opts)
 	const char *argv[3];
 	int			nsent = 0;
 	char		dbtext[16];
+	char		ip[NI_MAXHOST];
 	int			i;
 
 	memset(conn, 0, sizeof(RsConnection));
 	strlcpy(conn->desc, opts->servername, sizeof(conn->desc));
 	snprintf(conn->addr, sizeof(conn->addr), "%s:%d", opts->host, opts->port);
 	conn->command_timeout = opts->command_timeout;
+	conn->max_reply_bytes = opts->max_reply_bytes;
 
-	ctx = redisConnectNonBlock(opts->host, opts->port);
+	/* connect_timeout bounds the name lookup and the TCP connection. */
+	deadline = TimestampTzPlusMilliseconds(GetCurrentTimestamp(), opts->connect_timeout);
+	rs_resolve_host(opts, deadline, ip, sizeof(ip));
+	ctx = redisConnectNonBlock(ip, opts->port);
 	if (ctx == NULL)
 		ereport(ERROR,
 				(errcode(ERRCODE_OUT_OF_MEMORY),
@@ -178,7 +228,6 @@ rs_connect(RsConnection *conn, const RsServerOptions *opts)
 	conn->ctx = ctx;
 
 	/* Wait until the TCP connection is established or fails. */
-	deadline = TimestampTzPlusMilliseconds(GetCurrentTimestamp(), opts->connect_timeout);
 	for (;;)
 	{
 		int			rc = rs_wait_socket(conn, WL_SOCKET_WRITEABLE, deadline);
@@ -253,6 +302,184 @@ rs_connect(RsConnection *conn, const RsServerOptions *opts)
 }
 
 /*
+ * rs_resolve_host
+ *		Put the numeric address of the server's host into "ip".  A name is
+ *		looked up with getaddrinfo_a() while we wait on the latch, so that
+ *		connect_timeout ("deadline") and cancel end a slow lookup.  IPv4
+ *		addresses are preferred, as hiredis does.
+ */
+static void
+rs_resolve_host(const RsServerOptions *opts, TimestampTz deadline, char *ip, size_t iplen)
+{
+	unsigned char addrbuf[sizeof(struct in6_addr)];
+	RsLookup   *lookup;
+	struct gaicb *list[1];
+	struct sigevent sev;
+	struct addrinfo *ai;
+	struct addrinfo *chosen = NULL;
+	bool		timed_out = false;
+	int			rc;
+
+	rs_free_done_lookups();
+	if (inet_pton(AF_INET, opts->host, addrbuf) == 1 ||
+		inet_pton(AF_INET6, opts->host, addrbuf) == 1)
+	{
+		strlcpy(ip, opts->host, iplen);
+		return;
+	}
+
+	lookup = malloc(offsetof(RsLookup, name) + strlen(opts->host) + 1);
+	if (lookup == NULL)
+		ereport(ERROR,
+				(errcode(ERRCODE_OUT_OF_MEMORY),
+				 errmsg("out of memory")));
+	memset(lookup, 0, offsetof(RsLookup, name));
+	strcpy(lookup->name, opts->host);
+	lookup->hints.ai_family = AF_UNSPEC;
+	lookup->hints.ai_socktype = SOCK_STREAM;
+	lookup->cb.ar_name = lookup->name;
+	lookup->cb.ar_request = &lookup->hints;
+	list[0] = &lookup->cb;
+	memset(&sev, 0, sizeof(sev));
+	sev.sigev_notify = SIGEV_NONE;
+	rc = getaddrinfo_a(GAI_NOWAIT, list, 1, &sev);
+	if (rc != 0)
+	{
+		free(lookup);
+		ereport(ERROR,
+				(errcode(ERRCODE_FDW_UNABLE_TO_ESTABLISH_CONNECTION),
+				 errmsg("could not look up host name \"%s\" of Redis server \"%s\"",
+						opts->host, opts->servername),
+				 errdetail_internal("%s", gai_strerror(rc))));
+	}
+
+	rc = rs_wait_lookup(lookup, deadline, &timed_out);
+	if (timed_out)
+	{
+		rs_abandon_lookup(lookup);
+		ereport(ERROR,
+				(errcode(ERRCODE_FDW_UNABLE_TO_ESTABLISH_CONNECTION),
+				 errmsg("could not connect to Redis server \"%s\"", opts->servername),
+				 errdetail("The lookup of host name \"%s\" timed out after %d ms.",
+						   opts->host, opts->connect_timeout)));
+	}
+	if (rc != 0)
+	{
+		const char *why = rc == EAI_SYSTEM ? strerror(errno) : gai_strerror(rc);
+
+		rs_abandon_lookup(lookup);
+		ereport(ERROR,
+				(errcode(ERRCODE_FDW_UNABLE_TO_ESTABLISH_CONNECTION),
+				 errmsg("could not look up host name \"%s\" of Redis server \"%s\"",
+						opts->host, opts->servername),
+				 errdetail_internal("%s", why)));
+	}
+
+	for (ai = lookup->cb.ar_result; ai != NULL; ai = ai->ai_next)
+	{
+		if (ai->ai_family == AF_INET)
+		{
+			chosen = ai;
+			break;
+		}
+		if (ai->ai_family == AF_INET6 && chosen == NULL)
+			chosen = ai;
+	}
+	rc = chosen ? getnameinfo(chosen->ai_addr, chosen->ai_addrlen, ip, iplen,
+							  NULL, 0, NI_NUMERICHOST) : EAI_NONAME;
+	rs_abandon_lookup(lookup);
+	if (rc != 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_FDW_UNABLE_TO_ESTABLISH_CONNECTION),
+				 errmsg("could not look up host name \"%s\" of Redis server \"%s\"",
+						opts->host, opts->servername),
+				 errdetail_internal("%s", gai_strerror(rc))));
+}
+
+/*
+ * rs_wait_lookup
+ *		Wait until the lookup is done or the deadline passes, polling on the
+ *		latch (often at first) so that a cancel is seen at once.  Returns
+ *		the lookup's gai_error() result.
+ */
+static int
+rs_wait_lookup(RsLookup *lookup, TimestampTz deadline, bool *timed_out)
+{
+	int			rc;
+
+	*timed_out = false;
+	PG_TRY();
+	{
+		long		step = 1;
+
+		while ((rc = gai_error(&lookup->cb)) == EAI_INPROGRESS)
+		{
+			long		left = TimestampDifferenceMilliseconds(GetCurrentTimestamp(), deadline);
+
+			if (left <= 0)
+			{
+				*timed_out = true;
+				break;
+			}
+			(void) WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH,
+							 Min(step, left), PG_WAIT_EXTENSION);
+			ResetLatch(MyLatch);
+			CHECK_FOR_INTERRUPTS();
+			step = Min(step * 2, 20);
+		}
+	}
+	PG_CATCH();
+	{
+		rs_abandon_lookup(lookup);
+		PG_RE_THROW();
+	}
+	PG_END_TRY();
+	return rc;
+}
+
+/*
+ * rs_abandon_lookup
+ *		Free a lookup, or, if glibc's thread is still working on it and it
+ *		cannot be cancelled, keep it until rs_free_done_lookups sees it done.
+ */
+static void
+rs_abandon_lookup(RsLookup *lookup)
+{
+	if (gai_error(&lookup->cb) == EAI_INPROGRESS &&
+		gai_cancel(&lookup->cb) == EAI_NOTCANCELED)
+	{
+		lookup->next = AbandonedLookups;
+		AbandonedLookups = lookup;
+		return;
+	}
+	if (lookup->cb.ar_result != NULL)
+		freeaddrinfo(lookup->cb.ar_result);
+	free(lookup);
+}
+
+/* Free the abandoned lookups that have ended since. */
+static void
+rs_free_done_lookups(void)
+{
+	RsLookup  **link = &AbandonedLookups;
+
+	while (*link != NULL)
+	{
+		RsLookup   *lookup = *link;
+
+		if (gai_error(&lookup->cb) == EAI_INPROGRESS)
+		{
+			link = &lookup->next;
+			continue;
+		}
+		*link = lookup->next;
+		if (lookup->cb.ar_result != NULL)
+			freeaddrinfo(lookup->cb.ar_result);
+		free(lookup);
+	}
+}
+
+/*
  * rs_discard_connection
  *		Close the socket and forget any replies in flight.  Safe to call on a
  *		connection that is already closed.
@@ -267,6 +494,10 @@ rs_discard_connection(RsConnection *conn)
 	conn->owner = NULL;
 	conn->drain = NULL;
 	conn->spans_xacts = false;
+	conn->reply_bytes = 0;
+	conn->nsent = 0;
+	conn->nreceived = 0;
+	memset(conn->ranges, 0, sizeof(conn->ranges));
 }
 
 /*
@@ -328,14 +559,16 @@ rs_send(RsConnection *conn, int argc, const char **argv, const size_t *argvlen)
 				(errcode(ERRCODE_OUT_OF_MEMORY),
 				 errmsg("out of memory")));
 	conn->pending++;
+	conn->nsent++;
 }
 
 /*
  * rs_receive
  *		Return the next reply, flushing pending output first.  Waits at most
  *		command_timeout; raises an error (and discards the connection) on
- *		timeout, a closed connection or a protocol error.  The reply may be an
- *		error reply: see rs_check_reply.  The caller frees the reply.
+ *		timeout, a closed connection, a protocol error or a reply larger than
+ *		max_reply_bytes.  The reply may be an error reply: see rs_check_reply.
+ *		The caller frees the reply.
  */
 redisReply *
 rs_receive(RsConnection *conn)
@@ -351,22 +584,42 @@ rs_receive(RsConnection *conn)
 	deadline = TimestampTzPlusMilliseconds(GetCurrentTimestamp(), conn->command_timeout);
 	for (;;)
 	{
+		redisReader *reader = conn->ctx->reader;
+		size_t		unparsed = reader->len - reader->pos;
 		void	   *reply = NULL;
 		int			rc;
 
+		/*
+		 * The reader parses at most one reply per call; what it consumed of
+		 * its buffer belongs to the reply being read.  (It may compact the
+		 * buffer, so count the unparsed bytes, not the position.)
+		 */
+		if (reader->ridx < 0 || (reader->ridx == 0 && reader->rstack[0].type < 0))
+			rs_check_array_header(conn);
 		if (redisGetReplyFromReader(conn->ctx, &reply) != REDIS_OK)
-			rs_io_error(conn, "could not parse the reply of Redis server \"%s\"");
+			rs_io_error(conn, RS_IO_PARSE);
+		conn->reply_bytes += unparsed - (reader->len - reader->pos);
 		if (reply != NULL)
 		{
+			uint64		size = conn->reply_bytes;
+
+			conn->reply_bytes = 0;
+			if (size > (uint64) conn->max_reply_bytes)
+			{
+				freeReplyObject(reply);
+				rs_reply_too_large(conn, size, false);
+			}
 			conn->pending--;
+			conn->nreceived++;
 			return (redisReply *) reply;
 		}
+		rs_check_reply_size(conn);
 
 		rc = rs_wait_socket(conn, WL_SOCKET_READABLE, deadline);
 		if (rc & WL_SOCKET_READABLE)
 		{
 			if (redisBufferRead(conn->ctx) != REDIS_OK)
-				rs_io_error(conn, "lost connection to Redis server \"%s\"");
+				rs_io_error(conn, RS_IO_READ);
 		}
 		else if (rc & WL_TIMEOUT)
 		{
@@ -380,6 +633,107 @@ rs_receive(RsConnection *conn)
 					 errhint("Raise the server option \"command_timeout\" if the server is busy.")));
 		}
 	}
+}
+
+/*
+ * rs_check_reply_size
+ *		Raise an error if the reply being read is already known to be larger
+ *		than max_reply_bytes: the bytes parsed so far, plus the whole bulk
+ *		string whose length the server announced, or plus the unparsed bytes
+ *		in the reader's buffer (which all belong to this reply, since the
+ *		reader stopped inside it).
+ *
+ *		What is bounded is the reply as sent on the wire, headers included.
+ *		hiredis holds a reply as objects of about 60 bytes per element plus
+ *		the strings, so a reply of many short members takes a few times its
+ *		wire size in memory; page_size bounds the number of members.
+ */
+static void
+rs_check_reply_size(RsConnection *conn)
+{
+	redisReader *reader = conn->ctx->reader;
+	uint64		limit = (uint64) conn->max_reply_bytes;
+	uint64		unparsed = reader->len - reader->pos;
+
+	/*
+	 * hiredis has read the '$' of a bulk string and waits for the rest: the
+	 * buffer then starts with the announced length and, when its line is
+	 * complete, we can tell the final size now.
+	 */
+	if (reader->ridx >= 0 && reader->rstack[reader->ridx].type == REDIS_REPLY_STRING &&
+		unparsed > 0)
+	{
+		const char *line = reader->buf + reader->pos;
+		const char *eol = memchr(line, '\n', unparsed);
+
+		if (eol != NULL)
+		{
+			long long	len = strtoll(line, NULL, 10);
+
+			if (len > 0 &&
+				conn->reply_bytes + (eol - line + 1) + (uint64) len + 2 > limit)
+				rs_reply_too_large(conn, (uint64) len, true);
+		}
+	}
+
+	if (conn->reply_bytes + unparsed > limit)
+		rs_reply_too_large(conn, conn->reply_bytes + unparsed, false);
+}
+
+/*
+ * rs_check_array_header
+ *		Before the reader starts on a reply: if it is an array whose header
+ *		line has arrived, refuse it when its elements cannot fit within
+ *		max_reply_bytes (each takes at least 3 bytes, as "+\r\n"), because
+ *		hiredis allocates the array of element pointers when it parses the
+ *		header.  Nested arrays are not checked ahead; their elements are
+ *		counted as they arrive.
+ */
+static void
+rs_check_array_header(RsConnection *conn)
+{
+	redisReader *reader = conn->ctx->reader;
+	uint64		unparsed = reader->len - reader->pos;
+	const char *line = reader->buf + reader->pos;
+	long long	n;
+
+	if (unparsed < 2 || line[0] != '*' || memchr(line, '\n', unparsed) == NULL)
+		return;
+	n = strtoll(line + 1, NULL, 10);
+	if (n > 0 && (uint64) n > (uint64) conn->max_reply_bytes / 3)
+	{
+		int64		limit = conn->max_reply_bytes;
+
+		rs_discard_connection(conn);
+		ereport(ERROR,
+				(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
+				 errmsg("reply from Redis server \"%s\" exceeds max_reply_bytes (" INT64_FORMAT " bytes)",
+						conn->desc, limit),
+				 errdetail("The server announced an array of %lld elements.", n),
+				 errhint("Raise the server option \"max_reply_bytes\", or read fewer members per command.")));
+	}
+}
+
+/*
+ * rs_reply_too_large
+ *		Discard the connection and report a reply over max_reply_bytes:
+ *		"bytes" is the length of an announced bulk string, or else the size
+ *		the reply is known to reach.
+ */
+static void
+rs_reply_too_large(RsConnection *conn, uint64 bytes, bool announced)
+{
+	int64		limit = conn->max_reply_bytes;
+
+	rs_discard_connection(conn);
+	ereport(ERROR,
+			(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
+			 errmsg("reply from Redis server \"%s\" exceeds max_reply_bytes (" INT64_FORMAT " bytes)",
+					conn->desc, limit),
+			 announced
+			 ? errdetail("The server announced a string of " UINT64_FORMAT " bytes.", bytes)
+			 : errdetail("The reply is at least " UINT64_FORMAT " bytes long.", bytes),
+			 errhint("Raise the server option \"max_reply_bytes\", or read fewer members per command.")));
 }
 
 /*
@@ -484,7 +838,7 @@ rs_flush(RsConnection *conn)
 	for (;;)
 	{
 		if (redisBufferWrite(conn->ctx, &done) != REDIS_OK)
-			rs_io_error(conn, "could not send data to Redis server \"%s\"");
+			rs_io_error(conn, RS_IO_WRITE);
 		if (done)
 			return;
 		if (deadline == 0)
@@ -536,7 +890,7 @@ rs_wait_socket(RsConnection *conn, int events, TimestampTz deadline)
  *		the context is freed.
  */
 static void
-rs_io_error(RsConnection *conn, const char *fmt)
+rs_io_error(RsConnection *conn, RsIoFailure what)
 {
 	char		errbuf[128];
 
@@ -545,7 +899,11 @@ rs_io_error(RsConnection *conn, const char *fmt)
 	rs_discard_connection(conn);
 	ereport(ERROR,
 			(errcode(ERRCODE_CONNECTION_FAILURE),
-			 errmsg_internal(fmt, conn->desc),
+			 what == RS_IO_READ
+			 ? errmsg("lost connection to Redis server \"%s\"", conn->desc)
+			 : what == RS_IO_WRITE
+			 ? errmsg("could not send data to Redis server \"%s\"", conn->desc)
+			 : errmsg("could not parse the reply of Redis server \"%s\"", conn->desc),
 			 errdetail_internal("%s: %s", conn->addr, errbuf)));
 }
 

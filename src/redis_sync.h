@@ -40,6 +40,11 @@
 #define RS_DEFAULT_BATCH_SIZE	1000
 #define RS_MAX_BATCH_SIZE		100000
 
+/* Bounds and default of the server option max_reply_bytes. */
+#define RS_MIN_REPLY_BYTES		((int64) 1024)
+#define RS_MAX_REPLY_BYTES		((int64) 4 * 1024 * 1024 * 1024)
+#define RS_DEFAULT_REPLY_BYTES	((int64) 256 * 1024 * 1024)
+
 /* ---------------------------------------------------------------------
  * in options.c
  * ---------------------------------------------------------------------
@@ -54,6 +59,7 @@ typedef struct RsServerOptions
 	int			db;
 	int			connect_timeout;	/* ms */
 	int			command_timeout;	/* ms */
+	int64		max_reply_bytes;	/* largest reply, in protocol bytes */
 	char	   *user;			/* NULL: no ACL user */
 	char	   *password;		/* NULL: no AUTH */
 } RsServerOptions;
@@ -86,6 +92,26 @@ extern bool rs_is_redis_server(ForeignServer *server);
  * (a sync worker reading ahead): an abort then leaves the replies to that
  * user, which discards the connection itself when it gives up on them.
  */
+/*
+ * A ZRANGE window in flight: zset_reader.c checks that its reply holds no
+ * more members than the window has ranks.  "seq" numbers the command on its
+ * connection (1 for the first one sent); 0 marks a free slot.
+ */
+typedef struct RsRangeRequest
+{
+	uint64		seq;
+	int64		start;
+	int64		stop;
+} RsRangeRequest;
+
+#define RS_RANGES_TRACKED	8
+
+/*
+ * "max_reply_bytes" bounds the protocol bytes of one reply while it is being
+ * read; "reply_bytes" counts the bytes of the reply being read that hiredis
+ * has already parsed.  "nsent" and "nreceived" count the commands sent and
+ * the replies received since the connection was opened.
+ */
 typedef struct RsConnection
 {
 	redisContext *ctx;
@@ -96,6 +122,11 @@ typedef struct RsConnection
 	void	   *owner;
 	void		(*drain) (void *owner);
 	bool		spans_xacts;
+	int64		max_reply_bytes;
+	uint64		reply_bytes;
+	uint64		nsent;
+	uint64		nreceived;
+	RsRangeRequest ranges[RS_RANGES_TRACKED];
 } RsConnection;
 
 extern RsConnection *rs_get_connection(ForeignServer *server, UserMapping *user);
@@ -141,6 +172,8 @@ extern int64 zr_receive_integer(RsConnection *conn, const char *command,
 								const char *key, bool *isnull);
 extern void zr_send_simple(RsConnection *conn, int argc, const char **argv);
 extern int64 zr_card(RsConnection *conn, const char *key);
+extern void zr_protocol_error(RsConnection *conn, const char *command, const char *key)
+			pg_attribute_noreturn();
 extern char *rs_hex_bytes(const char *data, int len, int maxbytes);
 
 /* Error context for converting one member's values. */

@@ -19,8 +19,7 @@
 
 #include "redis_sync.h"
 
-static void zr_protocol_error(RsConnection *conn, const char *command, const char *key)
-			pg_attribute_noreturn();
+static int64 zr_range_width(RsConnection *conn, int64 start);
 
 /*
  * zr_send_range
@@ -41,17 +40,41 @@ zr_send_range(RsConnection *conn, const char *key, int64 start, int64 stop)
 	argv[3] = stopbuf;
 	argv[4] = "WITHSCORES";
 	rs_send(conn, 5, argv, NULL);
+
+	/* Remember the window, so that its reply can be checked against it. */
+	conn->ranges[conn->nsent % RS_RANGES_TRACKED].seq = conn->nsent;
+	conn->ranges[conn->nsent % RS_RANGES_TRACKED].start = start;
+	conn->ranges[conn->nsent % RS_RANGES_TRACKED].stop = stop;
+}
+
+/*
+ * zr_range_width
+ *		The number of ranks of the ZRANGE window whose reply was just
+ *		received, or -1 if it is no longer known (more windows were in
+ *		flight than are tracked).
+ */
+static int64
+zr_range_width(RsConnection *conn, int64 start)
+{
+	RsRangeRequest *req = &conn->ranges[conn->nreceived % RS_RANGES_TRACKED];
+
+	if (req->seq != conn->nreceived || req->start != start)
+		return -1;
+	req->seq = 0;
+	return req->stop - req->start + 1;
 }
 
 /*
  * zr_receive_range
  *		Receive the reply of a ZRANGE ... WITHSCORES sent for ranks starting
- *		at "start" into "page".
+ *		at "start" into "page".  A reply with more members than the window
+ *		has ranks, or with a member and no score, is a protocol error.
  */
 void
 zr_receive_range(RsConnection *conn, const char *key, int64 start, ZsetPage *page)
 {
 	redisReply *reply = rs_receive(conn);
+	int64		width = zr_range_width(conn, start);
 
 	rs_check_reply(conn, reply, "ZRANGE", key);
 	PG_TRY();
@@ -59,7 +82,8 @@ zr_receive_range(RsConnection *conn, const char *key, int64 start, ZsetPage *pag
 		int			n;
 		int			i;
 
-		if (reply->type != REDIS_REPLY_ARRAY || reply->elements % 2 != 0)
+		if (reply->type != REDIS_REPLY_ARRAY || reply->elements % 2 != 0 ||
+			(width >= 0 && reply->elements / 2 > (uint64) width))
 			zr_protocol_error(conn, "ZRANGE", key);
 		n = reply->elements / 2;
 		page->n = n;
@@ -291,7 +315,13 @@ rs_member_error_callback(void *arg)
 		errcontext("%s of Redis key \"%s\"", who, mc->key);
 }
 
-static void
+/*
+ * zr_protocol_error
+ *		A reply of the wrong shape or size for its command: drop the
+ *		connection (its state is unknown) and raise an error naming the
+ *		command and the key.  The caller frees the reply first.
+ */
+void
 zr_protocol_error(RsConnection *conn, const char *command, const char *key)
 {
 	rs_discard_connection(conn);

@@ -12,6 +12,7 @@ use Exporter 'import';
 use File::Temp ();
 use IO::Socket::INET;
 use IPC::Run ();
+use POSIX ();
 use PostgreSQL::Test::Cluster;
 use PostgreSQL::Test::Utils;
 use Test::More;
@@ -19,7 +20,7 @@ use Time::HiRes qw(usleep time);
 
 our @EXPORT = qw(start_redis new_sync_node setup_job load_day expect_tables_match
   wait_for wait_value wait_progress background_psql_query start_mute_server
-  wait_on_redis signal_query);
+  start_fake_server wait_on_redis signal_query);
 
 # pids of mute servers, killed when the test ends
 my @mute_pids;
@@ -210,6 +211,96 @@ sub start_mute_server
 	}
 	push @mute_pids, $pid;
 	return $sock->sockport;
+}
+
+# start_fake_server(%opts): a TCP server on a free loopback port that speaks
+# just enough of the Redis protocol: it answers AUTH, SELECT, CLIENT and PING
+# with +OK, a command named in $opts{replies} (uppercase name => raw reply)
+# with that reply, and any other command with $opts{reply}, followed, if
+# $opts{trickle} is set, by that many bytes every 100 ms until the client
+# hangs up.  Each client gets a process of its own.  Returns the port.
+sub start_fake_server
+{
+	my (%opts) = @_;
+	my $sock = IO::Socket::INET->new(Listen => 16, LocalAddr => '127.0.0.1',
+		LocalPort => 0, Proto => 'tcp', ReuseAddr => 1) or die "listen: $!";
+	my $pid = fork();
+	die "fork: $!" unless defined $pid;
+	if ($pid == 0)
+	{
+		$SIG{CHLD} = 'IGNORE';
+		while (my $c = $sock->accept)
+		{
+			my $session = fork();
+			if (defined $session && $session == 0)
+			{
+				close $sock;
+				_fake_session($c, %opts);
+				# skip the END blocks, which would stop the test's nodes
+				POSIX::_exit(0);
+			}
+			close $c;
+		}
+		POSIX::_exit(0);
+	}
+	push @mute_pids, $pid;
+	return $sock->sockport;
+}
+
+sub _fake_session
+{
+	my ($c, %opts) = @_;
+	my $buf = '';
+	$SIG{PIPE} = 'DEFAULT';
+	binmode $c;
+	while (defined(my $cmd = _fake_read_command($c, \$buf)))
+	{
+		$cmd = uc $cmd;
+		if ($cmd =~ /^(AUTH|SELECT|CLIENT|PING)$/)
+		{
+			syswrite($c, "+OK\r\n") or return;
+			next;
+		}
+		my $reply = $opts{replies} && exists $opts{replies}{$cmd}
+		  ? $opts{replies}{$cmd} : $opts{reply};
+		syswrite($c, $reply) or return;
+		next unless $opts{trickle};
+		while (1)
+		{
+			usleep(100_000);
+			syswrite($c, 'x' x $opts{trickle}) or return;
+		}
+	}
+	return;
+}
+
+# read one command (an array of bulk strings); returns its name, or undef
+# when the client hangs up
+sub _fake_read_command
+{
+	my ($c, $buf) = @_;
+	while (1)
+	{
+		if ($$buf =~ /^\*(\d+)\r\n/)
+		{
+			my ($n, $pos, @args) = ($1, length("*$1\r\n"));
+			for (1 .. $n)
+			{
+				last unless substr($$buf, $pos) =~ /^\$(\d+)\r\n/;
+				my ($len, $head) = ($1, length("\$$1\r\n"));
+				last if length($$buf) < $pos + $head + $len + 2;
+				push @args, substr($$buf, $pos + $head, $len);
+				$pos += $head + $len + 2;
+			}
+			if (@args == $n)
+			{
+				substr($$buf, 0, $pos) = '';
+				return $args[0];
+			}
+		}
+		my $got = sysread($c, $$buf, 65536, length $$buf);
+		return undef unless $got;
+	}
 }
 
 # background_psql_query($node, $sql): start psql running $sql; returns the
