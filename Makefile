@@ -33,7 +33,7 @@ PG_CPPFLAGS = -I$(srcdir)/src
 # Warnings are errors only in our own test runs (make test sets RS_WERROR=1),
 # so that users on newer compilers can still build.
 ifdef RS_WERROR
-PG_CFLAGS = -Wall -Wextra -Wno-unused-parameter -Wno-missing-field-initializers -Wno-sign-compare -Werror
+PG_CFLAGS = -Wall -Wextra -Wformat=2 -Wno-unused-parameter -Wno-missing-field-initializers -Wno-sign-compare -Werror
 endif
 
 REGRESS = options fdw_scan fdw_pushdown fdw_score fdw_differential fdw_errors fdw_write fdw_import fdw_parallel jobs sync bad_input cron worker_settings target_probe
