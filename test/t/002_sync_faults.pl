@@ -97,7 +97,8 @@ foreach my $seed (1 .. $seeds)
 #    workers stop, and it resumes to the exact result.
 foreach my $how ('pg_cancel_backend', 'pg_terminate_backend')
 {
-	my $d = $how eq 'pg_cancel_backend' ? '2020-03-02' : '2020-03-03';
+	# days of their own: 2020-03-02 already holds the 250,000 members of case 1a
+	my $d = $how eq 'pg_cancel_backend' ? '2020-03-06' : '2020-03-03';
 	load_day($redis, $d, 60000, 11);
 	($h, $out, $err) = background_psql_query($node, "SELECT status FROM redis_sync.sync_run('clicks', '$d')");
 	my $r = wait_progress($node, 2000);
