@@ -2,6 +2,7 @@
 #
 #   make && make install    build and install into the PostgreSQL found by pg_config
 #   make test               install what is missing, build with -Werror, and run every test
+#   make test-full          the same, with the full sizes of the fault and load tests
 #   make demo / demo-stop   a throwaway PostgreSQL and Redis with demo data
 #   make bench              side-by-side benchmarks (see bench/README.md)
 
@@ -45,9 +46,11 @@ ifneq ($(PGXS),)
 include $(PGXS)
 endif
 
-.PHONY: test demo demo-stop bench
+.PHONY: test test-full demo demo-stop bench
 test:
 	bash test/run_tests.sh
+test-full:
+	RS_FULL=1 bash test/run_tests.sh
 demo:
 	bash test/demo.sh start
 demo-stop:

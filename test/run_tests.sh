@@ -55,24 +55,49 @@ mkdir -p "$WORK/tap"
 cp -r test/t test/perl "$WORK/tap/"
 chown -R postgres:postgres "$WORK/tap"
 PGXS_DIR=$(dirname "$(pg_config --pgxs)")/..
-# SOAK=1 make test: more fault seeds and a 5,000,000-member load test (about an hour)
+# RS_FULL=1 (make test-full): the full sizes of the fault and load tests.
+# SOAK=1: more fault seeds and a 5,000,000-member load test (about an hour).
 tap_timeout=300
+[ -n "${RS_FULL:-}" ] && tap_timeout=900
 [ -n "${SOAK:-}" ] && tap_timeout=3600
+
+# run_tap NAME: run one TAP file; its log goes to NAME.log, its status and
+# wall time to NAME.status.
+run_tap() {
+    local name=$1 start rc
+    start=$(date +%s)
+    (cd "$WORK/tap" && rs_as_postgres env PATH="$RS_PGBIN:$PATH" \
+        PERL5LIB="$PGXS_DIR/test/perl:$WORK/tap/perl" \
+        TESTDIR="$WORK/tap" PG_REGRESS="$PGXS_DIR/test/regress/pg_regress" \
+        REDIS_SERVER="$(command -v redis-server)" RS_SOAK="${SOAK:-}" RS_FULL="${RS_FULL:-${SOAK:-}}" \
+        timeout "$tap_timeout" prove -v "t/$name" >"$WORK/tap/$name.log" 2>&1)
+    rc=$?
+    echo "$rc $(( $(date +%s) - start ))" >"$WORK/tap/$name.status"
+}
+
+# The TAP files run RS_JOBS at a time (default 2): they wait on servers and
+# workers much of the time.
+names=()
 for t in "$WORK"/tap/t/${RS_TAP:-*}.pl; do
-    [ -f "$t" ] || continue
-    name=$(basename "$t")
-    if (cd "$WORK/tap" && rs_as_postgres env PATH="$RS_PGBIN:$PATH" \
-            PERL5LIB="$PGXS_DIR/test/perl:$WORK/tap/perl" \
-            TESTDIR="$WORK/tap" PG_REGRESS="$PGXS_DIR/test/regress/pg_regress" \
-            REDIS_SERVER="$(command -v redis-server)" RS_SOAK="${SOAK:-}" \
-            timeout "$tap_timeout" prove -v "t/$name" >"$WORK/tap/$name.log" 2>&1); then
+    [ -f "$t" ] && names+=("$(basename "$t")")
+done
+for name in "${names[@]}"; do
+    while [ "$(jobs -rp | wc -l)" -ge "${RS_JOBS:-2}" ]; do
+        wait -n
+    done
+    run_tap "$name" &
+done
+wait
+for name in "${names[@]}"; do
+    read -r rc secs <"$WORK/tap/$name.status"
+    if [ "$rc" = 0 ]; then
         passed=$((passed + 1))
-        echo "TAP $name ... ok ($(grep -cE '^ok ' "$WORK/tap/$name.log") checks)"
+        echo "TAP $name ... ok ($(grep -cE '^ok ' "$WORK/tap/$name.log") checks, ${secs} s)"
         # measurements a test reports (not asserted), e.g. the load test's throughput
         grep -E '^# (load|measured)' "$WORK/tap/$name.log" | sed 's/^# /    /'
     else
         failed=$((failed + 1))
-        echo "TAP $name ... FAILED"
+        echo "TAP $name ... FAILED (${secs} s)"
         cat "$WORK/tap/$name.log"
         for l in "$WORK"/tap/tmp_check/log/*"${name%.pl}"*.log; do
             [ -f "$l" ] && { echo "--- $l"; tail -50 "$l"; }
