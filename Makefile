@@ -12,6 +12,7 @@ OBJS = \
 	src/redis_conn.o \
 	src/options.o \
 	src/zset_reader.o \
+	src/zset_snapshot.o \
 	src/fdw_plan.o \
 	src/fdw_scan.o \
 	src/fdw_window.o \

@@ -172,6 +172,13 @@ extern int64 zr_receive_integer(RsConnection *conn, const char *command,
 								const char *key, bool *isnull);
 extern void zr_send_simple(RsConnection *conn, int argc, const char **argv);
 extern int64 zr_card(RsConnection *conn, const char *key);
+
+/* ---------------------------------------------------------------------
+ * in zset_snapshot.c
+ * ---------------------------------------------------------------------
+ */
+extern int64 zr_snapshot(RsConnection *conn, const char *source, const char *snapshot,
+						 int ttl_seconds);
 extern void zr_protocol_error(RsConnection *conn, const char *command, const char *key)
 			pg_attribute_noreturn();
 extern char *rs_hex_bytes(const char *data, int len, int maxbytes);

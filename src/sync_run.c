@@ -785,30 +785,17 @@ rs_new_run(const RsRunRequest *req, RsRun *run)
 
 	if (req->snapshot)
 	{
-		char		ttl[16];
-		const char *argv[5];
-
 		run->read_key = MemoryContextStrdup(TopMemoryContext,
 											psprintf("redis_sync:snapshot:" INT64_FORMAT ":%s",
 													 run->run_id, run->source_key));
-		snprintf(ttl, sizeof(ttl), "%d", 7 * 24 * 3600);
-		/* ZCARD first, so that a key of another type is reported by its own name. */
-		argv[0] = "ZCARD";
-		argv[1] = run->source_key;
-		(void) rs_redis_integer(run->conn, run->source_key, 2, argv);
-		argv[0] = "COPY";
-		argv[1] = run->source_key;
-		argv[2] = run->read_key;
-		argv[3] = "REPLACE";
-		(void) rs_redis_integer(run->conn, run->source_key, 4, argv);
-		argv[0] = "EXPIRE";
-		argv[1] = run->read_key;
-		argv[2] = ttl;
-		(void) rs_redis_integer(run->conn, run->read_key, 3, argv);
+		/* a page at a time: Redis keeps serving its clients meanwhile */
+		members = zr_snapshot(run->conn, run->source_key, run->read_key, 7 * 24 * 3600);
 	}
 	else
+	{
 		run->read_key = run->source_key;
-	members = zr_card(run->conn, run->read_key);
+		members = zr_card(run->conn, run->read_key);
+	}
 
 	nparts = (int) Min((int64) run->job->partitions, members);
 	argtypes[0] = INT8OID;
