@@ -5,6 +5,7 @@
 #   make test-full          the same, with the full sizes of the fault and load tests
 #   make demo / demo-stop   a throwaway PostgreSQL and Redis with demo data
 #   make bench              side-by-side benchmarks (see bench/README.md)
+#   make bench-live         only the live-key benchmark (bench/results-live.md)
 
 MODULE_big = redis_sync
 OBJS = \
@@ -47,7 +48,7 @@ ifneq ($(PGXS),)
 include $(PGXS)
 endif
 
-.PHONY: test test-full demo demo-stop bench
+.PHONY: test test-full demo demo-stop bench bench-live
 test:
 	bash test/run_tests.sh
 test-full:
@@ -58,3 +59,6 @@ demo-stop:
 	bash test/demo.sh stop
 bench:
 	bash bench/run_bench.sh
+	bash bench/live_key.sh
+bench-live:
+	bash bench/live_key.sh
