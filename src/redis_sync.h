@@ -495,6 +495,7 @@ extern int	rs_max_workers;
 extern const char *rs_wal_compression_name(void);
 
 extern void rs_register_scheduler(void);
+extern DateADT rs_today(TimestampTz now);
 PGDLLEXPORT void rs_scheduler_main(Datum main_arg);
 
 #endif							/* REDIS_SYNC_H */
