@@ -434,7 +434,6 @@ typedef struct RsRunRequest
 	Oid			dboid;
 	DateADT		run_date;
 	bool		resume;
-	bool		snapshot;		/* copy the day's key before reading */
 	char		trigger;		/* RS_TRIGGER_* */
 	uint32		dsm;			/* result segment of a waiting caller, or 0 */
 } RsRunRequest;

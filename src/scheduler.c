@@ -394,7 +394,6 @@ rs_start_scheduled_run(int64 job_id, Oid owner, DateADT run_date, bool resume,
 	req.dboid = MyDatabaseId;
 	req.run_date = run_date;
 	req.resume = resume;
-	req.snapshot = (run_date >= rs_today(GetCurrentTimestamp()));
 	req.trigger = RS_TRIGGER_SCHEDULE;
 	req.dsm = 0;
 	if (!rs_start_coordinator(&req, &handle))

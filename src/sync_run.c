@@ -124,7 +124,8 @@ static void rs_coordinate(const RsRunRequest *req, RsRunShared *shared, RsRun *r
 static bool rs_prepare_run(const RsRunRequest *req, RsRunShared *shared, RsRun *run);
 static void rs_new_run(const RsRunRequest *req, RsRun *run);
 static void rs_job_busy(const RsRunRequest *req, RsRunShared *shared);
-static void rs_supersede_runs(int64 job_id, DateADT run_date);
+static List *rs_supersede_runs(int64 job_id, DateADT run_date);
+static void rs_drop_snapshots(RsRun *run, List *run_ids);
 static char *rs_snapshot_key(int64 run_id);
 static const char *rs_job_changed(RsRun *run, ErrorData *edata);
 static bool rs_run_unproven(RsRun *run, ErrorData *edata);
@@ -186,8 +187,6 @@ rs_sync_run(PG_FUNCTION_ARGS)
 	req.dboid = MyDatabaseId;
 	req.run_date = run_date;
 	req.resume = resume;
-	/* Which date is live: redis_sync.timezone decides, as for the scheduler. */
-	req.snapshot = (run_date >= rs_today(GetCurrentTimestamp()));
 	req.trigger = RS_TRIGGER_MANUAL;
 
 	seg = dsm_create(sizeof(RsRunShared), 0);
@@ -795,6 +794,7 @@ rs_prepare_run(const RsRunRequest *req, RsRunShared *shared, RsRun *run)
 	char	   *source = NULL;
 	char	   *readkey = NULL;
 	int64		members = 0;
+	List	   *superseded;
 
 	rs_begin_xact("redis_sync: preparing a run");
 	run->job = rs_lookup_job_by_id(req->job_id);
@@ -821,7 +821,7 @@ rs_prepare_run(const RsRunRequest *req, RsRunShared *shared, RsRun *run)
 	rs_spi_exec("UPDATE redis_sync.run SET status = 'interrupted', finished_at = now() "
 				"WHERE job_id = $1 AND status = 'running'",
 				1, argtypes, values, NULL, SPI_OK_UPDATE);
-	rs_supersede_runs(req->job_id, req->run_date);
+	superseded = rs_supersede_runs(req->job_id, req->run_date);
 
 	if (req->resume)
 	{
@@ -921,6 +921,7 @@ rs_prepare_run(const RsRunRequest *req, RsRunShared *shared, RsRun *run)
 	else
 		rs_new_run(req, run);
 	rs_commit_xact();
+	rs_drop_snapshots(run, superseded);
 	return true;
 }
 
@@ -972,11 +973,14 @@ rs_job_busy(const RsRunRequest *req, RsRunShared *shared)
  * rs_supersede_runs
  *		Mark the job's unfinished runs of a date that a later run of that
  *		date has completed "superseded": resuming them would write their
- *		older values over the later run's.
+ *		older values over the later run's.  Returns the ids (int8 in a List
+ *		of palloc'd values) of those that read a snapshot, which is no
+ *		longer needed.
  */
-static void
+static List *
 rs_supersede_runs(int64 job_id, DateADT run_date)
 {
+	List	   *snapshots = NIL;
 	Oid			argtypes[2] = {INT8OID, DATEOID};
 	Datum		values[2];
 
@@ -989,8 +993,22 @@ rs_supersede_runs(int64 job_id, DateADT run_date)
 				"FROM (SELECT max(run_id) AS run_id FROM redis_sync.run "
 				"      WHERE job_id = $1 AND run_date = $2 AND status = 'succeeded') n "
 				"WHERE r.job_id = $1 AND r.run_date = $2 AND r.run_id < n.run_id "
-				"AND r.status IN ('failed', 'cancelled', 'interrupted')",
-				2, argtypes, values, NULL, SPI_OK_UPDATE);
+				"AND r.status IN ('failed', 'cancelled', 'interrupted') "
+				"RETURNING r.run_id, r.read_key IS DISTINCT FROM r.source_key AND r.read_key IS NOT NULL",
+				2, argtypes, values, NULL, SPI_OK_UPDATE_RETURNING);
+	for (uint64 i = 0; i < SPI_processed; i++)
+	{
+		bool		isnull;
+
+		if (DatumGetBool(rs_spi_getdatum(i, 2, &isnull)))
+		{
+			int64	   *id = palloc(sizeof(int64));
+
+			*id = DatumGetInt64(rs_spi_getdatum(i, 1, &isnull));
+			snapshots = lappend(snapshots, id);
+		}
+	}
+	return snapshots;
 }
 
 /*
@@ -1019,7 +1037,13 @@ rs_new_run(const RsRunRequest *req, RsRun *run)
 	int64		members;
 	int			nparts;
 
-	if (req->snapshot)
+	/*
+	 * Which date is live: today in redis_sync.timezone, or else in the
+	 * coordinator's TimeZone (the server's, with the database's and the job
+	 * owner's settings), as for the scheduler; the caller's session settings
+	 * do not reach this process.
+	 */
+	if (req->run_date >= rs_today(GetCurrentTimestamp()))
 	{
 		const char *argv[6];
 
@@ -1300,6 +1324,7 @@ rs_finish_run(RsRun *run, RsRunShared *shared, const char *status, ErrorData *ed
 	bool		isnull;
 	ErrorData	check;
 	int			check_partition = -1;
+	List	   *superseded = NIL;
 
 	rs_begin_xact("redis_sync: finishing a run");
 	values[0] = Int64GetDatum(run->run_id);
@@ -1401,7 +1426,16 @@ rs_finish_run(RsRun *run, RsRunShared *shared, const char *status, ErrorData *ed
 	}
 
 	if (strcmp(status, "succeeded") == 0)
-		rs_supersede_runs(run->job->job_id, run->run_date);
+	{
+		superseded = rs_supersede_runs(run->job->job_id, run->run_date);
+		if (run->read_key != NULL && strcmp(run->read_key, run->source_key) != 0)
+		{
+			int64	   *id = palloc(sizeof(int64));
+
+			*id = run->run_id;
+			superseded = lappend(superseded, id);
+		}
+	}
 	else if (strcmp(status, "failed") == 0 && run->scheduled)
 	{
 		/* The scheduler retries it, with a delay that doubles each time. */
@@ -1413,39 +1447,50 @@ rs_finish_run(RsRun *run, RsRunShared *shared, const char *status, ErrorData *ed
 	rs_commit_xact();
 	strlcpy(shared->status, status, sizeof(shared->status));
 
-	/*
-	 * A finished run no longer needs its snapshot, named from the run id.
-	 * The run has succeeded whatever happens here: if Redis is unreachable
-	 * now, the snapshot just expires on its own.
-	 */
-	if (strcmp(status, "succeeded") == 0 && run->read_key != NULL &&
-		strcmp(run->read_key, run->source_key) != 0)
-	{
-		MemoryContext cxt = CurrentMemoryContext;
-		char	   *snap = rs_snapshot_key(run->run_id);
+	rs_drop_snapshots(run, superseded);
+}
 
-		PG_TRY();
+/*
+ * rs_drop_snapshots
+ *		UNLINK the snapshots of the runs given (a List of int64 *): of a run
+ *		that succeeded and of the runs it superseded.  The names are derived
+ *		from the run ids (rs_snapshot_key), never read from the catalog.
+ *		Failing here changes no run's outcome: if Redis is unreachable now,
+ *		the snapshots just expire on their own.
+ */
+static void
+rs_drop_snapshots(RsRun *run, List *run_ids)
+{
+	MemoryContext cxt = CurrentMemoryContext;
+	ListCell   *lc;
+
+	if (run_ids == NIL)
+		return;
+	PG_TRY();
+	{
+		rs_begin_xact("redis_sync: dropping snapshots");
+		run->conn = rs_get_connection(run->server, run->user);
+		foreach(lc, run_ids)
 		{
+			char	   *snap = rs_snapshot_key(*(int64 *) lfirst(lc));
 			const char *argv[2] = {"UNLINK", snap};
 
-			rs_begin_xact("redis_sync: dropping a snapshot");
-			run->conn = rs_get_connection(run->server, run->user);
 			(void) rs_redis_integer(run->conn, snap, 2, argv);
-			rs_commit_xact();
 		}
-		PG_CATCH();
-		{
-			ErrorData  *err;
-
-			MemoryContextSwitchTo(cxt);
-			err = CopyErrorData();
-			FlushErrorState();
-			AbortOutOfAnyTransaction();
-			ereport(WARNING,
-					(errmsg("could not drop snapshot \"%s\" of run " INT64_FORMAT ": %s",
-							snap, run->run_id, err->message),
-					 errdetail("The snapshot expires on its own within 7 days.")));
-		}
-		PG_END_TRY();
+		rs_commit_xact();
 	}
+	PG_CATCH();
+	{
+		ErrorData  *err;
+
+		MemoryContextSwitchTo(cxt);
+		err = CopyErrorData();
+		FlushErrorState();
+		AbortOutOfAnyTransaction();
+		ereport(WARNING,
+				(errmsg("could not drop the snapshot of run " INT64_FORMAT ": %s",
+						run->run_id, err->message),
+				 errdetail("The snapshot expires on its own within 7 days.")));
+	}
+	PG_END_TRY();
 }
