@@ -14,9 +14,18 @@
  *
  * Cancelling or terminating the caller terminates the coordinator; the
  * coordinator terminates its workers and marks the run "cancelled".  Runs of
- * one job are serialized by a session-level advisory lock that the
+ * one job are serialized by a session-level lock on the job that the
  * coordinator holds: a second run fails at once (or, when scheduled, is
- * recorded as "skipped").
+ * recorded as "skipped" if the running run is of the same date, and owed,
+ * with a retry time, if not).
+ *
+ * A run row is committed before Redis is contacted, so every attempt leaves
+ * its error.  A run ends "succeeded" only after the coordinator has checked
+ * what the workers committed: every partition read every rank of its range,
+ * each counted once, and the job is unchanged (rs_run_unproven,
+ * rs_job_changed).  A successful run supersedes the older unfinished runs
+ * of its date, which are never resumed.  The caller must not hold locks
+ * that the run needs (rs_check_caller_xact, rs_check_blocked_by_caller).
  *
  *-------------------------------------------------------------------------
  */
