@@ -64,7 +64,7 @@ CREATE INDEX run_finished_at_idx ON redis_sync.run (finished_at);
 ALTER TABLE redis_sync.run_partition
     ADD COLUMN members_read bigint NOT NULL DEFAULT 0,  -- ranks read and committed, each once
     ADD COLUMN rejected bigint NOT NULL DEFAULT 0;
--- 0.1 committed every rank below next_offset
+-- Partitions of 0.1 runs read every rank up to their committed offset.
 UPDATE redis_sync.run_partition SET members_read = next_offset - start_offset;
 
 CREATE TABLE redis_sync.rejected (

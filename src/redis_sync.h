@@ -441,7 +441,6 @@ typedef struct RsRunRequest
 	Oid			dboid;
 	DateADT		run_date;
 	bool		resume;
-	bool		snapshot;		/* copy the day's key before reading */
 	char		trigger;		/* RS_TRIGGER_* */
 	uint32		dsm;			/* result segment of a waiting caller, or 0 */
 } RsRunRequest;
@@ -502,6 +501,7 @@ extern int	rs_max_workers;
 extern const char *rs_wal_compression_name(void);
 
 extern void rs_register_scheduler(void);
+extern DateADT rs_today(TimestampTz now);
 PGDLLEXPORT void rs_scheduler_main(Datum main_arg);
 
 #endif							/* REDIS_SYNC_H */

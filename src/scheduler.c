@@ -10,8 +10,12 @@
  * starts a coordinator for every job that is due, and sleeps until the next
  * due time (at most RS_SCHEDULER_MAX_SLEEP_MS, so that new and changed jobs
  * are noticed).  A run is started with the same coordinator that sync_run()
- * uses, as the job's owner; when the job's previous run still holds its
- * lock, the coordinator records the occurrence as "skipped".
+ * uses, as the job's owner.  When the job's previous run still holds its
+ * lock, the coordinator records the occurrence as "skipped" if that run is
+ * of the same date; a different date stays owed, with a retry time.  A
+ * scheduled run that fails gets a retry time too (max_retries, with a
+ * retry_delay that doubles), and every pass starts the runs whose retry
+ * time has come, resuming them.
  *
  * At start, runs left "running" by a crash (their job lock is free) are
  * marked "interrupted", and interrupted runs are resumed.  A scheduled time
@@ -43,6 +47,8 @@
 
 #define RS_SCHEDULER_MAX_SLEEP_MS	5000
 #define RS_SCHEDULER_NO_EXTENSION_SLEEP_MS	30000
+/* how often retry times are checked */
+#define RS_SCHEDULER_RETRY_POLL_MS	1000
 
 /* What the scheduler remembers of a job between passes. */
 typedef struct RsScheduledJob
@@ -61,9 +67,9 @@ static HTAB *scheduled_jobs = NULL;
 static bool rs_extension_ready(void);
 static void rs_resume_interrupted_runs(void);
 static long rs_schedule_pass(void);
+static void rs_retry_runs(void);
 static bool rs_start_scheduled_run(int64 job_id, Oid owner, DateADT run_date,
 								   bool resume, const char *why);
-static DateADT rs_scheduler_today(TimestampTz now);
 
 /*
  * rs_register_scheduler
@@ -135,7 +141,8 @@ rs_scheduler_main(Datum main_arg)
 				rs_resume_interrupted_runs();
 				resumed = true;
 			}
-			sleep_ms = rs_schedule_pass();
+			rs_retry_runs();
+			sleep_ms = Min(rs_schedule_pass(), RS_SCHEDULER_RETRY_POLL_MS);
 		}
 		MemoryContextSwitchTo(TopMemoryContext);
 
@@ -237,6 +244,51 @@ rs_resume_interrupted_runs(void)
 }
 
 /*
+ * rs_retry_runs
+ *		Start the runs whose retry time has come: scheduled runs that failed
+ *		(retried with the job's max_retries and a retry_delay that doubles),
+ *		and dates that were due while the job was busy with another date.
+ *		Each is resumed; its retry time is pushed back first, so that it is
+ *		not started twice while its coordinator starts (the coordinator
+ *		clears or resets it).
+ */
+static void
+rs_retry_runs(void)
+{
+	uint64		n;
+	int64	   *job_ids;
+	Oid		   *owners;
+	DateADT    *dates;
+
+	rs_begin_xact("redis_sync: retrying runs");
+	rs_spi_exec("UPDATE redis_sync.run r SET retry_at = now() + interval '1 minute' "
+				"FROM redis_sync.job j "
+				"WHERE j.job_id = r.job_id AND j.enabled AND r.retry_at <= now() "
+				"AND r.status IN ('failed', 'cancelled', 'interrupted') "
+				"AND r.run_id = (SELECT max(r2.run_id) FROM redis_sync.run r2 "
+				"  WHERE r2.job_id = r.job_id AND r2.run_date = r.run_date "
+				"  AND r2.status IN ('failed', 'cancelled', 'interrupted')) "
+				"RETURNING r.job_id, j.owner::oid, r.run_date",
+				0, NULL, NULL, NULL, SPI_OK_UPDATE_RETURNING);
+	n = SPI_processed;
+	job_ids = palloc(sizeof(int64) * (n + 1));
+	owners = palloc(sizeof(Oid) * (n + 1));
+	dates = palloc(sizeof(DateADT) * (n + 1));
+	for (uint64 i = 0; i < n; i++)
+	{
+		bool		isnull;
+
+		job_ids[i] = DatumGetInt64(rs_spi_getdatum(i, 1, &isnull));
+		owners[i] = DatumGetObjectId(rs_spi_getdatum(i, 2, &isnull));
+		dates[i] = DatumGetDateADT(rs_spi_getdatum(i, 3, &isnull));
+	}
+	rs_commit_xact();
+
+	for (uint64 i = 0; i < n; i++)
+		(void) rs_start_scheduled_run(job_ids[i], owners[i], dates[i], true, "its retry is due");
+}
+
+/*
  * rs_schedule_pass
  *		Start the runs that are due; return how long to sleep.
  */
@@ -312,7 +364,7 @@ rs_schedule_pass(void)
 			sj->due = false;
 			/* No free slot: try again on the next pass rather than drop it. */
 			if (!rs_start_scheduled_run(sj->job_id, sj->owner,
-										rs_scheduler_today(now) + sj->day_offset, true,
+										rs_today(now) + sj->day_offset, true,
 										"its schedule is due"))
 				sj->next_due = TimestampTzPlusMilliseconds(now, 1000);
 		}
@@ -342,7 +394,6 @@ rs_start_scheduled_run(int64 job_id, Oid owner, DateADT run_date, bool resume,
 	req.dboid = MyDatabaseId;
 	req.run_date = run_date;
 	req.resume = resume;
-	req.snapshot = (run_date >= rs_scheduler_today(GetCurrentTimestamp()));
 	req.trigger = RS_TRIGGER_SCHEDULE;
 	req.dsm = 0;
 	if (!rs_start_coordinator(&req, &handle))
@@ -360,11 +411,12 @@ rs_start_scheduled_run(int64 job_id, Oid owner, DateADT run_date, bool resume,
 }
 
 /*
- * rs_scheduler_today
- *		The current date in redis_sync.timezone (or the server's zone).
+ * rs_today
+ *		The current date in redis_sync.timezone (or the server's zone): the
+ *		one rule for which date is live, for scheduled and manual runs.
  */
-static DateADT
-rs_scheduler_today(TimestampTz now)
+DateADT
+rs_today(TimestampTz now)
 {
 	struct pg_tm tm;
 	fsec_t		fsec;

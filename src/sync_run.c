@@ -14,9 +14,18 @@
  *
  * Cancelling or terminating the caller terminates the coordinator; the
  * coordinator terminates its workers and marks the run "cancelled".  Runs of
- * one job are serialized by a session-level advisory lock that the
+ * one job are serialized by a session-level lock on the job that the
  * coordinator holds: a second run fails at once (or, when scheduled, is
- * recorded as "skipped").
+ * recorded as "skipped" if the running run is of the same date, and owed,
+ * with a retry time, if not).
+ *
+ * A run row is committed before Redis is contacted, so every attempt leaves
+ * its error.  A run ends "succeeded" only after the coordinator has checked
+ * what the workers committed: every partition read every rank of its range,
+ * each counted once, and the job is unchanged (rs_run_unproven,
+ * rs_job_changed).  A successful run supersedes the older unfinished runs
+ * of its date, which are never resumed.  The caller must not hold locks
+ * that the run needs (rs_check_caller_xact, rs_check_blocked_by_caller).
  *
  *-------------------------------------------------------------------------
  */
@@ -26,6 +35,7 @@
 
 #include "access/htup_details.h"
 #include "access/xact.h"
+#include "access/xlog.h"
 #include "catalog/pg_proc.h"
 #include "catalog/pg_type.h"
 #include "executor/spi.h"
@@ -42,8 +52,10 @@
 #include "storage/proc.h"
 #include "tcop/pquery.h"
 #include "tcop/tcopprot.h"
+#include "utils/array.h"
 #include "utils/builtins.h"
 #include "utils/date.h"
+#include "utils/fmgrprotos.h"
 #include "utils/memutils.h"
 #include "utils/lsyscache.h"
 #include "utils/portal.h"
@@ -51,6 +63,13 @@
 #include "utils/timestamp.h"
 
 #include "redis_sync.h"
+
+/* Snapshot keys expire after 7 days, counted again from each resume. */
+#define RS_SNAPSHOT_TTL_SECONDS 604800
+#define RS_SNAPSHOT_TTL CppAsString2(RS_SNAPSHOT_TTL_SECONDS)
+
+/* The most workers a run has (the job's workers column is at most 64). */
+#define RS_MAX_RUN_WORKERS 64
 
 /* Result of a run, left by the coordinator for a waiting sync_run(). */
 typedef struct RsRunShared
@@ -70,6 +89,10 @@ typedef struct RsRunShared
 	char		detail[1024];
 	char		context[1024];
 	char		job_name[NAMEDATALEN * 2];
+	/* processes of the run, for a caller that checks what blocks them */
+	pid_t		coordinator_pid;
+	int			nworker_pids;
+	pid_t		worker_pids[RS_MAX_RUN_WORKERS];
 } RsRunShared;
 
 /* State of the caller while it waits. */
@@ -92,6 +115,8 @@ typedef struct RsRun
 	UserMapping *user;
 	RsConnection *conn;
 	List	   *workers;		/* BackgroundWorkerHandle * */
+	DateADT		run_date;
+	bool		scheduled;		/* started by the scheduler: retried if it fails */
 } RsRun;
 
 static volatile sig_atomic_t rs_got_sigterm = false;
@@ -108,6 +133,14 @@ static void rs_coordinator_sigterm(SIGNAL_ARGS);
 static void rs_coordinate(const RsRunRequest *req, RsRunShared *shared, RsRun *run);
 static bool rs_prepare_run(const RsRunRequest *req, RsRunShared *shared, RsRun *run);
 static void rs_new_run(const RsRunRequest *req, RsRun *run);
+static void rs_job_busy(const RsRunRequest *req, RsRunShared *shared);
+static List *rs_supersede_runs(int64 job_id, DateADT run_date);
+static void rs_drop_snapshots(RsRun *run, List *run_ids);
+static char *rs_snapshot_key(int64 run_id);
+static const char *rs_job_changed(RsRun *run, ErrorData *edata);
+static bool rs_run_unproven(RsRun *run, ErrorData *edata);
+static void rs_check_caller_xact(RsJob *job);
+static void rs_check_blocked_by_caller(RsRunShared *shared, const char *job_name);
 static int	rs_launch_workers(RsRun *run, int wanted);
 static void rs_stop_workers(RsRun *run);
 static void rs_finish_run(RsRun *run, RsRunShared *shared, const char *status,
@@ -156,6 +189,7 @@ rs_sync_run(PG_FUNCTION_ARGS)
 		elog(ERROR, "SPI_connect failed");
 	job = rs_lookup_job_by_name(job_name, false);
 	SPI_finish();
+	rs_check_caller_xact(job);
 
 	memset(&req, 0, sizeof(req));
 	req.job_id = job->job_id;
@@ -163,7 +197,6 @@ rs_sync_run(PG_FUNCTION_ARGS)
 	req.dboid = MyDatabaseId;
 	req.run_date = run_date;
 	req.resume = resume;
-	req.snapshot = (run_date >= GetSQLCurrentDate());
 	req.trigger = RS_TRIGGER_MANUAL;
 
 	seg = dsm_create(sizeof(RsRunShared), 0);
@@ -205,9 +238,10 @@ rs_sync_run(PG_FUNCTION_ARGS)
 						(errcode(ERRCODE_ADMIN_SHUTDOWN),
 						 errmsg("postmaster exited during a redis_sync run")));
 			(void) WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH,
-							 1000L, PG_WAIT_EXTENSION);
+							 250L, PG_WAIT_EXTENSION);
 			ResetLatch(MyLatch);
 			CHECK_FOR_INTERRUPTS();
+			rs_check_blocked_by_caller(shared, job_name);
 		}
 	}
 	PG_END_ENSURE_ERROR_CLEANUP(rs_caller_cleanup, PointerGetDatum(&wait));
@@ -279,6 +313,89 @@ rs_caller_cleanup(int code, Datum arg)
 }
 
 /*
+ * rs_check_caller_xact
+ *		Refuse to start a run that would wait on the caller's own locks.
+ *		The run's coordinator and workers write in transactions of their
+ *		own while the caller waits for them, so a lock that the caller's
+ *		transaction holds on what they write (a row it changed, a table it
+ *		truncated or locked, the job row it altered) would stop them for
+ *		ever, and no deadlock detector sees a wait on a latch.  A transaction
+ *		that has written anything has a transaction id; one that only locked
+ *		a target table holds a lock stronger than AccessShareLock on it.
+ */
+static void
+rs_check_caller_xact(RsJob *job)
+{
+	Oid			tables[2] = {job->daily_table, job->member_table};
+
+	if (TransactionIdIsValid(GetTopTransactionIdIfAny()))
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("cannot run job \"%s\" in a transaction that has written data", job->job_name),
+				 errdetail("The run's workers write in transactions of their own, and would wait for the locks that this transaction holds."),
+				 errhint("Commit or roll back first, then call redis_sync.sync_run().")));
+	for (int i = 0; i < 2; i++)
+	{
+		LOCKTAG		tag;
+
+		if (!OidIsValid(tables[i]))
+			continue;
+		SET_LOCKTAG_RELATION(tag, MyDatabaseId, tables[i]);
+		for (LOCKMODE mode = RowShareLock; mode <= AccessExclusiveLock; mode++)
+			if (LockHeldByMe(&tag, mode))
+				ereport(ERROR,
+						(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+						 errmsg("cannot run job \"%s\" in a transaction that locks its table \"%s\"",
+								job->job_name, get_rel_name(tables[i])),
+						 errdetail("The run's workers write to that table in transactions of their own, and would wait for this transaction's lock."),
+						 errhint("Commit or roll back first, then call redis_sync.sync_run().")));
+	}
+}
+
+/*
+ * rs_check_blocked_by_caller
+ *		While sync_run() waits: is the coordinator or a worker of the run
+ *		waiting for a lock that the caller holds?  (Locks taken before the
+ *		call that rs_check_caller_xact cannot see: on other tables that the
+ *		run writes, such as the catalog.)  Then neither would ever go on:
+ *		raise an error, which cancels the run.
+ */
+static void
+rs_check_blocked_by_caller(RsRunShared *shared, const char *job_name)
+{
+	int			n;
+	pid_t		pids[RS_MAX_RUN_WORKERS + 1];
+
+	pg_read_barrier();
+	n = 0;
+	if (shared->coordinator_pid != 0)
+		pids[n++] = shared->coordinator_pid;
+	for (int i = 0; i < shared->nworker_pids && i < RS_MAX_RUN_WORKERS; i++)
+		pids[n++] = shared->worker_pids[i];
+	for (int i = 0; i < n; i++)
+	{
+		ArrayType  *blockers;
+		Datum	   *elems;
+		int			nelems;
+
+		blockers = DatumGetArrayTypeP(DirectFunctionCall1(pg_blocking_pids,
+														  Int32GetDatum(pids[i])));
+		deconstruct_array(blockers, INT4OID, sizeof(int32), true, TYPALIGN_INT,
+						  &elems, NULL, &nelems);
+		for (int j = 0; j < nelems; j++)
+			if (DatumGetInt32(elems[j]) == MyProcPid)
+				ereport(ERROR,
+						(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+						 errmsg("run of job \"%s\" waits for a lock that this transaction holds", job_name),
+						 errdetail("Process %d of the run is blocked by this session, which waits for the run; the run is cancelled.",
+								   (int) pids[i]),
+						 errhint("Commit or roll back first, then call redis_sync.sync_run().")));
+		pfree(elems);
+		pfree(blockers);
+	}
+}
+
+/*
  * rs_hide_caller_xmin
  *		While sync_run() waits for its run, stop advertising the caller's
  *		snapshot xmin, when nothing can read with that snapshot any more.
@@ -324,9 +441,12 @@ rs_restore_caller_xmin(RsWaitState *wait)
 /*
  * rs_caller_needs_no_snapshot
  *		True when sync_run() (function "self") is the whole of the query that
- *		called it, so that no one reads with the query's snapshot after
+ *		called it, and no other snapshot of the transaction can still be
+ *		read, so that no one reads with the xmin's protection after
  *		sync_run() starts waiting: read committed (no later statement reuses
- *		the snapshot); called by the portal's own query, not from inside a
+ *		the snapshot); no open cursor or other portal ready to read, whose
+ *		snapshot (a registered one) would lose its rows to pruning and
+ *		VACUUM; no exported snapshot; called by the portal's own query, not from inside a
  *		function (whose cursors could still read); a plan that is a Result
  *		or a scan of sync_run() itself, with no subplans, whose expressions
  *		call nothing but sync_run() and immutable functions.  That covers
@@ -342,6 +462,12 @@ rs_caller_needs_no_snapshot(Oid self)
 
 	if (IsolationUsesXactSnapshot() || ActivePortal == NULL ||
 		ActivePortal->strategy != PORTAL_ONE_SELECT)
+		return false;
+	/* An open cursor (or any other ready portal) may still read. */
+	if (!ThereAreNoReadyPortals())
+		return false;
+	/* Another session may still import an exported snapshot. */
+	if (XactHasExportedSnapshots())
 		return false;
 	qd = ActivePortal->queryDesc;
 	if (qd == NULL || qd->plannedstmt == NULL || !ActiveSnapshotSet() ||
@@ -479,6 +605,9 @@ rs_coordinator_main(Datum main_arg)
 									ALLOCSET_DEFAULT_SIZES);
 	MemoryContextSwitchTo(run_cxt);
 	memset(&run, 0, sizeof(run));
+	run.run_date = req.run_date;
+	run.scheduled = (req.trigger == RS_TRIGGER_SCHEDULE);
+	shared->coordinator_pid = MyProcPid;
 
 	PG_TRY();
 	{
@@ -575,6 +704,17 @@ rs_coordinate(const RsRunRequest *req, RsRunShared *shared, RsRun *run)
 			MemoryContextSwitchTo(run_cxt);
 			shared->workers_launched = rs_launch_workers(run, wanted);
 			MemoryContextSwitchTo(loop_cxt);
+			/* Publish the workers' pids for a caller that checks its locks. */
+			shared->nworker_pids = 0;
+			foreach(lc, run->workers)
+			{
+				pid_t		pid;
+
+				if (shared->nworker_pids < RS_MAX_RUN_WORKERS &&
+					GetBackgroundWorkerPid(lfirst(lc), &pid) == BGWH_STARTED)
+					shared->worker_pids[shared->nworker_pids++] = pid;
+			}
+			pg_write_barrier();
 			if (shared->workers_launched == 0)
 			{
 				ereport(LOG,
@@ -644,18 +784,27 @@ rs_coordinate(const RsRunRequest *req, RsRunShared *shared, RsRun *run)
 
 /*
  * rs_prepare_run
- *		Take the job's lock, then resume the day's unfinished run or create a
- *		new one (with its snapshot and partitions), and commit it so that the
- *		workers can see it.  Returns false if the run was skipped.
+ *		Take the job's lock and record the run: resume the day's latest
+ *		unfinished run that no later run has superseded, or insert a new
+ *		one; commit that row first, so that every attempt leaves a row with
+ *		its error, whatever fails next.  Then connect to Redis and, for a
+ *		run not read before, snapshot the day's key if it may still change,
+ *		count its members and record the partitions; commit again, so that
+ *		the workers can see them.  Returns false if the run was not started
+ *		because the job was busy (see rs_job_busy).
  */
 static bool
 rs_prepare_run(const RsRunRequest *req, RsRunShared *shared, RsRun *run)
 {
 	LOCKTAG		tag;
-	Oid			argtypes[3];
+	Oid			argtypes[3] = {INT8OID, DATEOID, TEXTOID};
 	Datum		values[3];
 	bool		isnull;
-	bool		resumed = false;
+	bool		prepared = false;
+	char	   *source = NULL;
+	char	   *readkey = NULL;
+	int64		members = 0;
+	List	   *superseded;
 
 	rs_begin_xact("redis_sync: preparing a run");
 	run->job = rs_lookup_job_by_id(req->job_id);
@@ -666,16 +815,8 @@ rs_prepare_run(const RsRunRequest *req, RsRunShared *shared, RsRun *run)
 	{
 		if (req->trigger == RS_TRIGGER_SCHEDULE)
 		{
-			argtypes[0] = INT8OID;
-			values[0] = Int64GetDatum(req->job_id);
-			argtypes[1] = DATEOID;
-			values[1] = DateADTGetDatum(req->run_date);
-			rs_spi_exec("INSERT INTO redis_sync.run (job_id, run_date, status, trigger, finished_at, error) "
-						"VALUES ($1, $2, 'skipped', 'schedule', now(), "
-						"'The previous run of the job was still running.')",
-						2, argtypes, values, NULL, SPI_OK_INSERT);
+			rs_job_busy(req, shared);
 			rs_commit_xact();
-			strlcpy(shared->status, "skipped", sizeof(shared->status));
 			return false;
 		}
 		ereport(ERROR,
@@ -685,111 +826,238 @@ rs_prepare_run(const RsRunRequest *req, RsRunShared *shared, RsRun *run)
 	}
 
 	/* We hold the lock: a run still marked running was interrupted. */
-	argtypes[0] = INT8OID;
 	values[0] = Int64GetDatum(req->job_id);
+	values[1] = DateADTGetDatum(req->run_date);
 	rs_spi_exec("UPDATE redis_sync.run SET status = 'interrupted', finished_at = now() "
 				"WHERE job_id = $1 AND status = 'running'",
 				1, argtypes, values, NULL, SPI_OK_UPDATE);
+	superseded = rs_supersede_runs(req->job_id, req->run_date);
 
+	if (req->resume)
+	{
+		rs_spi_exec("SELECT run_id, source_key, read_key, coalesce(members, 0) FROM redis_sync.run r "
+					"WHERE job_id = $1 AND run_date = $2 "
+					"AND status IN ('failed', 'cancelled', 'interrupted') "
+					"AND NOT EXISTS (SELECT 1 FROM redis_sync.run n WHERE n.job_id = r.job_id "
+					"  AND n.run_date = r.run_date AND n.run_id > r.run_id AND n.status = 'succeeded') "
+					"ORDER BY run_id DESC LIMIT 1",
+					2, argtypes, values, NULL, SPI_OK_SELECT);
+		if (SPI_processed > 0)
+		{
+			Datum		d;
+
+			run->run_id = DatumGetInt64(rs_spi_getdatum(0, 1, &isnull));
+			d = rs_spi_getdatum(0, 2, &isnull);
+			source = isnull ? NULL : TextDatumGetCString(d);
+			d = rs_spi_getdatum(0, 3, &isnull);
+			readkey = isnull ? NULL : TextDatumGetCString(d);
+			prepared = (source != NULL && readkey != NULL);
+			members = DatumGetInt64(rs_spi_getdatum(0, 4, &isnull));
+			values[0] = Int64GetDatum(run->run_id);
+			rs_spi_exec("UPDATE redis_sync.run r SET status = 'running', trigger = 'resume', "
+						"resumed_at = now(), finished_at = NULL, error = NULL, error_detail = NULL, "
+						"error_sqlstate = NULL, error_partition = NULL, error_context = NULL, "
+						"attempts = attempts + 1, retry_at = NULL, "
+						"resumed_done = (SELECT coalesce(sum(next_offset - start_offset), 0) "
+						"FROM redis_sync.run_partition p WHERE p.run_id = r.run_id) "
+						"WHERE run_id = $1",
+						1, argtypes, values, NULL, SPI_OK_UPDATE);
+		}
+	}
+	if (run->run_id == 0)
+	{
+		values[2] = CStringGetTextDatum(req->trigger == RS_TRIGGER_SCHEDULE ? "schedule" : "manual");
+		rs_spi_exec("INSERT INTO redis_sync.run (job_id, run_date, status, trigger) "
+					"VALUES ($1, $2, 'running', $3) RETURNING run_id",
+					3, argtypes, values, NULL, SPI_OK_INSERT_RETURNING);
+		run->run_id = DatumGetInt64(rs_spi_getdatum(0, 1, &isnull));
+	}
+	rs_commit_xact();
+	shared->run_id = run->run_id;
+
+	rs_begin_xact("redis_sync: preparing a run");
 	run->server = GetForeignServerByName(run->job->server_name, false);
 	/* USAGE may have been revoked, or the catalog row changed, since create_job. */
 	rs_check_server_access(run->server, run->job->owner);
 	run->user = GetUserMapping(run->job->owner, run->server->serverid);
 	run->conn = rs_get_connection(run->server, run->user);
-
-	if (req->resume)
+	run->source_key = MemoryContextStrdup(TopMemoryContext,
+										  rs_format_key(run->job->daily_key, req->run_date));
+	if (prepared && strcmp(source, readkey) != 0 && members > 0)
 	{
-		argtypes[1] = DATEOID;
-		values[1] = DateADTGetDatum(req->run_date);
-		rs_spi_exec("SELECT run_id, source_key, read_key, members FROM redis_sync.run "
-					"WHERE job_id = $1 AND run_date = $2 "
-					"AND status IN ('failed', 'cancelled', 'interrupted') AND read_key IS NOT NULL "
-					"ORDER BY run_id DESC LIMIT 1",
-					2, argtypes, values, NULL, SPI_OK_SELECT);
-		if (SPI_processed > 0)
-		{
-			int64		old_run = DatumGetInt64(rs_spi_getdatum(0, 1, &isnull));
-			char	   *source = TextDatumGetCString(rs_spi_getdatum(0, 2, &isnull));
-			char	   *readkey = TextDatumGetCString(rs_spi_getdatum(0, 3, &isnull));
-			int64		members = DatumGetInt64(rs_spi_getdatum(0, 4, &isnull));
-			const char *argv[2] = {"EXISTS", readkey};
+		/*
+		 * A run that reads a snapshot: its key is derived from the run id,
+		 * never taken from the catalog.  Refresh its expiry; if it is gone
+		 * (expired, evicted, deleted, or lost in a Redis restart), the run
+		 * cannot be finished: start a new one.
+		 */
+		char	   *snap = rs_snapshot_key(run->run_id);
+		const char *argv[3] = {"EXPIRE", snap, RS_SNAPSHOT_TTL};
 
-			if (strcmp(source, readkey) != 0 && members > 0 &&
-				rs_redis_integer(run->conn, readkey, 2, argv) == 0)
-			{
-				/* The snapshot is gone (expired, or Redis lost it): start over. */
-				ereport(NOTICE,
-						(errmsg("snapshot \"%s\" of run " INT64_FORMAT " no longer exists; starting a new run",
-								readkey, old_run)));
-				argtypes[0] = INT8OID;
-				values[0] = Int64GetDatum(old_run);
-				rs_spi_exec("UPDATE redis_sync.run SET status = 'failed', "
-							"error = 'Its snapshot key no longer exists in Redis.' WHERE run_id = $1",
-							1, argtypes, values, NULL, SPI_OK_UPDATE);
-			}
-			else
-			{
-				run->run_id = old_run;
-				run->source_key = MemoryContextStrdup(TopMemoryContext, source);
-				run->read_key = MemoryContextStrdup(TopMemoryContext, readkey);
-				argtypes[0] = INT8OID;
-				values[0] = Int64GetDatum(old_run);
-				rs_spi_exec("UPDATE redis_sync.run r SET status = 'running', trigger = 'resume', "
-							"resumed_at = now(), finished_at = NULL, error = NULL, error_detail = NULL, "
-							"error_sqlstate = NULL, error_partition = NULL, "
-							"resumed_done = (SELECT coalesce(sum(next_offset - start_offset), 0) "
-							"FROM redis_sync.run_partition p WHERE p.run_id = r.run_id) "
-							"WHERE run_id = $1",
-							1, argtypes, values, NULL, SPI_OK_UPDATE);
-				rs_spi_exec("UPDATE redis_sync.run_partition SET status = 'pending', error = NULL "
-							"WHERE run_id = $1 AND status <> 'succeeded'",
-							1, argtypes, values, NULL, SPI_OK_UPDATE);
-				resumed = true;
-			}
+		if (rs_redis_integer(run->conn, snap, 3, argv) == 0)
+		{
+			ereport(NOTICE,
+					(errmsg("snapshot \"%s\" of run " INT64_FORMAT " no longer exists; starting a new run",
+							snap, run->run_id)));
+			values[0] = Int64GetDatum(run->run_id);
+			rs_spi_exec("UPDATE redis_sync.run SET status = 'failed', finished_at = now(), "
+						"error = 'Its snapshot key no longer exists in Redis.' WHERE run_id = $1",
+						1, argtypes, values, NULL, SPI_OK_UPDATE);
+			rs_commit_xact();
+			rs_begin_xact("redis_sync: preparing a run");
+			values[0] = Int64GetDatum(req->job_id);
+			values[2] = CStringGetTextDatum(req->trigger == RS_TRIGGER_SCHEDULE ? "schedule" : "manual");
+			rs_spi_exec("INSERT INTO redis_sync.run (job_id, run_date, status, trigger) "
+						"VALUES ($1, $2, 'running', $3) RETURNING run_id",
+						3, argtypes, values, NULL, SPI_OK_INSERT_RETURNING);
+			run->run_id = DatumGetInt64(rs_spi_getdatum(0, 1, &isnull));
+			rs_commit_xact();
+			shared->run_id = run->run_id;
+			prepared = false;
+			rs_begin_xact("redis_sync: preparing a run");
 		}
+		else
+			run->read_key = MemoryContextStrdup(TopMemoryContext, snap);
 	}
-	if (!resumed)
+	else if (prepared)
+		run->read_key = run->source_key;
+	if (prepared)
+	{
+		values[0] = Int64GetDatum(run->run_id);
+		rs_spi_exec("UPDATE redis_sync.run_partition SET status = 'pending', error = NULL "
+					"WHERE run_id = $1 AND status <> 'succeeded'",
+					1, argtypes, values, NULL, SPI_OK_UPDATE);
+	}
+	else
 		rs_new_run(req, run);
 	rs_commit_xact();
-
-	shared->run_id = run->run_id;
+	rs_drop_snapshots(run, superseded);
 	return true;
 }
 
 /*
+ * rs_job_busy
+ *		A scheduled run found its job's lock taken.  If the run that holds it
+ *		is of the same date, this occurrence is recorded as "skipped": the
+ *		running run syncs that day.  Otherwise the date is still owed: the
+ *		date's unfinished run (or a new row) is left "interrupted" with a
+ *		retry time, and the scheduler starts it once the job is free.
+ */
+static void
+rs_job_busy(const RsRunRequest *req, RsRunShared *shared)
+{
+	Oid			argtypes[2] = {INT8OID, DATEOID};
+	Datum		values[2];
+
+	values[0] = Int64GetDatum(req->job_id);
+	values[1] = DateADTGetDatum(req->run_date);
+	rs_spi_exec("SELECT 1 FROM redis_sync.run WHERE job_id = $1 AND run_date = $2 "
+				"AND status = 'running'",
+				2, argtypes, values, NULL, SPI_OK_SELECT);
+	if (SPI_processed > 0)
+	{
+		rs_spi_exec("INSERT INTO redis_sync.run (job_id, run_date, status, trigger, finished_at, error) "
+					"VALUES ($1, $2, 'skipped', 'schedule', now(), "
+					"'The previous run of the job was still running.')",
+					2, argtypes, values, NULL, SPI_OK_INSERT);
+		strlcpy(shared->status, "skipped", sizeof(shared->status));
+		return;
+	}
+	rs_spi_exec("UPDATE redis_sync.run r SET retry_at = now() + interval '2 seconds', "
+				"error = 'The job was busy with another run; the scheduler starts this one when it ends.' "
+				"WHERE run_id = (SELECT max(run_id) FROM redis_sync.run r2 "
+				"  WHERE r2.job_id = $1 AND r2.run_date = $2 "
+				"  AND r2.status IN ('failed', 'cancelled', 'interrupted'))",
+				2, argtypes, values, NULL, SPI_OK_UPDATE);
+	if (SPI_processed == 0)
+		rs_spi_exec("INSERT INTO redis_sync.run (job_id, run_date, status, trigger, finished_at, "
+					"error, attempts, retry_at) "
+					"VALUES ($1, $2, 'interrupted', 'schedule', now(), "
+					"'The job was busy with another run; the scheduler starts this one when it ends.', "
+					"0, now() + interval '2 seconds')",
+					2, argtypes, values, NULL, SPI_OK_INSERT);
+	strlcpy(shared->status, "interrupted", sizeof(shared->status));
+}
+
+/*
+ * rs_supersede_runs
+ *		Mark the job's unfinished runs of a date that a later run of that
+ *		date has completed "superseded": resuming them would write their
+ *		older values over the later run's.  Returns the ids (int8 in a List
+ *		of palloc'd values) of those that read a snapshot, which is no
+ *		longer needed.
+ */
+static List *
+rs_supersede_runs(int64 job_id, DateADT run_date)
+{
+	List	   *snapshots = NIL;
+	Oid			argtypes[2] = {INT8OID, DATEOID};
+	Datum		values[2];
+
+	values[0] = Int64GetDatum(job_id);
+	values[1] = DateADTGetDatum(run_date);
+	rs_spi_exec("UPDATE redis_sync.run r SET status = 'superseded', retry_at = NULL, "
+				"finished_at = coalesce(r.finished_at, now()), "
+				"error = coalesce(r.error || ' ', '') || 'Superseded by run ' || n.run_id || "
+				"', a later run of the same date that succeeded; it can no longer be resumed.' "
+				"FROM (SELECT max(run_id) AS run_id FROM redis_sync.run "
+				"      WHERE job_id = $1 AND run_date = $2 AND status = 'succeeded') n "
+				"WHERE r.job_id = $1 AND r.run_date = $2 AND r.run_id < n.run_id "
+				"AND r.status IN ('failed', 'cancelled', 'interrupted') "
+				"RETURNING r.run_id, r.read_key IS DISTINCT FROM r.source_key AND r.read_key IS NOT NULL",
+				2, argtypes, values, NULL, SPI_OK_UPDATE_RETURNING);
+	for (uint64 i = 0; i < SPI_processed; i++)
+	{
+		bool		isnull;
+
+		if (DatumGetBool(rs_spi_getdatum(i, 2, &isnull)))
+		{
+			int64	   *id = palloc(sizeof(int64));
+
+			*id = DatumGetInt64(rs_spi_getdatum(i, 1, &isnull));
+			snapshots = lappend(snapshots, id);
+		}
+	}
+	return snapshots;
+}
+
+/*
+ * rs_snapshot_key
+ *		The name of a run's snapshot key.  It holds the cluster's system
+ *		identifier and the database's OID, so that runs of other databases
+ *		and clusters that share the Redis server never use (or drop) it.
+ */
+static char *
+rs_snapshot_key(int64 run_id)
+{
+	return psprintf("redis_sync:snapshot:" UINT64_FORMAT ":%u:" INT64_FORMAT,
+					GetSystemIdentifier(), MyDatabaseId, run_id);
+}
+
+/*
  * rs_new_run
- *		Insert the run, snapshot the day's key if it may still change, count
- *		its members and record the partitions.
+ *		Prepare a run that has not read anything yet: snapshot the day's key
+ *		if it may still change, count its members and record the partitions.
  */
 static void
 rs_new_run(const RsRunRequest *req, RsRun *run)
 {
 	Oid			argtypes[5];
 	Datum		values[5];
-	bool		isnull;
 	int64		members;
 	int			nparts;
 
-	argtypes[0] = INT8OID;
-	values[0] = Int64GetDatum(req->job_id);
-	argtypes[1] = DATEOID;
-	values[1] = DateADTGetDatum(req->run_date);
-	argtypes[2] = TEXTOID;
-	values[2] = CStringGetTextDatum(req->trigger == RS_TRIGGER_SCHEDULE ? "schedule" : "manual");
-	rs_spi_exec("INSERT INTO redis_sync.run (job_id, run_date, status, trigger) "
-				"VALUES ($1, $2, 'running', $3) RETURNING run_id",
-				3, argtypes, values, NULL, SPI_OK_INSERT_RETURNING);
-	run->run_id = DatumGetInt64(rs_spi_getdatum(0, 1, &isnull));
-	run->source_key = MemoryContextStrdup(TopMemoryContext,
-										  rs_format_key(run->job->daily_key, req->run_date));
-
-	if (req->snapshot)
+	/*
+	 * Which date is live: today in redis_sync.timezone, or else in the
+	 * coordinator's TimeZone (the server's, with the database's and the job
+	 * owner's settings), as for the scheduler; the caller's session settings
+	 * do not reach this process.
+	 */
+	if (req->run_date >= rs_today(GetCurrentTimestamp()))
 	{
-		run->read_key = MemoryContextStrdup(TopMemoryContext,
-											psprintf("redis_sync:snapshot:" INT64_FORMAT ":%s",
-													 run->run_id, run->source_key));
-		/* a page at a time: Redis keeps serving its clients meanwhile */
-		members = zr_snapshot(run->conn, run->source_key, run->read_key, 7 * 24 * 3600);
+		run->read_key = MemoryContextStrdup(TopMemoryContext, rs_snapshot_key(run->run_id));
+		/* a page at a time, each with the expiry: Redis keeps serving its clients */
+		members = zr_snapshot(run->conn, run->source_key, run->read_key, RS_SNAPSHOT_TTL_SECONDS);
 	}
 	else
 	{
@@ -809,6 +1077,8 @@ rs_new_run(const RsRunRequest *req, RsRun *run)
 	rs_spi_exec("UPDATE redis_sync.run SET members = $2, source_key = $3, read_key = $4 "
 				"WHERE run_id = $1",
 				4, argtypes, values, NULL, SPI_OK_UPDATE);
+	rs_spi_exec("DELETE FROM redis_sync.run_partition WHERE run_id = $1",
+				1, argtypes, values, NULL, SPI_OK_DELETE);
 	if (nparts > 0)
 	{
 		/* The first members % nparts partitions are one rank longer. */
@@ -924,21 +1194,160 @@ rs_stop_workers(RsRun *run)
 }
 
 /*
+ * rs_job_changed
+ *		Before a run may succeed: is its job still there, with the
+ *		definition the run started with?  If not, fill "edata" with why and
+ *		return the status the run ends with instead ("cancelled" for a
+ *		dropped job, "failed" for a redefined one); else NULL.
+ */
+static const char *
+rs_job_changed(RsRun *run, ErrorData *edata)
+{
+	Oid			argtypes[1] = {INT8OID};
+	Datum		values[1] = {Int64GetDatum(run->job->job_id)};
+	RsJob	   *now;
+	bool		same;
+
+	rs_spi_exec("SELECT 1 FROM redis_sync.job WHERE job_id = $1",
+				1, argtypes, values, NULL, SPI_OK_SELECT);
+	memset(edata, 0, sizeof(ErrorData));
+	edata->sqlerrcode = ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE;
+	if (SPI_processed == 0)
+	{
+		edata->message = psprintf("job \"%s\" was dropped during run " INT64_FORMAT,
+								  run->job->job_name, run->run_id);
+		edata->detail = pstrdup("The run's result is not recorded.");
+		return "cancelled";
+	}
+	now = rs_lookup_job_by_id(run->job->job_id);
+	same = strcmp(now->server_name, run->job->server_name) == 0 &&
+		strcmp(now->daily_key, run->job->daily_key) == 0 &&
+		(now->total_key == NULL) == (run->job->total_key == NULL) &&
+		(now->total_key == NULL || strcmp(now->total_key, run->job->total_key) == 0) &&
+		now->member_table == run->job->member_table &&
+		now->daily_table == run->job->daily_table &&
+		now->partitions == run->job->partitions;
+	if (same)
+		return NULL;
+	edata->message = psprintf("job \"%s\" was altered during run " INT64_FORMAT,
+							  run->job->job_name, run->run_id);
+	edata->detail = pstrdup("Its server, keys, tables or partitions changed while the run was going.");
+	return "failed";
+}
+
+/*
+ * rs_run_unproven
+ *		Before a run may succeed: did every partition read every rank of its
+ *		range, each counted once, and commit it (members_read, counted by the
+ *		workers with the chunks), and do the partitions cover the members
+ *		that the run counted when it started?  If not, fill "edata" naming
+ *		the first partition that came up short, make those partitions read
+ *		again on resume, and return true.
+ */
+static bool
+rs_run_unproven(RsRun *run, ErrorData *edata)
+{
+	Oid			argtypes[1] = {INT8OID};
+	Datum		values[1] = {Int64GetDatum(run->run_id)};
+	bool		isnull;
+	int64		members;
+	int64		covered;
+	int			part;
+	int64		read;
+	int64		size;
+
+	memset(edata, 0, sizeof(ErrorData));
+	edata->sqlerrcode = ERRCODE_DATA_EXCEPTION;
+	rs_spi_exec("SELECT coalesce(r.members, -1), "
+				"(SELECT coalesce(sum(end_offset - start_offset + 1), 0)::int8 "
+				" FROM redis_sync.run_partition p WHERE p.run_id = r.run_id) "
+				"FROM redis_sync.run r WHERE r.run_id = $1",
+				1, argtypes, values, NULL, SPI_OK_SELECT);
+	if (SPI_processed != 1)
+		return false;			/* the run is gone: rs_job_changed says why */
+	members = DatumGetInt64(rs_spi_getdatum(0, 1, &isnull));
+	covered = DatumGetInt64(rs_spi_getdatum(0, 2, &isnull));
+	if (members != covered)
+	{
+		edata->message = psprintf("the partitions of run " INT64_FORMAT " cover " INT64_FORMAT " of its " INT64_FORMAT " members",
+								  run->run_id, covered, members);
+		return true;
+	}
+	rs_spi_exec("SELECT partition_no, members_read, end_offset - start_offset + 1, status "
+				"FROM redis_sync.run_partition WHERE run_id = $1 "
+				"AND (status <> 'succeeded' OR members_read <> end_offset - start_offset + 1) "
+				"ORDER BY partition_no LIMIT 1",
+				1, argtypes, values, NULL, SPI_OK_SELECT);
+	if (SPI_processed == 0)
+		return false;
+	part = DatumGetInt32(rs_spi_getdatum(0, 1, &isnull));
+	read = DatumGetInt64(rs_spi_getdatum(0, 2, &isnull));
+	size = DatumGetInt64(rs_spi_getdatum(0, 3, &isnull));
+	edata->message = psprintf("partition %d of run " INT64_FORMAT " read " INT64_FORMAT " of " INT64_FORMAT " ranks",
+							  part, run->run_id, read, size);
+	edata->detail = psprintf("Redis key \"%s\" returned fewer members than the run counted when it started: "
+							 "the key shrank or vanished during the run (deleted, evicted, or lost in a Redis restart). "
+							 "A resumed run reads the short partitions again; one with resume => false reads the day anew.",
+							 run->read_key ? run->read_key : run->source_key);
+
+	/* A resume reads the short partitions again, from their start. */
+	rs_spi_exec("DELETE FROM redis_sync.rejected j USING redis_sync.run_partition p "
+				"WHERE j.run_id = $1 AND p.run_id = $1 AND p.partition_no = j.partition_no "
+				"AND p.status = 'succeeded' AND p.members_read <> p.end_offset - p.start_offset + 1",
+				1, argtypes, values, NULL, SPI_OK_DELETE);
+	rs_spi_exec("UPDATE redis_sync.run_partition SET status = 'failed', next_offset = start_offset, "
+				"members_read = 0, missing_total = 0, rejected = 0, "
+				"error = 'It read fewer members than ranks.' "
+				"WHERE run_id = $1 AND status = 'succeeded' "
+				"AND members_read <> end_offset - start_offset + 1",
+				1, argtypes, values, NULL, SPI_OK_UPDATE);
+	return true;
+}
+
+/*
  * rs_finish_run
  *		Record the run's final status and totals, drop the snapshot of a
  *		successful run, and fill in the caller's result.  edata is the
  *		coordinator's own error, if any; a failed partition's error is read
- *		from the catalog.
+ *		from the catalog.  A run ends "succeeded" only if its job is
+ *		unchanged and it proves its result (rs_run_unproven).  A successful
+ *		run supersedes the older unfinished runs of its date; a failed
+ *		scheduled run gets a retry time while it has retries left.
  */
 static void
 rs_finish_run(RsRun *run, RsRunShared *shared, const char *status, ErrorData *edata)
 {
-	Oid			argtypes[5] = {INT8OID, TEXTOID, TEXTOID, TEXTOID, TEXTOID};
-	Datum		values[5];
-	char		nulls[6] = "     ";	/* 5 flags and the terminator */
+	Oid			argtypes[6] = {INT8OID, TEXTOID, TEXTOID, TEXTOID, TEXTOID, INT4OID};
+	Datum		values[6];
+	char		nulls[7] = "      ";	/* 6 flags and the terminator */
 	bool		isnull;
+	ErrorData	check;
+	int			check_partition = -1;
+	List	   *superseded = NIL;
 
+	rs_begin_xact("redis_sync: finishing a run");
 	values[0] = Int64GetDatum(run->run_id);
+	rs_spi_exec("UPDATE redis_sync.run_partition SET status = 'pending' "
+				"WHERE run_id = $1 AND status = 'running'",
+				1, argtypes, values, NULL, SPI_OK_UPDATE);
+	if (strcmp(status, "succeeded") == 0)
+	{
+		const char *changed = rs_job_changed(run, &check);
+
+		if (changed != NULL)
+		{
+			status = changed;
+			edata = &check;
+		}
+		else if (rs_run_unproven(run, &check))
+		{
+			status = "failed";
+			edata = &check;
+			if (sscanf(check.message, "partition %d of run", &check_partition) != 1)
+				check_partition = -1;
+		}
+	}
+
 	values[1] = CStringGetTextDatum(status);
 	if (edata != NULL && edata->message != NULL)
 		values[2] = CStringGetTextDatum(edata->message);
@@ -952,23 +1361,24 @@ rs_finish_run(RsRun *run, RsRunShared *shared, const char *status, ErrorData *ed
 		values[4] = CStringGetTextDatum(unpack_sql_state(edata->sqlerrcode));
 	else
 		nulls[4] = 'n';
+	values[5] = Int32GetDatum(check_partition);
+	if (check_partition < 0)
+		nulls[5] = 'n';
 
-	rs_begin_xact("redis_sync: finishing a run");
-	rs_spi_exec("UPDATE redis_sync.run_partition SET status = 'pending' "
-				"WHERE run_id = $1 AND status = 'running'",
-				1, argtypes, values, NULL, SPI_OK_UPDATE);
 	rs_spi_exec("UPDATE redis_sync.run r SET status = $2, finished_at = now(), "
 				"error = coalesce(r.error, $3), error_detail = coalesce(r.error_detail, $4), "
 				"error_sqlstate = coalesce(r.error_sqlstate, $5), "
-				"rows_written = t.rows, missing_total = t.missing "
+				"error_partition = coalesce(r.error_partition, $6), "
+				"rows_written = t.rows, missing_total = t.missing, rejected = t.rejected "
 				"FROM (SELECT coalesce(sum(rows_written), 0)::int8 AS rows, "
-				"             coalesce(sum(missing_total), 0)::int8 AS missing "
+				"             coalesce(sum(missing_total), 0)::int8 AS missing, "
+				"             coalesce(sum(rejected), 0)::int8 AS rejected "
 				"      FROM redis_sync.run_partition WHERE run_id = $1) t "
 				"WHERE r.run_id = $1 "
 				"RETURNING coalesce(r.members, 0), r.rows_written, "
 				"extract(epoch FROM r.finished_at - coalesce(r.resumed_at, r.started_at))::float8, "
 				"r.error, r.error_detail, r.error_sqlstate, r.error_partition, r.error_context",
-				5, argtypes, values, nulls, SPI_OK_UPDATE_RETURNING);
+				6, argtypes, values, nulls, SPI_OK_UPDATE_RETURNING);
 	if (SPI_processed == 1)
 	{
 		Datum		d;
@@ -985,14 +1395,15 @@ rs_finish_run(RsRun *run, RsRunShared *shared, const char *status, ErrorData *ed
 			if (!isnull)
 				text_to_cstring_buffer(DatumGetTextPP(d), shared->detail, sizeof(shared->detail));
 			d = rs_spi_getdatum(0, 6, &isnull);
+			shared->sqlerrcode = ERRCODE_INTERNAL_ERROR;
 			if (!isnull)
 			{
 				char	   *code = TextDatumGetCString(d);
 
-				shared->sqlerrcode = MAKE_SQLSTATE(code[0], code[1], code[2], code[3], code[4]);
+				/* the catalog's text is not trusted to be a whole SQLSTATE */
+				if (strlen(code) == 5)
+					shared->sqlerrcode = MAKE_SQLSTATE(code[0], code[1], code[2], code[3], code[4]);
 			}
-			else
-				shared->sqlerrcode = ERRCODE_INTERNAL_ERROR;
 			d = rs_spi_getdatum(0, 7, &isnull);
 			shared->error_partition = isnull ? -1 : DatumGetInt32(d);
 			d = rs_spi_getdatum(0, 8, &isnull);
@@ -1003,41 +1414,82 @@ rs_finish_run(RsRun *run, RsRunShared *shared, const char *status, ErrorData *ed
 						 run->run_id, status);
 		}
 	}
+	else
+	{
+		/* The run's row is gone with its job. */
+		shared->sqlerrcode = edata ? edata->sqlerrcode : ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE;
+		snprintf(shared->message, sizeof(shared->message), "%s",
+				 edata && edata->message ? edata->message : "the run's catalog row no longer exists");
+		snprintf(shared->detail, sizeof(shared->detail), "%s",
+				 edata && edata->detail ? edata->detail : "");
+	}
+
+	if (strcmp(status, "succeeded") == 0)
+	{
+		superseded = rs_supersede_runs(run->job->job_id, run->run_date);
+		if (run->read_key != NULL && strcmp(run->read_key, run->source_key) != 0)
+		{
+			int64	   *id = palloc(sizeof(int64));
+
+			*id = run->run_id;
+			superseded = lappend(superseded, id);
+		}
+	}
+	else if (strcmp(status, "failed") == 0 && run->scheduled)
+	{
+		/* The scheduler retries it, with a delay that doubles each time. */
+		rs_spi_exec("UPDATE redis_sync.run r SET retry_at = CASE WHEN r.attempts <= j.max_retries "
+					"THEN now() + j.retry_delay * pg_catalog.power(2, greatest(r.attempts - 1, 0)) END "
+					"FROM redis_sync.job j WHERE r.run_id = $1 AND j.job_id = r.job_id",
+					1, argtypes, values, NULL, SPI_OK_UPDATE);
+	}
 	rs_commit_xact();
 	strlcpy(shared->status, status, sizeof(shared->status));
 
-	/*
-	 * A finished run no longer needs its snapshot.  The run has succeeded
-	 * whatever happens here: if Redis is unreachable now, the snapshot just
-	 * expires on its own.
-	 */
-	if (strcmp(status, "succeeded") == 0 && run->read_key != NULL &&
-		strcmp(run->read_key, run->source_key) != 0)
+	rs_drop_snapshots(run, superseded);
+}
+
+/*
+ * rs_drop_snapshots
+ *		UNLINK the snapshots of the runs given (a List of int64 *): of a run
+ *		that succeeded and of the runs it superseded.  The names are derived
+ *		from the run ids (rs_snapshot_key), never read from the catalog.
+ *		Failing here changes no run's outcome: if Redis is unreachable now,
+ *		the snapshots just expire on their own.
+ */
+static void
+rs_drop_snapshots(RsRun *run, List *run_ids)
+{
+	MemoryContext cxt = CurrentMemoryContext;
+	ListCell   *lc;
+
+	if (run_ids == NIL)
+		return;
+	PG_TRY();
 	{
-		MemoryContext cxt = CurrentMemoryContext;
-
-		PG_TRY();
+		rs_begin_xact("redis_sync: dropping snapshots");
+		run->conn = rs_get_connection(run->server, run->user);
+		foreach(lc, run_ids)
 		{
-			const char *argv[2] = {"UNLINK", run->read_key};
+			char	   *snap = rs_snapshot_key(*(int64 *) lfirst(lc));
+			const char *argv[2] = {"UNLINK", snap};
 
-			rs_begin_xact("redis_sync: dropping a snapshot");
-			run->conn = rs_get_connection(run->server, run->user);
-			(void) rs_redis_integer(run->conn, run->read_key, 2, argv);
-			rs_commit_xact();
+			(void) rs_redis_integer(run->conn, snap, 2, argv);
 		}
-		PG_CATCH();
-		{
-			ErrorData  *edata;
-
-			MemoryContextSwitchTo(cxt);
-			edata = CopyErrorData();
-			FlushErrorState();
-			AbortOutOfAnyTransaction();
-			ereport(WARNING,
-					(errmsg("could not drop snapshot \"%s\" of run " INT64_FORMAT ": %s",
-							run->read_key, run->run_id, edata->message),
-					 errdetail("The snapshot expires on its own within 7 days.")));
-		}
-		PG_END_TRY();
+		rs_commit_xact();
 	}
+	PG_CATCH();
+	{
+		ErrorData  *err;
+
+		MemoryContextSwitchTo(cxt);
+		err = CopyErrorData();
+		FlushErrorState();
+		AbortOutOfAnyTransaction();
+		ereport(WARNING,
+				(errmsg("could not drop the snapshot of run " INT64_FORMAT ": %s",
+						run->run_id, err->message),
+				 errdetail("The snapshot expires on its own within 7 days.")));
+	}
+	PG_END_TRY();
 }

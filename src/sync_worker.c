@@ -18,11 +18,15 @@
  *	 3. in one transaction: upserts the member and daily tables with
  *		set-based statements prepared once (rows whose values are unchanged
  *		are not rewritten, nor even locked while chunks are mostly
- *		unchanged: target_probe.c finds them) and advances the partition's
- *		next_offset.
+ *		unchanged: target_probe.c finds them), records the members it had
+ *		to reject (max_rejects), and advances the partition's next_offset
+ *		and the count of ranks it read (members_read).
  * A chunk therefore commits completely or not at all, and a resumed run
- * continues one segment before the committed offset, so that no member is
- * skipped and none is written twice (see rs_sync_partition_once).  Lost
+ * continues at the start of the segment that holds the committed offset,
+ * so that no member is skipped, none is written twice and none is counted
+ * twice (see rs_sync_partition_once).  A rank range that Redis answers with
+ * fewer members than ranks (the key shrank or vanished) still moves the
+ * offset, but not members_read: the coordinator then fails the run.  Lost
  * connections and timeouts are retried with backoff; other errors fail the
  * partition and are recorded for the coordinator.
  *
@@ -33,6 +37,7 @@
 #include "access/xact.h"
 #include "catalog/pg_type.h"
 #include "executor/spi.h"
+#include "mb/pg_wchar.h"
 #include "miscadmin.h"
 #include "pgstat.h"
 #include "postmaster/bgworker.h"
@@ -106,7 +111,8 @@ typedef struct RsWorker
 	SPIPlanPtr	offset_plan;
 	int			partition_no;	/* -1: none claimed */
 	int64		start_offset;
-	int64		next_offset;	/* committed when the partition was (re)started */
+	int64		next_offset;	/* the committed offset */
+	int64		resume_offset;	/* committed when the partition was (re)started */
 	int64		end_offset;
 	int64		range_end;		/* last rank of the segment being read */
 	MemoryContext chunk_cxt[2];	/* the chunk being written, the next one */
@@ -139,7 +145,18 @@ static void rs_send_chunk_range(RsWorker *w, int64 offset);
 static void rs_read_ahead(RsWorker *w, ZsetPage *page, int64 offset, MemoryContext cxt);
 static void rs_chunk_error_callback(void *arg);
 static int	rs_member_cmp(const void *a, const void *b, void *arg);
-static void rs_write_chunk(RsWorker *w, ZsetPage *page, char **totals, int64 next);
+typedef struct RsChunkRows RsChunkRows;
+typedef struct RsRejects RsRejects;
+static void rs_write_chunk(RsWorker *w, ZsetPage *page, char **totals, int64 next,
+						   int64 ordinal0);
+static int64 rs_write_rows(RsWorker *w, RsChunkRows *rows, int from, int to);
+static bool rs_try_write_rows(RsWorker *w, RsChunkRows *rows, int64 *written);
+static bool rs_convert_or_reject(RsWorker *w, ZsetPage *page, char **totals, int k,
+								 int64 rank, RsChunkRows *rows, int j, RsRejects *rej);
+static int64 rs_write_rows_one_by_one(RsWorker *w, RsChunkRows *rows, RsRejects *rej);
+static void rs_record_rejects(RsWorker *w, RsRejects *rej);
+static void rs_reject(RsRejects *rej, const char *member, int len, const char *score,
+					  ErrorData *edata);
 static bool rs_try_plain_insert(RsWorker *w, Datum *args, uint64 *written);
 static uint64 rs_upsert(RsWorker *w, bool daily, Datum *names, Datum *counts, int n, bool filter);
 static Datum *rs_upsert_args(RsWorker *w, bool daily, Datum *names, Datum *counts, int n, Datum *args);
@@ -147,8 +164,6 @@ static void rs_record_failure(RsWorker *w, ErrorData *edata);
 static void rs_count_type(Oid typid, RsCountType *ct);
 static SPIPlanPtr rs_prepare_kept(const char *sql, int nargs, Oid *argtypes);
 static char *rs_upsert_sql(const char *table, bool daily, bool filtered);
-static Datum rs_parse_count(RsCountType *ct, const char *key, const char *member,
-							int len, int64 rank, const char *score);
 
 /*
  * rs_sync_worker_main
@@ -306,14 +321,16 @@ rs_worker_setup(RsWorker *w)
 	}
 
 	{
-		Oid			otypes[5] = {INT8OID, INT4OID, INT8OID, INT8OID, INT8OID};
+		Oid			otypes[7] = {INT8OID, INT4OID, INT8OID, INT8OID, INT8OID, INT8OID, INT8OID};
 
 		w->offset_plan = rs_prepare_kept("UPDATE redis_sync.run_partition SET next_offset = greatest(next_offset, $3), "
 										 "rows_written = rows_written + $4, "
-										 "missing_total = missing_total + $5, updated_at = now(), "
+										 "missing_total = missing_total + $5, "
+										 "members_read = members_read + $6, rejected = rejected + $7, "
+										 "updated_at = now(), "
 										 "status = CASE WHEN $3 > end_offset THEN 'succeeded' ELSE status END "
 										 "WHERE run_id = $1 AND partition_no = $2",
-										 5, otypes);
+										 7, otypes);
 	}
 
 	w->server = GetForeignServerByName(w->job->server_name, false);
@@ -470,14 +487,19 @@ rs_sync_partition(RsWorker *w)
  *		(Re)connect, read the partition's committed offset, and sync it
  *		segment by segment to its end.
  *
- *		A segment's chunks commit in name order, so a committed offset
- *		inside a segment counts the members written, not ranks: every rank
- *		before the segment's start is committed, and that start is at most
- *		RS_SEGMENT_MEMBERS before the offset.  So the partition resumes
- *		RS_SEGMENT_MEMBERS ranks before its committed offset (or at its
- *		start), where the members already committed are found unchanged and
- *		nothing is written twice; offsets never move backwards.  This holds
- *		whatever segments the interrupted attempt used, rank order included.
+ *		Segments start at the partition's start and every RS_SEGMENT_MEMBERS
+ *		ranks after it.  A segment's chunks commit in name order, so a
+ *		committed offset inside a segment counts the members written, not
+ *		ranks: every rank before the segment's start is committed, and of
+ *		the segment the first (offset - segment start) members in name
+ *		order.  So the partition resumes at the start of the segment that
+ *		holds its committed offset and reads that segment whole again: the
+ *		members already committed are found unchanged and nothing is written
+ *		twice, and they are not counted again (members_read, missing_total,
+ *		rejects), since their ordinals lie below the offset the attempt
+ *		started from; offsets never move backwards.  If the interrupted
+ *		attempt wrote the segment in rank order, the offset is a rank, and
+ *		the same holds with the ranks as ordinals.
  */
 static void
 rs_sync_partition_once(RsWorker *w)
@@ -501,7 +523,9 @@ rs_sync_partition_once(RsWorker *w)
 
 	if (w->next_offset > w->end_offset)
 		return;
-	first = Max(w->start_offset, w->next_offset - RS_SEGMENT_MEMBERS);
+	w->resume_offset = w->next_offset;
+	first = w->start_offset +
+		(w->next_offset - w->start_offset) / RS_SEGMENT_MEMBERS * RS_SEGMENT_MEMBERS;
 	while (first <= w->end_offset)
 	{
 		int64		last = Min(first + RS_SEGMENT_MEMBERS - 1, w->end_offset);
@@ -571,9 +595,10 @@ rs_sync_segment_sorted(RsWorker *w, int64 first, int64 last)
 			if (totals != NULL)
 				totals[k] = seg.totals[i];
 		}
-		pos += n;
 		/* The last chunk completes the segment: its offset is a rank again. */
-		rs_write_chunk(w, &page, totals, pos == seg.n ? last + 1 : first + pos);
+		rs_write_chunk(w, &page, totals, pos + n == seg.n ? last + 1 : first + pos + n,
+					   first + pos);
+		pos += n;
 	} while (pos < seg.n);
 	MemoryContextSwitchTo(oldcxt);
 	MemoryContextReset(w->segment_cxt);
@@ -700,7 +725,7 @@ rs_sync_ranks(RsWorker *w, int64 first, int64 last)
 			totals = zr_receive_mscore(w->conn, w->job->total_key, page[cur].n);
 		if (next <= last)
 			rs_read_ahead(w, &page[1 - cur], next, w->chunk_cxt[1 - cur]);
-		rs_write_chunk(w, &page[cur], totals, next);
+		rs_write_chunk(w, &page[cur], totals, next, -1);
 		MemoryContextSwitchTo(oldcxt);
 		cur = 1 - cur;
 		offset = next;
@@ -746,31 +771,216 @@ rs_read_ahead(RsWorker *w, ZsetPage *page, int64 offset, MemoryContext cxt)
 }
 
 /*
- * rs_write_chunk
- *		Convert a chunk and, in one transaction, upsert it and move the
- *		partition's offset to "next".
- *
- *		An upsert whose WHERE rejects an unchanged row still locks that row,
- *		which dirties its page and writes WAL.  So while chunks are mostly
- *		unchanged (a re-sync), the filtered upserts first drop the rows that
- *		already hold the same count, with read-only index probes; once a
- *		chunk writes at least half its rows (a new day), the next chunk goes
- *		straight to the plain upsert.
+ * A chunk's rows, converted and in member name order.  "ordinal" places a
+ * member on the partition's offset scale (its rank, or in a segment written
+ * in name order the segment's first rank plus its position): members whose
+ * ordinal is below the offset committed when the partition was (re)started
+ * were read, counted and, if rejected, recorded by an earlier attempt.
+ */
+struct RsChunkRows
+{
+	int			n;
+	Datum	   *names;
+	Datum	   *counts;
+	bool	   *has_total;		/* NULL without total_key */
+	Datum	   *totals;
+	const char **members;
+	int		   *lens;
+	char	  **scores;
+	int64	   *ranks;
+	bool	   *is_new;
+};
+
+/* Members a chunk could not write, for redis_sync.rejected. */
+struct RsRejects
+{
+	int			n;
+	Datum	   *members;		/* bytea */
+	Datum	   *scores;			/* text */
+	Datum	   *sqlstates;
+	Datum	   *errors;
+};
+
+/*
+ * rs_is_data_error
+ *		Is this error about the member's own data (its value does not fit a
+ *		column, an index or a constraint), so that leaving the member out
+ *		lets the rest of the chunk through?  Connection, timeout, permission
+ *		and resource errors are not.
+ */
+static bool
+rs_is_data_error(int sqlerrcode)
+{
+	return ERRCODE_TO_CATEGORY(sqlerrcode) == ERRCODE_DATA_EXCEPTION ||
+		ERRCODE_TO_CATEGORY(sqlerrcode) == ERRCODE_INTEGRITY_CONSTRAINT_VIOLATION ||
+		sqlerrcode == ERRCODE_PROGRAM_LIMIT_EXCEEDED;
+}
+
+/*
+ * rs_short_member_label
+ *		"member \"name\"" with at most the member's first 64 bytes, or
+ *		"member 0x..." if those are not printable text in the database
+ *		encoding; for messages about members of any length.
+ */
+static char *
+rs_short_member_label(const char *member, int len)
+{
+	int			clip = len;
+	bool		printable;
+
+	if (len > 64)
+		clip = pg_mbcliplen(member, len, 64);
+	printable = pg_verify_mbstr(GetDatabaseEncoding(), member, len, true);
+	for (int i = 0; printable && i < clip; i++)
+		if ((unsigned char) member[i] < 0x20 || member[i] == 0x7f)
+			printable = false;
+	if (!printable)
+		return psprintf("member 0x%s", rs_hex_bytes(member, len, 64));
+	return psprintf("member \"%.*s%s\"", clip, member, clip < len ? "..." : "");
+}
+
+/* Error context of one member's conversion or write. */
+static void
+rs_worker_member_callback(void *arg)
+{
+	RsMemberContext *mc = (RsMemberContext *) arg;
+	char	   *who = rs_short_member_label(mc->member, mc->len);
+
+	if (mc->rank >= 0)
+		errcontext("%s at rank " INT64_FORMAT " of Redis key \"%s\"", who, mc->rank, mc->key);
+	else
+		errcontext("%s of Redis key \"%s\"", who, mc->key);
+}
+
+/*
+ * rs_convert_member
+ *		Check member k of the page and parse its scores into row j.
  */
 static void
-rs_write_chunk(RsWorker *w, ZsetPage *page, char **totals, int64 next)
+rs_convert_member(RsWorker *w, ZsetPage *page, char **totals, int k, int64 rank,
+				  RsChunkRows *rows, int j)
+{
+	const char *m = page->members[k];
+	int			len = page->member_lens[k];
+	ErrorContextCallback errcb;
+	RsMemberContext mc;
+
+	mc.key = w->read_key;
+	mc.member = m;
+	mc.len = len;
+	mc.rank = rank;
+	errcb.callback = rs_worker_member_callback;
+	errcb.arg = &mc;
+	errcb.previous = error_context_stack;
+	error_context_stack = &errcb;
+	if (!pg_verify_mbstr(GetDatabaseEncoding(), m, len, true))
+		ereport(ERROR,
+				(errcode(ERRCODE_CHARACTER_NOT_IN_REPERTOIRE),
+				 errmsg("member at rank " INT64_FORMAT " of Redis key \"%s\" is not valid in encoding \"%s\"",
+						rank, w->read_key, GetDatabaseEncodingName()),
+				 errdetail("The member's bytes are 0x%s.", rs_hex_bytes(m, len, 64)),
+				 errhint("Declare the member column as bytea to read arbitrary bytes.")));
+	rows->names[j] = PointerGetDatum(cstring_to_text_with_len(m, len));
+	rows->counts[j] = InputFunctionCall(&w->daily_type.infunc, page->scores[k],
+										w->daily_type.ioparam, -1);
+	if (totals != NULL)
+	{
+		rows->has_total[j] = (totals[k] != NULL);
+		if (totals[k] != NULL)
+		{
+			mc.key = w->job->total_key;
+			mc.rank = -1;
+			rows->totals[j] = InputFunctionCall(&w->member_type.infunc, totals[k],
+												w->member_type.ioparam, -1);
+		}
+	}
+	error_context_stack = errcb.previous;
+}
+
+/*
+ * rs_convert_or_reject
+ *		rs_convert_member, but a data error rejects the member instead
+ *		(remembered in "rej" if it is new to the partition): false then.
+ */
+static bool
+rs_convert_or_reject(RsWorker *w, ZsetPage *page, char **totals, int k, int64 rank,
+					 RsChunkRows *rows, int j, RsRejects *rej)
+{
+	MemoryContext cxt = CurrentMemoryContext;
+	volatile bool ok = true;
+
+	PG_TRY();
+	{
+		rs_convert_member(w, page, totals, k, rank, rows, j);
+	}
+	PG_CATCH();
+	{
+		ErrorData  *edata;
+
+		MemoryContextSwitchTo(cxt);
+		edata = CopyErrorData();
+		if (!rs_is_data_error(edata->sqlerrcode))
+			PG_RE_THROW();
+		FlushErrorState();
+		/* a member rejected by an earlier attempt is recorded already */
+		if (rows->is_new[j])
+			rs_reject(rej, page->members[k], page->member_lens[k], page->scores[k], edata);
+		ok = false;
+	}
+	PG_END_TRY();
+	return ok;
+}
+
+/*
+ * rs_reject
+ *		Remember a member and the error that rejected it.
+ */
+static void
+rs_reject(RsRejects *rej, const char *member, int len, const char *score, ErrorData *edata)
+{
+	bytea	   *b = palloc(VARHDRSZ + len);
+	StringInfoData msg;
+
+	SET_VARSIZE(b, VARHDRSZ + len);
+	memcpy(VARDATA(b), member, len);
+	initStringInfo(&msg);
+	appendStringInfoString(&msg, edata->message ? edata->message : "");
+	if (edata->detail)
+		appendStringInfo(&msg, " (%s)", edata->detail);
+	rej->members[rej->n] = PointerGetDatum(b);
+	rej->scores[rej->n] = CStringGetTextDatum(score ? score : "");
+	rej->sqlstates[rej->n] = CStringGetTextDatum(unpack_sql_state(edata->sqlerrcode));
+	rej->errors[rej->n] = CStringGetTextDatum(msg.data);
+	rej->n++;
+}
+
+/*
+ * rs_write_chunk
+ *		Convert a chunk and, in one transaction, upsert it and move the
+ *		partition's offset to "next".  "ordinal0" is the ordinal of the
+ *		chunk's first member in a segment written in name order, or -1 when
+ *		the chunk is a range of ranks (see RsChunkRows).
+ *
+ *		A member that fails for a data reason (rs_is_data_error) fails the
+ *		partition, with an error that names it and its rank, unless the job
+ *		allows rejects (max_rejects > 0): then it is left out and recorded in
+ *		redis_sync.rejected in the chunk's transaction, and the run fails
+ *		only once it has rejected more than max_rejects members.  The
+ *		offending members of a chunk whose set-based upsert fails are found
+ *		by writing the chunk again row by row, each row in a subtransaction.
+ */
+static void
+rs_write_chunk(RsWorker *w, ZsetPage *page, char **totals, int64 next, int64 ordinal0)
 {
 	int			n = page->n;
-	Datum	   *names = palloc(sizeof(Datum) * Max(n, 1));
-	Datum	   *counts = palloc(sizeof(Datum) * Max(n, 1));
-	Datum	   *tot_names = palloc(sizeof(Datum) * Max(n, 1));
-	Datum	   *tot_counts = palloc(sizeof(Datum) * Max(n, 1));
-	Datum	   *miss_names = palloc(sizeof(Datum) * Max(n, 1));
-	int			ntot = 0;
-	int			nmiss = 0;
-	int64		rows = 0;
-	int			i;
+	int			nalloc = Max(n, 1);
+	RsChunkRows rows;
+	RsRejects	rej;
 	int		   *order;
+	int64		members_new = 0;
+	int64		missing_new = 0;
+	int64		written = 0;
+	bool		allow_rejects = (w->job->max_rejects > 0);
 	char		activity[200];
 	RsChunkContext chunk_cb;
 	ErrorContextCallback errcb;
@@ -779,32 +989,54 @@ rs_write_chunk(RsWorker *w, ZsetPage *page, char **totals, int64 next)
 	 * Write the chunk in name order: the upserts' index probes then walk the
 	 * unique indexes in order instead of jumping around them.
 	 */
-	order = palloc(sizeof(int) * Max(n, 1));
-	for (i = 0; i < n; i++)
+	order = palloc(sizeof(int) * nalloc);
+	for (int i = 0; i < n; i++)
 		order[i] = i;
 	qsort_arg(order, n, sizeof(int), rs_member_cmp, page);
+
+	memset(&rows, 0, sizeof(rows));
+	rows.names = palloc(sizeof(Datum) * nalloc);
+	rows.counts = palloc(sizeof(Datum) * nalloc);
+	rows.members = palloc(sizeof(char *) * nalloc);
+	rows.lens = palloc(sizeof(int) * nalloc);
+	rows.scores = palloc(sizeof(char *) * nalloc);
+	rows.ranks = palloc(sizeof(int64) * nalloc);
+	rows.is_new = palloc(sizeof(bool) * nalloc);
+	if (totals != NULL)
+	{
+		rows.has_total = palloc(sizeof(bool) * nalloc);
+		rows.totals = palloc(sizeof(Datum) * nalloc);
+	}
+	memset(&rej, 0, sizeof(rej));
+	rej.members = palloc(sizeof(Datum) * nalloc);
+	rej.scores = palloc(sizeof(Datum) * nalloc);
+	rej.sqlstates = palloc(sizeof(Datum) * nalloc);
+	rej.errors = palloc(sizeof(Datum) * nalloc);
 
 	for (int j = 0; j < n; j++)
 	{
 		int			k = order[j];
 		int64		rank = page->ranks ? page->ranks[k] : page->first_rank + k;
-		const char *m = page->members[k];
-		int			len = page->member_lens[k];
+		int64		ordinal = ordinal0 >= 0 ? ordinal0 + j : rank;
+		int			r = rows.n;
+		bool		is_new = (ordinal >= w->resume_offset);
 
-		rs_verify_member(w->read_key, m, len, rank);
-		names[j] = PointerGetDatum(cstring_to_text_with_len(m, len));
-		counts[j] = rs_parse_count(&w->daily_type, w->read_key, m, len, rank, page->scores[k]);
-		if (totals == NULL)
+		if (is_new)
+			members_new++;
+		rows.members[r] = page->members[k];
+		rows.lens[r] = page->member_lens[k];
+		rows.scores[r] = page->scores[k];
+		rows.ranks[r] = rank;
+		rows.is_new[r] = is_new;
+		if (!allow_rejects)
+			rs_convert_member(w, page, totals, k, rank, &rows, r);
+		else if (!rs_convert_or_reject(w, page, totals, k, rank, &rows, r, &rej))
 			continue;
-		if (totals[k] != NULL)
-		{
-			tot_names[ntot] = names[j];
-			tot_counts[ntot++] = rs_parse_count(&w->member_type, w->job->total_key, m, len, -1,
-												totals[k]);
-		}
-		else
-			miss_names[nmiss++] = names[j];
+		rows.n++;
 	}
+	for (int r = 0; r < rows.n; r++)
+		if (totals != NULL && !rows.has_total[r] && rows.is_new[r])
+			missing_new++;
 
 	chunk_cb.key = w->read_key;
 	chunk_cb.n = n;
@@ -815,7 +1047,7 @@ rs_write_chunk(RsWorker *w, ZsetPage *page, char **totals, int64 next)
 	{
 		chunk_cb.first = PG_INT64_MAX;
 		chunk_cb.last = -1;
-		for (i = 0; i < n; i++)
+		for (int i = 0; i < n; i++)
 		{
 			chunk_cb.first = Min(chunk_cb.first, page->ranks[i]);
 			chunk_cb.last = Max(chunk_cb.last, page->ranks[i]);
@@ -829,39 +1061,27 @@ rs_write_chunk(RsWorker *w, ZsetPage *page, char **totals, int64 next)
 	errcb.arg = &chunk_cb;
 	errcb.previous = error_context_stack;
 	error_context_stack = &errcb;
-	rs_begin_xact(activity);
-	if (n > 0)
-	{
-		Datum		args[3];
-		uint64		written;
 
-		if (ntot > 0)
-		{
-			written = rs_upsert(w, false, tot_names, tot_counts, ntot, w->member_filter);
-			w->member_filter = (written * 2 < ntot);
-			rows += written;
-		}
-		if (nmiss > 0)
-		{
-			args[0] = PointerGetDatum(construct_array(miss_names, nmiss, TEXTOID, -1, false, TYPALIGN_INT));
-			rows += rs_spi_execute_plan(w->missing_plan, args, SPI_OK_INSERT);
-		}
-		if (!(w->daily_insert &&
-			  rs_try_plain_insert(w, rs_upsert_args(w, true, names, counts, n, args), &written)))
-			written = rs_upsert(w, true, names, counts, n, w->daily_filter);
-		w->daily_filter = (written * 2 < n);
-		/* A chunk that was all new rows suggests a new day: insert plainly. */
-		w->daily_insert = (written == n && !w->daily_insert_failed);
-		rows += written;
-	}
+	rs_begin_xact(activity);
+	if (rows.n > 0 && !rs_try_write_rows(w, &rows, &written))
 	{
-		Datum		args[5];
+		/* Find the offending members: write the chunk row by row. */
+		error_context_stack = &errcb;
+		rs_begin_xact(activity);
+		written = rs_write_rows_one_by_one(w, &rows, &rej);
+	}
+	if (rej.n > 0)
+		rs_record_rejects(w, &rej);
+	{
+		Datum		args[7];
 
 		args[0] = Int64GetDatum(w->req.run_id);
 		args[1] = Int32GetDatum(w->partition_no);
 		args[2] = Int64GetDatum(next);
-		args[3] = Int64GetDatum(rows);
-		args[4] = Int64GetDatum((int64) nmiss);
+		args[3] = Int64GetDatum(written);
+		args[4] = Int64GetDatum(missing_new);
+		args[5] = Int64GetDatum(members_new);
+		args[6] = Int64GetDatum((int64) rej.n);
 		if (rs_catalog_execute_plan(w->offset_plan, args, SPI_OK_UPDATE) != 1)
 			elog(ERROR, "could not record offset " INT64_FORMAT " of run " INT64_FORMAT " partition %d",
 				 next, w->req.run_id, w->partition_no);
@@ -869,6 +1089,207 @@ rs_write_chunk(RsWorker *w, ZsetPage *page, char **totals, int64 next)
 	rs_commit_xact();
 	error_context_stack = errcb.previous;
 	w->next_offset = next;
+}
+
+/*
+ * rs_try_write_rows
+ *		rs_write_rows of the whole chunk; but if it fails for a data reason,
+ *		abort the transaction and return false.
+ */
+static bool
+rs_try_write_rows(RsWorker *w, RsChunkRows *rows, int64 *written)
+{
+	MemoryContext cxt = CurrentMemoryContext;
+	volatile bool ok = true;
+
+	PG_TRY();
+	{
+		*written = rs_write_rows(w, rows, 0, rows->n);
+	}
+	PG_CATCH();
+	{
+		ErrorData  *edata;
+
+		MemoryContextSwitchTo(cxt);
+		edata = CopyErrorData();
+		if (!rs_is_data_error(edata->sqlerrcode))
+			PG_RE_THROW();
+		FlushErrorState();
+		FreeErrorData(edata);
+		/* the whole chunk's transaction, with any subtransaction inside it */
+		AbortOutOfAnyTransaction();
+		MemoryContextSwitchTo(cxt);
+		ok = false;
+	}
+	PG_END_TRY();
+	return ok;
+}
+
+/*
+ * rs_write_rows
+ *		Upsert rows from..to-1 of a chunk into the member and daily tables
+ *		(in the current transaction); returns the rows written.
+ *
+ *		An upsert whose WHERE rejects an unchanged row still locks that row,
+ *		which dirties its page and writes WAL.  So while chunks are mostly
+ *		unchanged (a re-sync), the filtered upserts first drop the rows that
+ *		already hold the same count, with read-only index probes; once a
+ *		chunk writes at least half its rows (a new day), the next chunk goes
+ *		straight to the plain upsert.
+ */
+static int64
+rs_write_rows(RsWorker *w, RsChunkRows *rows, int from, int to)
+{
+	int			n = to - from;
+	Datum	   *names = rows->names + from;
+	Datum	   *counts = rows->counts + from;
+	Datum	   *tot_names = palloc(sizeof(Datum) * Max(n, 1));
+	Datum	   *tot_counts = palloc(sizeof(Datum) * Max(n, 1));
+	Datum	   *miss_names = palloc(sizeof(Datum) * Max(n, 1));
+	int			ntot = 0;
+	int			nmiss = 0;
+	int64		total = 0;
+	Datum		args[3];
+	uint64		written;
+
+	if (n <= 0)
+		return 0;
+	if (rows->has_total != NULL)
+	{
+		for (int i = from; i < to; i++)
+		{
+			if (rows->has_total[i])
+			{
+				tot_names[ntot] = rows->names[i];
+				tot_counts[ntot++] = rows->totals[i];
+			}
+			else
+				miss_names[nmiss++] = rows->names[i];
+		}
+	}
+	if (ntot > 0)
+	{
+		written = rs_upsert(w, false, tot_names, tot_counts, ntot, w->member_filter);
+		w->member_filter = (written * 2 < ntot);
+		total += written;
+	}
+	if (nmiss > 0)
+	{
+		/* Members absent from the total key: new rows get 0, old rows stay. */
+		args[0] = PointerGetDatum(construct_array(miss_names, nmiss, TEXTOID, -1, false, TYPALIGN_INT));
+		total += rs_spi_execute_plan(w->missing_plan, args, SPI_OK_INSERT);
+	}
+	if (!(w->daily_insert &&
+		  rs_try_plain_insert(w, rs_upsert_args(w, true, names, counts, n, args), &written)))
+		written = rs_upsert(w, true, names, counts, n, w->daily_filter);
+	w->daily_filter = (written * 2 < n);
+	/* A chunk that was all new rows suggests a new day: insert plainly. */
+	w->daily_insert = (written == n && !w->daily_insert_failed);
+	total += written;
+	return total;
+}
+
+/*
+ * rs_write_rows_one_by_one
+ *		Upsert a chunk's rows one at a time, each in a subtransaction, in the
+ *		current transaction.  A row that fails for a data reason is rejected
+ *		(remembered in "rej" if it is new to the partition) when the job
+ *		allows rejects; otherwise its error propagates, naming the member and
+ *		its rank.  Returns the rows written.
+ */
+static int64
+rs_write_rows_one_by_one(RsWorker *w, RsChunkRows *rows, RsRejects *rej)
+{
+	MemoryContext cxt = CurrentMemoryContext;
+	ResourceOwner owner = CurrentResourceOwner;
+	volatile int64 total = 0;
+
+	/* One row at a time: the plain insert and the filters do not pay. */
+	w->daily_insert = false;
+	for (int i = 0; i < rows->n; i++)
+	{
+		ErrorContextCallback errcb;
+		RsMemberContext mc;
+
+		CHECK_FOR_INTERRUPTS();
+		mc.key = w->read_key;
+		mc.member = rows->members[i];
+		mc.len = rows->lens[i];
+		mc.rank = rows->ranks[i];
+		errcb.callback = rs_worker_member_callback;
+		errcb.arg = &mc;
+		errcb.previous = error_context_stack;
+		error_context_stack = &errcb;
+
+		BeginInternalSubTransaction(NULL);
+		MemoryContextSwitchTo(cxt);
+		PG_TRY();
+		{
+			total += rs_write_rows(w, rows, i, i + 1);
+			ReleaseCurrentSubTransaction();
+			MemoryContextSwitchTo(cxt);
+			CurrentResourceOwner = owner;
+		}
+		PG_CATCH();
+		{
+			ErrorData  *edata;
+
+			MemoryContextSwitchTo(cxt);
+			edata = CopyErrorData();
+			if (!rs_is_data_error(edata->sqlerrcode) || w->job->max_rejects == 0)
+				PG_RE_THROW();
+			FlushErrorState();
+			RollbackAndReleaseCurrentSubTransaction();
+			MemoryContextSwitchTo(cxt);
+			CurrentResourceOwner = owner;
+			if (rows->is_new[i])
+				rs_reject(rej, rows->members[i], rows->lens[i], rows->scores[i], edata);
+		}
+		PG_END_TRY();
+		error_context_stack = errcb.previous;
+	}
+	w->daily_insert = false;
+	return total;
+}
+
+/*
+ * rs_record_rejects
+ *		Record rejected members in redis_sync.rejected and count them on the
+ *		run, in the chunk's transaction; fail once the run has rejected more
+ *		than the job's max_rejects.
+ */
+static void
+rs_record_rejects(RsWorker *w, RsRejects *rej)
+{
+	Oid			argtypes[6] = {INT8OID, INT4OID, BYTEAARRAYOID, TEXTARRAYOID, TEXTARRAYOID,
+	TEXTARRAYOID};
+	Datum		values[6];
+	bool		isnull;
+	int64		total;
+
+	values[0] = Int64GetDatum(w->req.run_id);
+	values[1] = Int32GetDatum(w->partition_no);
+	values[2] = PointerGetDatum(construct_array(rej->members, rej->n, BYTEAOID, -1, false, TYPALIGN_INT));
+	values[3] = PointerGetDatum(construct_array(rej->scores, rej->n, TEXTOID, -1, false, TYPALIGN_INT));
+	values[4] = PointerGetDatum(construct_array(rej->sqlstates, rej->n, TEXTOID, -1, false, TYPALIGN_INT));
+	values[5] = PointerGetDatum(construct_array(rej->errors, rej->n, TEXTOID, -1, false, TYPALIGN_INT));
+	rs_spi_exec("INSERT INTO redis_sync.rejected (run_id, partition_no, member, score, sqlstate, error) "
+				"SELECT $1, $2, u.m, u.s, u.c, u.e FROM ROWS FROM "
+				"(pg_catalog.unnest($3), pg_catalog.unnest($4), pg_catalog.unnest($5), pg_catalog.unnest($6)) "
+				"AS u(m, s, c, e)",
+				6, argtypes, values, NULL, SPI_OK_INSERT);
+	rs_spi_exec("UPDATE redis_sync.run SET rejected = rejected + pg_catalog.array_length($3, 1) "
+				"WHERE run_id = $1 RETURNING rejected",
+				3, argtypes, values, NULL, SPI_OK_UPDATE_RETURNING);
+	total = DatumGetInt64(rs_spi_getdatum(0, 1, &isnull));
+	if (total > w->job->max_rejects)
+		ereport(ERROR,
+				(errcode(ERRCODE_DATA_EXCEPTION),
+				 errmsg("run " INT64_FORMAT " rejected " INT64_FORMAT " members, more than max_rejects (" INT64_FORMAT ")",
+						w->req.run_id, total, w->job->max_rejects),
+				 errdetail("The last one rejected: %s.",
+						   TextDatumGetCString(rej->errors[rej->n - 1])),
+				 errhint("See redis_sync.rejected for the members and their errors; raise max_rejects with redis_sync.alter_job() to let the run go on.")));
 }
 
 /*
@@ -1000,32 +1421,6 @@ rs_member_cmp(const void *a, const void *b, void *arg)
 
 	return rs_bytes_cmp(page->members[i], page->member_lens[i],
 						page->members[j], page->member_lens[j]);
-}
-
-/*
- * rs_parse_count
- *		Parse a Redis score with a target column's input function; errors
- *		name the key, member and rank.
- */
-static Datum
-rs_parse_count(RsCountType *ct, const char *key, const char *member, int len,
-			   int64 rank, const char *score)
-{
-	ErrorContextCallback errcb;
-	RsMemberContext mc;
-	Datum		result;
-
-	mc.key = key;
-	mc.member = member;
-	mc.len = len;
-	mc.rank = rank;
-	errcb.callback = rs_member_error_callback;
-	errcb.arg = &mc;
-	errcb.previous = error_context_stack;
-	error_context_stack = &errcb;
-	result = InputFunctionCall(&ct->infunc, (char *) score, ct->ioparam, -1);
-	error_context_stack = errcb.previous;
-	return result;
 }
 
 /*
