@@ -21,10 +21,13 @@ OBJS = \
 	src/fdw_import.o \
 	src/catalog.o \
 	src/jobs.o \
+	src/job_owner_hook.o \
 	src/sync_run.o \
+	src/worker_slots.o \
 	src/sync_worker.o \
 	src/target_probe.o \
 	src/cron.o \
+	src/history.o \
 	src/scheduler.o
 
 EXTENSION = redis_sync

@@ -163,3 +163,26 @@ LANGUAGE C VOLATILE;
 
 -- sync_run: a NULL argument is an error, not a silent NULL row.
 ALTER FUNCTION redis_sync.sync_run(text, date, boolean) CALLED ON NULL INPUT;
+
+------------------------------------------------------------------------
+-- Run history retention (redis_sync.run_retention; purge_runs on demand)
+------------------------------------------------------------------------
+-- the newest run of a job, which purge_runs keeps, in one index probe
+CREATE INDEX run_job_run_idx ON redis_sync.run (job_id, run_id);
+
+CREATE FUNCTION redis_sync.purge_runs(older_than interval)
+RETURNS bigint
+AS 'MODULE_PATHNAME', 'purge_runs'
+LANGUAGE C VOLATILE;
+COMMENT ON FUNCTION redis_sync.purge_runs(interval) IS
+  'delete the caller''s runs that finished longer ago than older_than, except those a resume needs; returns how many';
+
+------------------------------------------------------------------------
+-- Schedules compared by meaning, not text
+------------------------------------------------------------------------
+CREATE FUNCTION redis_sync.cron_schedule_equal(a text, b text)
+RETURNS boolean
+AS 'MODULE_PATHNAME', 'rs_cron_schedule_equal_sql'
+LANGUAGE C STRICT IMMUTABLE;
+COMMENT ON FUNCTION redis_sync.cron_schedule_equal(text, text) IS
+  'whether two cron schedules are due at the same times';

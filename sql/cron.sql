@@ -43,3 +43,17 @@ SELECT redis_sync.next_run('60 seconds');
 SELECT redis_sync.next_run('0 seconds');
 SELECT redis_sync.next_run('@sometimes');
 SELECT redis_sync.next_run('');
+-- schedules compared by meaning (what the scheduler compares), whatever their length
+SELECT redis_sync.cron_schedule_equal('* * * * *', '*' || repeat(' ', 300) || '* * * *') AS spaces,
+       redis_sync.cron_schedule_equal('0 0 * * 0', '@weekly') AS macro,
+       redis_sync.cron_schedule_equal('0 0 * * 7', '0 0 * * sun') AS sunday,
+       redis_sync.cron_schedule_equal('0 0 * * *', '0 0 * * 1') AS weekday,
+       redis_sync.cron_schedule_equal('10 seconds', '10' || repeat(' ', 300) || 'seconds') AS seconds,
+       redis_sync.cron_schedule_equal('10 seconds', '20 seconds') AS other_seconds;
+-- two long lists that differ only after the 255th byte
+SELECT length(a) > 255 AS long, redis_sync.cron_schedule_equal(a, a) AS same,
+       redis_sync.cron_schedule_equal(a, replace(a, '1-6', '1-5')) AS differ
+  FROM (SELECT (SELECT string_agg(i::text, ',') FROM generate_series(0, 59) i) || ' ' ||
+               (SELECT string_agg(i::text, ',') FROM generate_series(0, 23) i) || ' ' ||
+               (SELECT string_agg(i::text, ',') FROM generate_series(1, 31) i) || ' * 1-6' AS a) s;
+SELECT redis_sync.cron_schedule_equal('* * * * *', 'bad');

@@ -91,6 +91,10 @@ SELECT redis_sync.alter_job('daily_clicks', workers => 0);
 SELECT redis_sync.alter_job('no_such_job', workers => 1);
 SELECT redis_sync.alter_job('daily_clicks', schedule => '5 0 * * *', workers => 3, enabled => true);
 SELECT redis_sync.drop_job('no_such_job');
+-- a schedule is stored normalized: 300 spaces and tabs do not make it long
+SELECT redis_sync.alter_job('daily_clicks', schedule => E'\t*' || repeat(' ', 300) || E'*\t* *  * ');
+SELECT schedule, length(schedule) FROM redis_sync.job WHERE job_name = 'daily_clicks';
+SELECT redis_sync.alter_job('daily_clicks', schedule => '5 0 * * *');
 
 -- jobs belong to their owner: other roles neither see nor change them, and
 -- the catalog is read-only to everyone (changes go through the functions)

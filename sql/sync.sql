@@ -143,6 +143,11 @@ SELECT read_key LIKE 'redis_sync:snapshot:%' AS snapshot FROM redis_sync.run ORD
 SELECT * FROM redis_sync.progress;
 SELECT job_name, run_date, status, trigger FROM redis_sync.history WHERE run_date = '2020-01-21' ORDER BY run_id;
 
+-- purge_runs: its argument; recent runs are never purged
+SELECT redis_sync.purge_runs(NULL);
+SELECT redis_sync.purge_runs('-1 day');
+SELECT redis_sync.purge_runs('100 years');
+
 -- clean up the roles other tests created
 DROP OWNED BY rs_other;
 DROP ROLE rs_other;

@@ -33,6 +33,7 @@
 #include "redis_sync.h"
 
 PG_FUNCTION_INFO_V1(rs_next_run_sql);
+PG_FUNCTION_INFO_V1(rs_cron_schedule_equal_sql);
 
 typedef struct CronField
 {
@@ -266,6 +267,26 @@ cron_parse(const char *expr, CronSchedule *sched, char **why)
 }
 
 /*
+ * cron_schedule_equal
+ *		Do two parsed schedules have the same fields?  Schedules that are
+ *		written differently but parse the same ("0 0 * * 7" and "@weekly",
+ *		or the same text with more spaces) are equal; the comparison does
+ *		not depend on the length of the text.
+ */
+bool
+cron_schedule_equal(const CronSchedule *a, const CronSchedule *b)
+{
+	return a->minutes == b->minutes &&
+		a->hours == b->hours &&
+		a->days == b->days &&
+		a->months == b->months &&
+		a->weekdays == b->weekdays &&
+		a->dom_star == b->dom_star &&
+		a->dow_star == b->dow_star &&
+		a->interval_secs == b->interval_secs;
+}
+
+/*
  * rs_validate_schedule
  *		Raise an error, naming the bad field, if a schedule is invalid.
  */
@@ -429,4 +450,24 @@ rs_next_run_sql(PG_FUNCTION_ARGS)
 	if (TIMESTAMP_NOT_FINITE(next))
 		PG_RETURN_NULL();
 	PG_RETURN_TIMESTAMPTZ(next);
+}
+
+/*
+ * redis_sync.cron_schedule_equal(a text, b text) returns boolean
+ *		Whether two valid schedules mean the same (cron_schedule_equal); an
+ *		error names an invalid one.
+ */
+Datum
+rs_cron_schedule_equal_sql(PG_FUNCTION_ARGS)
+{
+	char	   *a = text_to_cstring(PG_GETARG_TEXT_PP(0));
+	char	   *b = text_to_cstring(PG_GETARG_TEXT_PP(1));
+	CronSchedule sa;
+	CronSchedule sb;
+
+	rs_validate_schedule(a);
+	rs_validate_schedule(b);
+	(void) cron_parse(a, &sa, NULL);
+	(void) cron_parse(b, &sb, NULL);
+	PG_RETURN_BOOL(cron_schedule_equal(&sa, &sb));
 }

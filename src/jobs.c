@@ -1,13 +1,13 @@
 /*-------------------------------------------------------------------------
  *
  * jobs.c
- *		  Validation behind create_job() and alter_job(): the foreign server,
- *		  the key template, the target tables and the schedule.
+ *		  create_job(), alter_job() and drop_job(), and the checks behind
+ *		  them: the foreign server, the key template, the target tables, the
+ *		  schedule, and the job's owner.
  *
- * The job functions themselves are SQL (redis_sync--*.sql); they call
- * redis_sync._check_job(), defined here, so that a job is checked when it
- * is defined rather than when it first runs.  Runs check the target tables
- * again, since they may have changed since.
+ * A job is checked when it is defined rather than when it first runs.  Runs
+ * check the server, the target tables and the owner again, since they may
+ * have changed since.
  *
  *-------------------------------------------------------------------------
  */
@@ -318,6 +318,61 @@ rs_check_server_access(ForeignServer *server, Oid owner)
 }
 
 /*
+ * rs_check_job_owner
+ *		Raise an error if the job's owner role no longer exists (it was
+ *		dropped in a session that had not loaded redis_sync, so that the
+ *		DROP ROLE check of job_owner_hook.c did not run).  A job never runs
+ *		as another role; the scheduler disables such jobs
+ *		(rs_disable_orphaned_jobs).
+ */
+void
+rs_check_job_owner(RsJob *job)
+{
+	if (SearchSysCacheExists1(AUTHOID, ObjectIdGetDatum(job->owner)))
+		return;
+	ereport(ERROR,
+			(errcode(ERRCODE_UNDEFINED_OBJECT),
+			 errmsg("owner of job \"%s\" no longer exists", job->job_name),
+			 errdetail("The job belonged to the role with OID %u, which has been dropped; a job never runs as another role.",
+					   job->owner),
+			 errhint("Drop the job with redis_sync.drop_job(), and create it again as another role.")));
+}
+
+/*
+ * rs_disable_orphaned_jobs
+ *		Disable the enabled jobs whose owner role no longer exists, with the
+ *		reason in disabled_reason, and log each.  Returns how many.  Must be
+ *		called in a transaction; it writes as the engine.
+ */
+int
+rs_disable_orphaned_jobs(void)
+{
+	int			n;
+
+	if (SPI_connect() != SPI_OK_CONNECT)
+		elog(ERROR, "SPI_connect failed");
+	rs_spi_exec("UPDATE redis_sync.job j SET enabled = false, "
+				"disabled_reason = format('Its owner, the role with OID %s, has been dropped.', j.owner::oid) "
+				"WHERE j.enabled AND NOT EXISTS "
+				"(SELECT 1 FROM pg_roles r WHERE r.oid = j.owner::oid) "
+				"RETURNING j.job_name, j.owner::oid",
+				0, NULL, NULL, NULL, SPI_OK_UPDATE_RETURNING);
+	n = (int) SPI_processed;
+	for (int i = 0; i < n; i++)
+	{
+		bool		isnull;
+		char	   *name = TextDatumGetCString(rs_spi_getdatum(i, 1, &isnull));
+		Oid			owner = DatumGetObjectId(rs_spi_getdatum(i, 2, &isnull));
+
+		ereport(LOG,
+				(errmsg("redis_sync job \"%s\" is disabled: its owner no longer exists", name),
+				 errdetail("The role with OID %u has been dropped.", owner)));
+	}
+	SPI_finish();
+	return n;
+}
+
+/*
  * redis_sync._check_job(server_name, daily_key, total_key, member_table,
  *						 daily_table, schedule)
  *		Version 0.1's check behind its SQL create_job() and alter_job(),
@@ -607,6 +662,7 @@ alter_job(PG_FUNCTION_ARGS)
 	if (SPI_connect() != SPI_OK_CONNECT)
 		elog(ERROR, "SPI_connect failed");
 	job = rs_lookup_job_by_name(text_to_cstring(PG_GETARG_TEXT_PP(0)), true);
+	rs_check_job_owner(job);
 
 	memset(&def, 0, sizeof(def));
 	def.job_name = job->job_name;

@@ -25,6 +25,10 @@ PG_MODULE_MAGIC;
 char	   *rs_scheduler_database = NULL;
 char	   *rs_scheduler_timezone = NULL;
 int			rs_max_workers = 16;
+int			rs_max_workers_per_role = -1;
+int			rs_max_runs = 4;
+int			rs_max_runs_per_role = -1;
+static char *rs_run_retention_text = NULL;
 
 /* redis_sync.worker_wal_compression; lz4 by default where the server has it. */
 typedef enum RsWalCompression
@@ -114,6 +118,27 @@ _PG_init(void)
 							"Maximum number of sync workers running at once, over all runs.",
 							NULL, &rs_max_workers, 16, 1, 1024,
 							PGC_SIGHUP, 0, NULL, NULL, NULL);
+	DefineCustomIntVariable("redis_sync.max_workers_per_role",
+							"Maximum number of sync workers running at once as one role.",
+							"-1 means half of redis_sync.max_workers, rounded up.",
+							&rs_max_workers_per_role, -1, -1, 1024,
+							PGC_SIGHUP, 0, NULL, NULL, NULL);
+	DefineCustomIntVariable("redis_sync.max_runs",
+							"Maximum number of runs (coordinators) going at once, over all roles.",
+							"Each run needs one background worker for its coordinator, besides its sync workers.",
+							&rs_max_runs, 4, 1, 1024,
+							PGC_SIGHUP, 0, NULL, NULL, NULL);
+	DefineCustomIntVariable("redis_sync.max_runs_per_role",
+							"Maximum number of runs going at once whose jobs belong to one role.",
+							"-1 means half of redis_sync.max_runs, rounded up.",
+							&rs_max_runs_per_role, -1, -1, 1024,
+							PGC_SIGHUP, 0, NULL, NULL, NULL);
+	DefineCustomStringVariable("redis_sync.run_retention",
+							   "How long the scheduler keeps finished runs in redis_sync.run.",
+							   "An interval; 0 keeps them forever.",
+							   &rs_run_retention_text, "30 days",
+							   PGC_SIGHUP, 0, rs_check_run_retention,
+							   rs_assign_run_retention, NULL);
 
 	/*
 	 * wal_compression itself is superuser-only, so this is too: whoever may
@@ -126,6 +151,9 @@ _PG_init(void)
 							 rs_wal_compression_options,
 							 PGC_SUSET, 0, NULL, NULL, NULL);
 	MarkGUCPrefixReserved("redis_sync");
+
+	/* DROP ROLE, REASSIGN OWNED and DROP OWNED know about job owners. */
+	rs_install_owner_hook();
 
 	if (process_shared_preload_libraries_in_progress)
 		rs_register_scheduler();

@@ -29,6 +29,7 @@
 #include "postmaster/bgworker.h"
 #include "storage/lock.h"
 #include "utils/date.h"
+#include "utils/guc.h"
 #include "utils/timestamp.h"
 
 #define RS_FDW_NAME			"redis_zset"
@@ -416,6 +417,23 @@ extern void rs_check_job_definition(Oid owner, const char *server_name, const ch
 									const char *total_key, Oid member_table, Oid daily_table,
 									const char *schedule);
 extern void rs_check_server_access(ForeignServer *server, Oid owner);
+extern void rs_check_job_owner(RsJob *job);
+extern int	rs_disable_orphaned_jobs(void);
+
+/* ---------------------------------------------------------------------
+ * in job_owner_hook.c
+ * ---------------------------------------------------------------------
+ */
+extern void rs_install_owner_hook(void);
+
+/* ---------------------------------------------------------------------
+ * in history.c
+ * ---------------------------------------------------------------------
+ */
+extern int64 rs_purge_runs(Interval *older_than, Oid role);
+extern Interval *rs_run_retention(void);
+extern bool rs_check_run_retention(char **newval, void **extra, GucSource source);
+extern void rs_assign_run_retention(const char *newval, void *extra);
 
 /* ---------------------------------------------------------------------
  * in target_probe.c
@@ -449,8 +467,22 @@ typedef struct RsRunRequest
 #define RS_TRIGGER_MANUAL	'm'
 #define RS_TRIGGER_SCHEDULE 's'
 
+/* bgw_type of a run's processes, as pg_stat_activity shows them */
+#define RS_COORDINATOR_TYPE	"redis_sync coordinator"
+#define RS_WORKER_TYPE		"redis_sync worker"
+
 extern bool rs_start_coordinator(const RsRunRequest *req, BackgroundWorkerHandle **handle);
 PGDLLEXPORT void rs_coordinator_main(Datum main_arg);
+
+/* ---------------------------------------------------------------------
+ * in worker_slots.c
+ * ---------------------------------------------------------------------
+ */
+extern bool rs_start_coordinator_limited(const RsRunRequest *req,
+										 BackgroundWorkerHandle **handle,
+										 const char **limit);
+extern int	rs_start_workers_limited(BackgroundWorker *worker, Oid role, int wanted,
+									 List **handles, const char **limit);
 
 /* ---------------------------------------------------------------------
  * in sync_worker.c
@@ -485,6 +517,7 @@ typedef struct CronSchedule
 } CronSchedule;
 
 extern bool cron_parse(const char *expr, CronSchedule *sched, char **why);
+extern bool cron_schedule_equal(const CronSchedule *a, const CronSchedule *b);
 extern pg_tz *cron_timezone(const char *tzname);
 extern TimestampTz cron_next(const CronSchedule *sched, TimestampTz after,
 							 const char *tzname);
@@ -497,6 +530,9 @@ extern void rs_validate_schedule(const char *expr);
 extern char *rs_scheduler_database;
 extern char *rs_scheduler_timezone;
 extern int	rs_max_workers;
+extern int	rs_max_workers_per_role;
+extern int	rs_max_runs;
+extern int	rs_max_runs_per_role;
 /* wal_compression for sync workers (redis_sync.worker_wal_compression), or NULL */
 extern const char *rs_wal_compression_name(void);
 

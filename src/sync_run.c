@@ -168,6 +168,7 @@ rs_sync_run(PG_FUNCTION_ARGS)
 	Datum		values[5];
 	bool		nulls[5] = {false, false, false, false, false};
 	bool		noticed = false;
+	const char *limit;
 
 	for (int i = 0; i < 3; i++)
 		if (PG_ARGISNULL(i))
@@ -209,13 +210,14 @@ rs_sync_run(PG_FUNCTION_ARGS)
 	wait.handle = NULL;
 	wait.hidden_xmin = InvalidTransactionId;
 
-	/* Every background worker slot may be busy (other runs): wait for one. */
-	while (!rs_start_coordinator(&req, &wait.handle))
+	/* A run cap or every background worker slot may be reached: wait. */
+	while (!rs_start_coordinator_limited(&req, &wait.handle, &limit))
 	{
 		if (!noticed)
 			ereport(NOTICE,
-					(errmsg("waiting for a free background worker slot to start job \"%s\"", job_name),
-					 errhint("Each run needs one coordinator plus its workers; raise max_worker_processes.")));
+					(errmsg("waiting for a free run slot to start job \"%s\"", job_name),
+					 errdetail("The limit %s is reached.", limit),
+					 errhint("Each run needs one coordinator plus its workers; see %s.", limit)));
 		noticed = true;
 		(void) WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH,
 						 200L, PG_WAIT_EXTENSION);
@@ -1108,71 +1110,41 @@ rs_redis_integer(RsConnection *conn, const char *key, int argc, const char **arg
 /*
  * rs_launch_workers
  *		Start up to "wanted" sync workers for the run, as the job's owner,
- *		within redis_sync.max_workers and the free background worker slots.
- *		Returns how many started.
+ *		within redis_sync.max_workers (all roles), redis_sync.max_workers_per_role
+ *		(the owner's workers) and the free background worker slots
+ *		(rs_start_workers_limited).  Returns how many started.
  */
 static int
 rs_launch_workers(RsRun *run, int wanted)
 {
-	int			i;
-	int			launched = 0;
-	int			running;
-	bool		isnull;
+	BackgroundWorker worker;
+	RsWorkerRequest wreq;
+	const char *limit;
+	int			launched;
 
-	/*
-	 * redis_sync.max_workers caps the sync workers of all runs together.
-	 * Coordinators count (as the engine, which sees every role's workers)
-	 * and register under one lock (rs_job_lock_tag 0); a worker that
-	 * is registered but has not yet connected is not counted, so two runs
-	 * starting in the same instant may overshoot the cap by a little.
-	 */
-	rs_begin_xact("redis_sync: starting workers");
-	{
-		LOCKTAG		tag;
+	memset(&worker, 0, sizeof(worker));
+	worker.bgw_flags = BGWORKER_SHMEM_ACCESS | BGWORKER_BACKEND_DATABASE_CONNECTION;
+	worker.bgw_start_time = BgWorkerStart_RecoveryFinished;
+	worker.bgw_restart_time = BGW_NEVER_RESTART;
+	snprintf(worker.bgw_library_name, BGW_MAXLEN, "redis_sync");
+	snprintf(worker.bgw_function_name, BGW_MAXLEN, "rs_sync_worker_main");
+	snprintf(worker.bgw_name, BGW_MAXLEN, "redis_sync worker for run " INT64_FORMAT,
+			 run->run_id);
+	snprintf(worker.bgw_type, BGW_MAXLEN, RS_WORKER_TYPE);
+	memset(&wreq, 0, sizeof(wreq));
+	wreq.run_id = run->run_id;
+	wreq.job_id = run->job->job_id;
+	wreq.owner = run->job->owner;
+	wreq.dboid = MyDatabaseId;
+	memcpy(worker.bgw_extra, &wreq, sizeof(wreq));
+	worker.bgw_notify_pid = MyProcPid;
 
-		rs_job_lock_tag(&tag, 0);
-		(void) LockAcquire(&tag, ExclusiveLock, false, false);
-	}
-	rs_spi_exec("SELECT count(*)::int4 FROM pg_catalog.pg_stat_activity "
-				"WHERE backend_type = 'redis_sync worker'",
-				0, NULL, NULL, NULL, SPI_OK_SELECT);
-	running = DatumGetInt32(rs_spi_getdatum(0, 1, &isnull));
-	wanted = Min(wanted, rs_max_workers - running);
-
-	for (i = 0; i < wanted; i++)
-	{
-		BackgroundWorker worker;
-		BackgroundWorkerHandle *handle;
-		RsWorkerRequest wreq;
-
-		memset(&worker, 0, sizeof(worker));
-		worker.bgw_flags = BGWORKER_SHMEM_ACCESS | BGWORKER_BACKEND_DATABASE_CONNECTION;
-		worker.bgw_start_time = BgWorkerStart_RecoveryFinished;
-		worker.bgw_restart_time = BGW_NEVER_RESTART;
-		snprintf(worker.bgw_library_name, BGW_MAXLEN, "redis_sync");
-		snprintf(worker.bgw_function_name, BGW_MAXLEN, "rs_sync_worker_main");
-		snprintf(worker.bgw_name, BGW_MAXLEN, "redis_sync worker for run " INT64_FORMAT,
-				 run->run_id);
-		snprintf(worker.bgw_type, BGW_MAXLEN, "redis_sync worker");
-		wreq.run_id = run->run_id;
-		wreq.job_id = run->job->job_id;
-		wreq.owner = run->job->owner;
-		wreq.dboid = MyDatabaseId;
-		memcpy(worker.bgw_extra, &wreq, sizeof(wreq));
-		worker.bgw_notify_pid = MyProcPid;
-		if (!RegisterDynamicBackgroundWorker(&worker, &handle))
-			break;
-		run->workers = lappend(run->workers, handle);
-		launched++;
-	}
-	/* Let them connect before the next coordinator counts. */
-	for (i = 0; i < launched; i++)
-	{
-		pid_t		pid;
-
-		(void) WaitForBackgroundWorkerStartup(list_nth(run->workers, i), &pid);
-	}
-	rs_commit_xact();
+	launched = rs_start_workers_limited(&worker, run->job->owner, wanted, &run->workers, &limit);
+	if (launched < wanted)
+		ereport(LOG,
+				(errmsg("redis_sync run " INT64_FORMAT " started %d of %d sync workers",
+						run->run_id, launched, wanted),
+				 errdetail("The limit %s is reached.", limit)));
 	return launched;
 }
 
