@@ -5,6 +5,7 @@
 #   make test-full          the same, with the full sizes of the fault and load tests
 #   make demo / demo-stop   a throwaway PostgreSQL and Redis with demo data
 #   make bench              side-by-side benchmarks (see bench/README.md)
+#   make bench-scan         only the foreign table's full scan against the C reader
 
 MODULE_big = redis_sync
 OBJS = \
@@ -46,7 +47,7 @@ ifneq ($(PGXS),)
 include $(PGXS)
 endif
 
-.PHONY: test test-full demo demo-stop bench
+.PHONY: test test-full demo demo-stop bench bench-scan
 test:
 	bash test/run_tests.sh
 test-full:
@@ -57,3 +58,5 @@ demo-stop:
 	bash test/demo.sh stop
 bench:
 	bash bench/run_bench.sh
+bench-scan:
+	BENCH_ONLY=scan bash bench/run_bench.sh
