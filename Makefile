@@ -6,6 +6,7 @@
 #   make demo / demo-stop   a throwaway PostgreSQL and Redis with demo data
 #   make bench              side-by-side benchmarks (see bench/README.md)
 #   make bench-live         only the live-key benchmark (bench/results-live.md)
+#   make bench-scan         only the foreign table's full scan against the C reader
 
 MODULE_big = redis_sync
 OBJS = \
@@ -42,7 +43,7 @@ ifdef RS_WERROR
 PG_CFLAGS = -Wall -Wextra -Wformat=2 -Wno-unused-parameter -Wno-missing-field-initializers -Wno-sign-compare -Werror
 endif
 
-REGRESS = options fdw_scan fdw_pushdown fdw_score fdw_differential fdw_errors fdw_write fdw_import fdw_parallel jobs sync bad_input cron worker_settings target_probe upgrade
+REGRESS = options fdw_scan fdw_pipeline fdw_pushdown fdw_score fdw_differential fdw_errors fdw_write fdw_import fdw_parallel jobs sync bad_input cron worker_settings target_probe upgrade
 REGRESS_OPTS = --dbname=contrib_regression
 
 PG_CONFIG ?= pg_config
@@ -51,7 +52,7 @@ ifneq ($(PGXS),)
 include $(PGXS)
 endif
 
-.PHONY: test test-full demo demo-stop bench bench-live
+.PHONY: test test-full demo demo-stop bench bench-live bench-scan
 test:
 	bash test/run_tests.sh
 test-full:
@@ -65,3 +66,5 @@ bench:
 	bash bench/live_key.sh
 bench-live:
 	bash bench/live_key.sh
+bench-scan:
+	BENCH_ONLY=scan bash bench/run_bench.sh

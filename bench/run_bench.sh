@@ -11,14 +11,21 @@
 #   BENCH_CONTENDERS="redis_sync_default redis_sync_tuned threadpool fdw_sql write_floor"
 #   BENCH_FDW=0 skips the foreign table benchmarks (batched vs per-row INSERT of
 #   BENCH_INSERT_N=1000000 rows; serial vs parallel scan of BENCH_PSCAN_N=5000000)
+#   BENCH_ONLY=scan (make bench-scan): only the full scan of the foreign table
+#   against the C reader of the same pages, alternating, N = 1,000,000 and
+#   BENCH_REPS=7 unless set; writes bench/results_scan.md instead.
 set -uo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$PWD
 . test/lib.sh
 
-SIZES=${BENCH_SIZES:-"100000 1000000"}
+ONLY=${BENCH_ONLY:-}
+case "$ONLY" in
+    "") SIZES=${BENCH_SIZES:-"100000 1000000"}; REPS=${BENCH_REPS:-3} ;;
+    scan) SIZES=${BENCH_SIZES:-1000000}; REPS=${BENCH_REPS:-7} ;;
+    *) echo "BENCH_ONLY must be empty or \"scan\"" >&2; exit 2 ;;
+esac
 [ -n "${BENCH_LARGE:-}" ] && SIZES="$SIZES 5000000"
-REPS=${BENCH_REPS:-3}
 POOL_PARTITIONS=${BENCH_POOL_PARTITIONS:-"2 4 8"}
 CONTENDERS=${BENCH_CONTENDERS:-"redis_sync_default redis_sync_tuned threadpool fdw_sql write_floor"}
 
@@ -57,6 +64,8 @@ SQL
 # non-ASCII, skewed counts) and 5N totals, with pipelined Lua scripts.
 gen_data() {
     local n=$1 day=$2 total=$(( $1 * 5 ))
+    # the scan alone needs only the day (the same members and scores)
+    [ "$ONLY" = scan ] && total=$n
     redis-cli -p "$REDIS_PORT" FLUSHALL >/dev/null
     for start in $(seq 0 100000 $(( total - 1 ))); do
         redis-cli -p "$REDIS_PORT" EVAL "
@@ -75,9 +84,9 @@ gen_data() {
 DROP FOREIGN TABLE IF EXISTS day_ft, total_ft;
 CREATE FOREIGN TABLE day_ft (member text, score bigint) SERVER redis OPTIONS (key 'clicks:daily:$day');
 CREATE FOREIGN TABLE total_ft (member text, score bigint) SERVER redis OPTIONS (key 'clicks:total');
-TRUNCATE member_seed;
-INSERT INTO member_seed SELECT member, 0 FROM total_ft;
 SQL
+    [ "$ONLY" = scan ] && return
+    "${PSQL[@]}" -c "TRUNCATE member_seed" -c "INSERT INTO member_seed SELECT member, 0 FROM total_ft"
     expected_values
 }
 
@@ -165,7 +174,9 @@ timed() {
 # sql_time QUERY: run QUERY in a session that is already connected (and has
 # already planned against Redis once); the time of the second run goes to $WORK/sqltime.
 sql_time() {
-    "${PSQL[@]}" -c "$1" -c '\timing on' -c "$1" | awk '/^Time:/ { printf "%.4f", $2 / 1000 }' > "$WORK/sqltime"
+    "${PSQL[@]}" -c "$1" -c '\timing on' -c "$1" > "$WORK/sqlout"
+    awk '/^Time:/ { printf "%.4f", $2 / 1000 }' "$WORK/sqlout" > "$WORK/sqltime"
+    grep -v '^Time:' "$WORK/sqlout" | tail -n 1 > "$WORK/sqlresult"
 }
 
 run_contender() {
@@ -199,17 +210,25 @@ for N in $SIZES; do
     echo "== N = $N: generating data"
     gen_data "$N" "$DAY"
 
-    # read floor: pipelined pages of the day and its totals, straight from Redis
+    # read floor: pipelined pages of the day and its totals, straight from
+    # Redis; and the foreign table's full scan of the day beside the reader
+    # of the same pages, alternating, each checked against the reader's
+    # count and sum
     for rep in $(seq "$REPS"); do
-        out=$(bench/bin/read_floor "$REDIS_PORT" "clicks:daily:$DAY" 10000 clicks:total)
-        record "$N" read read_floor "$(echo "$out" | cut -d' ' -f1)" 0 ok -
+        if [ "$ONLY" != scan ]; then
+            out=$(bench/bin/read_floor "$REDIS_PORT" "clicks:daily:$DAY" 10000 clicks:total)
+            record "$N" read read_floor "$(echo "$out" | cut -d' ' -f1)" 0 ok -
+        fi
         out=$(bench/bin/read_floor "$REDIS_PORT" "clicks:daily:$DAY" 10000)
         record "$N" scan read_floor_zrange "$(echo "$out" | cut -d' ' -f1)" 0 ok -
+        want="$(echo "$out" | cut -d' ' -f2)|$(echo "$out" | cut -d' ' -f3)"
         read -r secs rss < <(timed fdw_scan "postgres: postgres postgres .*SELECT" sql_time "SELECT count(*), sum(score) FROM day_ft")
-        record "$N" scan fdw_full_scan "$(cat "$WORK/sqltime")" "$rss" ok -
+        v=bad; [ "$(cat "$WORK/sqlresult")" = "$want" ] && v=ok
+        record "$N" scan fdw_full_scan "$(cat "$WORK/sqltime")" "$rss" "$v" -
         read -r secs rss < <(timed fdw_top10 "postgres: postgres postgres .*SELECT" sql_time "SELECT * FROM day_ft ORDER BY score DESC LIMIT 10")
         record "$N" scan fdw_top10 "$(cat "$WORK/sqltime")" "$rss" ok -
     done
+    [ "$ONLY" = scan ] && continue
 
     # the thread pool's best partition count, measured once each
     best_p=4; best_t=999999
@@ -251,7 +270,7 @@ for N in $SIZES; do
 done
 
 # --- the foreign table itself: batched vs per-row INSERT, parallel vs serial scan
-if [ "${BENCH_FDW:-1}" = 1 ]; then
+if [ "${BENCH_FDW:-1}" = 1 ] && [ -z "$ONLY" ]; then
     INS_N=${BENCH_INSERT_N:-1000000}
     PSCAN_N=${BENCH_PSCAN_N:-5000000}
     "${PSQL[@]}" <<SQL
@@ -291,9 +310,9 @@ SQL
     redis-cli -p "$REDIS_PORT" unlink bench:pscan > /dev/null
 fi
 
-python3 - "$RAW" "$WORK" <<'PY'
+python3 - "$RAW" "$WORK" "$ONLY" <<'PY'
 import csv, statistics, sys, os, subprocess, platform, datetime
-raw, work = sys.argv[1], sys.argv[2]
+raw, work, only = sys.argv[1], sys.argv[2], sys.argv[3]
 rows = [l.rstrip('\n').split('\t') for l in open(raw) if l.strip()]
 groups = {}
 for n, scen, c, secs, rss, verdict, changed, wal, fpi in rows:
@@ -304,6 +323,40 @@ for n, scen, c, secs, rss, verdict, changed, wal, fpi in rows:
     if wal != '-':
         g['wal'].append(int(wal)); g['fpi'].append(int(fpi))
 unverified = sorted({(r[0], r[1], r[2]) for r in rows if r[5] != 'ok' or r[3] == 'nan'})
+def scan_target(n):
+    """The foreign table's full scan against the C reader of the same pages (issue #22)."""
+    r, f = groups.get((n, 'scan', 'read_floor_zrange')), groups.get((n, 'scan', 'fdw_full_scan'))
+    if not r or not f:
+        return []
+    rm, fm = statistics.median(r['t']), statistics.median(f['t'])
+    pairs = [b / a for a, b in zip(r['t'], f['t']) if a > 0]
+    return ['| {:,} | {:.4f} ({:.4f} to {:.4f}) | {:.4f} ({:.4f} to {:.4f}) | {:.2f} | {:.2f} to {:.2f} | {} | {} |'.format(
+        n, rm, min(r['t']), max(r['t']), fm, min(f['t']), max(f['t']), fm / rm,
+        min(pairs), max(pairs), max(f['rss']) or '-', 'met' if fm / rm <= 1.2 else 'NOT met')]
+scan_head = ['| N | read_floor_zrange median s (range) | fdw_full_scan median s (range) | ratio of medians | ratio per run (range) | backend peak RssAnon MB | <= 1.2 |',
+             '|---|---|---|---|---|---|---|']
+if only == 'scan':
+    out = ['# redis_sync benchmark: full scan of the foreign table against the reader\n',
+           'Generated by `make bench-scan` on %s, %d cores, load average %s before the run.\n' % (
+               datetime.datetime.utcnow().strftime('%Y-%m-%d %H:%M UTC'), os.cpu_count(),
+               ' '.join(open('/proc/loadavg').read().split()[:3])),
+           '- read_floor_zrange: bench/src/read_floor.c, a C hiredis client reading the set in pipelined ZRANGE ... WITHSCORES pages of 10,000 (ZCARD first), summing the scores.',
+           '- fdw_full_scan: `SELECT count(*), sum(score)` over the redis_zset foreign table of the same key (default page_size 10,000), timed by psql on its second run in one session; every result equals the reader\'s count and sum.',
+           '- The two alternate, one run of each per repetition; medians of %d runs.\n' % max(
+               [len(g['t']) for k, g in groups.items() if k[1] == 'scan'] or [0])]
+    out += scan_head
+    for n in sorted({k[0] for k in groups}):
+        out += scan_target(n)
+    for n in sorted({k[0] for k in groups}):
+        for c in ('read_floor_zrange', 'fdw_full_scan', 'fdw_top10'):
+            g = groups.get((n, 'scan', c))
+            if g:
+                out.append('\n{:,} {}: {}'.format(n, c, ' '.join('%.4f' % t for t in g['t'])))
+    if unverified:
+        out.append('\nUnverified or failed runs, not counted: ' + ', '.join('%s/%s/%s' % u for u in unverified))
+    open('bench/results_scan.md', 'w').write('\n'.join(out) + '\n')
+    print('\n'.join(out))
+    sys.exit(0)
 out = []
 out.append('# redis_sync benchmark results\n')
 out.append('Generated by `make bench` on %s.\n' % datetime.datetime.utcnow().strftime('%Y-%m-%d %H:%M UTC'))
@@ -365,6 +418,11 @@ w1, w0 = med(big, 'first', 'write_floor'), med(small, 'first', 'write_floor')
 if w1 and w0:
     target('write floor time per member, 1,000,000 / 100,000 (for reference)', (w1 / big) / (w0 / small), '-', lambda v: True)
 out.append('')
+out.append('## Full scan of the foreign table against the C reader of the same pages (issue #22)\n')
+out += scan_head
+for n in sorted({k[0] for k in groups}):
+    out += scan_target(n)
+out.append('')
 for n in sorted({k[0] for k in groups}):
     a, b = med(n, 'insert', 'fdw_insert_per_row'), med(n, 'insert', 'fdw_insert_batch1000')
     if a and b:
@@ -400,5 +458,6 @@ open(os.path.join(work, 'plot.gp'), 'w').write(
 print('\n'.join(out))
 PY
 
+[ "$ONLY" = scan ] && { echo "results: bench/results_scan.md"; exit 0; }
 gnuplot "$WORK/plot.gp" || echo "(gnuplot failed; no plot)"
 echo "results: bench/results.md, bench/results.png"

@@ -8,9 +8,20 @@
  * requested members (ZMSCORE, and ZRANK when the rank is needed) or reads a
  * rank window page by page with ZRANGE ... WITHSCORES.  Score conditions are
  * turned into a rank window with ZCOUNT, so every page costs O(log n) in
- * Redis whatever its offset.  While PostgreSQL consumes a page, the next one
- * is already requested.  At most two pages are held in memory, each in its
- * own context that is reset when the page is done.
+ * Redis whatever its offset.
+ *
+ * Range reads are pipelined: while PostgreSQL consumes one page, up to
+ * RS_SCAN_PAGES_AHEAD more are requested and sent at once, so that Redis
+ * prepares them meanwhile.  Replies stay in the socket and in Redis until
+ * the scan needs them, except when another scan or a write needs the
+ * connection: then the scan reads every reply it still has in flight first
+ * (rs_drain).  Either way the backend holds at most RS_SCAN_PAGES_AHEAD + 1
+ * pages of at most page_size members each, in a ring of memory contexts,
+ * one per page, each reset when its page is done.  A scan that stops early
+ * (LIMIT, a cursor closed, a rescan) reads and drops the replies still in
+ * flight, so that the connection stays usable; the number of pages it asks
+ * for grows from one as pages are consumed, so that a scan stopped after
+ * its first rows has asked for few pages it will not use.
  *
  * In a parallel scan, the participants share one rank window in the
  * parallel DSM: the first to arrive fixes the window, and each claims the
@@ -52,6 +63,26 @@ typedef struct RsParallelState
 	int64		next;			/* next rank to claim */
 	int64		hi;				/* last rank of the window */
 } RsParallelState;
+
+/*
+ * Pages a range read requests beyond the one being returned (the pipeline
+ * depth).  The backend then holds at most RS_SCAN_PAGES_AHEAD + 1 pages,
+ * each of at most page_size members.  It must not exceed RS_RANGES_TRACKED,
+ * the ZRANGE windows a connection remembers to check their replies' sizes.
+ */
+#define RS_SCAN_PAGES_AHEAD		4
+#define RS_SCAN_RING			(RS_SCAN_PAGES_AHEAD + 1)
+
+StaticAssertDecl(RS_SCAN_PAGES_AHEAD <= RS_RANGES_TRACKED,
+				 "the connection must track every ZRANGE window in flight");
+
+/* A page of the ring: the current page, or one requested ahead. */
+typedef struct RsPageSlot
+{
+	MemoryContext cxt;			/* holds the page; reset when it is done */
+	ZsetPage	page;			/* valid once the reply is read */
+	int64		start;			/* first rank requested */
+} RsPageSlot;
 
 typedef struct RsScanState
 {
@@ -97,15 +128,22 @@ typedef struct RsScanState
 	int64		next_lo;		/* next page to request (ascending) */
 	int64		next_hi;		/* next page to request (descending) */
 	int			member_pos;		/* next member to look up */
-	bool		in_flight;		/* a page request awaits its reply */
-	int64		inflight_start;
-	bool		next_ready;		/* next_page holds a drained page */
-	ZsetPage	page;
-	ZsetPage	next_page;
+	ZsetPage	page;			/* the current page (of ring[cur]) */
 	int			pos;
+
+	/*
+	 * The page ring: ring[cur] holds the current page; the next "nahead"
+	 * slots hold the pages requested after it, in order, of which the first
+	 * "nready" have had their replies read (by rs_drain).  "pages_done"
+	 * counts the pages of the key consumed, to grow the depth from one.
+	 */
+	RsPageSlot	ring[RS_SCAN_RING];
+	int			cur;
+	int			nahead;
+	int			nready;
+	int64		pages_done;
+
 	MemoryContext resolve_cxt;	/* conditions and key set-up; reset per rescan */
-	MemoryContext page_cxt;
-	MemoryContext next_cxt;
 	MemoryContext temp_cxt;
 } RsScanState;
 
@@ -116,9 +154,11 @@ static void rs_resolve_conditions(ForeignScanState *node, RsScanState *st);
 static bool rs_start_key(RsScanState *st);
 static bool rs_start_window(RsScanState *st);
 static bool rs_next_page(RsScanState *st);
-static void rs_request_page(RsScanState *st);
-static void rs_receive_page(RsScanState *st, ZsetPage *page);
+static void rs_fill_pipeline(RsScanState *st);
+static bool rs_request_page(RsScanState *st, RsPageSlot *slot);
+static void rs_receive_page(RsScanState *st, RsPageSlot *slot);
 static void rs_drain(void *arg);
+static void rs_drop_pages(RsScanState *st);
 static void rs_lookup_members(RsScanState *st);
 static bool rs_row_matches(RsScanState *st, const char *score, int64 rank);
 static void rs_store_tuple(RsScanState *st, TupleTableSlot *slot, int i);
@@ -135,6 +175,7 @@ rsBeginForeignScan(ForeignScanState *node, int eflags)
 	Relation	rel = node->ss.ss_currentRelation;
 	RsScanState *st = palloc0(sizeof(RsScanState));
 	List	   *priv = fsplan->fdw_private;
+	int			i;
 
 	node->fdw_state = st;
 	rs_get_table_options(RelationGetRelid(rel), &st->topts);
@@ -160,10 +201,9 @@ rsBeginForeignScan(ForeignScanState *node, int eflags)
 
 	st->resolve_cxt = AllocSetContextCreate(node->ss.ps.state->es_query_cxt,
 											"redis_zset conditions", ALLOCSET_SMALL_SIZES);
-	st->page_cxt = AllocSetContextCreate(node->ss.ps.state->es_query_cxt,
-										 "redis_zset page", ALLOCSET_DEFAULT_SIZES);
-	st->next_cxt = AllocSetContextCreate(node->ss.ps.state->es_query_cxt,
-										 "redis_zset next page", ALLOCSET_DEFAULT_SIZES);
+	for (i = 0; i < RS_SCAN_RING; i++)
+		st->ring[i].cxt = AllocSetContextCreate(node->ss.ps.state->es_query_cxt,
+												"redis_zset page", ALLOCSET_DEFAULT_SIZES);
 	st->temp_cxt = AllocSetContextCreate(node->ss.ps.state->es_query_cxt,
 										 "redis_zset tuple data", ALLOCSET_SMALL_SIZES);
 
@@ -475,7 +515,8 @@ rs_start_key(RsScanState *st)
 	st->key = lfirst(st->key_cell);
 	st->pos = 0;
 	st->page.n = 0;
-	st->next_ready = false;
+	st->pages_done = 0;
+	Assert(st->nahead == 0);
 	rs_claim_connection(st->conn, st, rs_drain);
 
 	if (st->member_mode)
@@ -566,16 +607,43 @@ rs_start_window(RsScanState *st)
 	st->win_hi = hi;
 	st->next_lo = lo;
 	st->next_hi = hi;
-	rs_request_page(st);
-	return true;
+	rs_fill_pipeline(st);
+	return st->nahead > 0;
+}
+
+/*
+ * rs_fill_pipeline
+ *		Request pages of the window until RS_SCAN_PAGES_AHEAD are requested
+ *		beyond the current one (fewer while the key's first pages are
+ *		consumed) or the window is exhausted, and send the requests at once
+ *		so that Redis works on them while the current page is returned.
+ */
+static void
+rs_fill_pipeline(RsScanState *st)
+{
+	int			depth = (int) Min(RS_SCAN_PAGES_AHEAD, st->pages_done + 1);
+	bool		sent = false;
+
+	while (st->nahead < depth)
+	{
+		RsPageSlot *slot = &st->ring[(st->cur + 1 + st->nahead) % RS_SCAN_RING];
+
+		if (!rs_request_page(st, slot))
+			break;
+		st->nahead++;
+		sent = true;
+	}
+	if (sent)
+		rs_flush(st->conn);
 }
 
 /*
  * rs_request_page
- *		Send the ZRANGE of the next page of the window, if any remains.
+ *		Queue the ZRANGE of the next page of the window for "slot".  Returns
+ *		false if no rank of the window remains.
  */
-static void
-rs_request_page(RsScanState *st)
+static bool
+rs_request_page(RsScanState *st, RsPageSlot *slot)
 {
 	int64		start;
 	int64		stop;
@@ -590,7 +658,7 @@ rs_request_page(RsScanState *st)
 		SpinLockRelease(&st->pstate->mutex);
 	}
 	if (st->next_lo > st->next_hi)
-		return;
+		return false;
 	/* Another scan may have used the connection since our last request. */
 	rs_claim_connection(st->conn, st, rs_drain);
 	if (st->order == RS_ORDER_DESC)
@@ -606,79 +674,111 @@ rs_request_page(RsScanState *st)
 		st->next_lo = stop + 1;
 	}
 	zr_send_range(st->conn, st->key, start, stop);
-	st->in_flight = true;
-	st->inflight_start = start;
+	slot->start = start;
+	return true;
 }
 
 /*
  * rs_receive_page
- *		Receive the page in flight into "page" (allocated in next_cxt).
+ *		Read the reply of the page requested for "slot" (the oldest reply in
+ *		flight) into the slot's context.
  */
 static void
-rs_receive_page(RsScanState *st, ZsetPage *page)
+rs_receive_page(RsScanState *st, RsPageSlot *slot)
 {
-	MemoryContext oldcxt = MemoryContextSwitchTo(st->next_cxt);
+	MemoryContext oldcxt = MemoryContextSwitchTo(slot->cxt);
 
-	st->in_flight = false;
-	zr_receive_range(st->conn, st->key, st->inflight_start, page);
+	zr_receive_range(st->conn, st->key, slot->start, &slot->page);
 	MemoryContextSwitchTo(oldcxt);
 }
 
 /*
  * rs_drain
- *		Another scan needs the connection: read our page in flight now.
+ *		Another scan or a write needs the connection: read every page we
+ *		still have in flight, in order, into its slot.
  */
 static void
 rs_drain(void *arg)
 {
 	RsScanState *st = (RsScanState *) arg;
 
-	if (st->in_flight)
+	while (st->nready < st->nahead)
 	{
-		rs_receive_page(st, &st->next_page);
-		st->next_ready = true;
+		rs_receive_page(st, &st->ring[(st->cur + 1 + st->nready) % RS_SCAN_RING]);
+		st->nready++;
 	}
 }
 
 /*
+ * rs_drop_pages
+ *		Stop reading the key: read and drop the replies still in flight
+ *		(unless the connection was lost meanwhile), let go of the connection
+ *		and free every page.
+ */
+static void
+rs_drop_pages(RsScanState *st)
+{
+	int			i;
+
+	if (st->nready < st->nahead && st->conn->ctx != NULL)
+	{
+		rs_claim_connection(st->conn, st, rs_drain);
+		rs_drain(st);
+	}
+	rs_release_connection(st->conn, st);
+	st->nahead = 0;
+	st->nready = 0;
+	st->page.n = 0;
+	st->pos = 0;
+	for (i = 0; i < RS_SCAN_RING; i++)
+		MemoryContextReset(st->ring[i].cxt);
+}
+
+/*
  * rs_next_page
- *		Make the next page current and request the one after it.  Returns
- *		false when the key is exhausted.
+ *		Make the next page current and request more.  Returns false when
+ *		the key is exhausted.
  */
 static bool
 rs_next_page(RsScanState *st)
 {
-	MemoryContext tmp;
+	RsPageSlot *slot;
 
 	if (st->member_mode)
 	{
 		if (st->member_pos >= st->nmembers)
 			return false;
-		MemoryContextReset(st->page_cxt);
+		MemoryContextReset(st->ring[st->cur].cxt);
 		rs_claim_connection(st->conn, st, rs_drain);
 		rs_lookup_members(st);
 		return true;
 	}
 
-	if (!st->next_ready)
-	{
-		if (!st->in_flight)
-			return false;
-		rs_claim_connection(st->conn, st, rs_drain);
-		rs_receive_page(st, &st->next_page);
-	}
-	st->next_ready = false;
-
-	/* The received page becomes current; the old page's memory is freed. */
-	MemoryContextReset(st->page_cxt);
-	tmp = st->page_cxt;
-	st->page_cxt = st->next_cxt;
-	st->next_cxt = tmp;
-	st->page = st->next_page;
+	/* The current page is done: its memory is freed, its slot reused. */
+	MemoryContextReset(st->ring[st->cur].cxt);
+	st->page.n = 0;
 	st->pos = 0;
+	if (st->nahead == 0)
+	{
+		rs_release_connection(st->conn, st);
+		return false;
+	}
+	st->cur = (st->cur + 1) % RS_SCAN_RING;
+	slot = &st->ring[st->cur];
+	st->nahead--;
+	st->pages_done++;
 
-	rs_request_page(st);
-	if (!st->in_flight)
+	/* Ask for more before waiting, so that Redis is never idle. */
+	rs_fill_pipeline(st);
+	if (st->nready > 0)
+		st->nready--;
+	else
+	{
+		rs_claim_connection(st->conn, st, rs_drain);
+		rs_receive_page(st, slot);
+	}
+	st->page = slot->page;
+	if (st->nahead == 0)
 		rs_release_connection(st->conn, st);
 	return true;
 }
@@ -690,7 +790,7 @@ rs_next_page(RsScanState *st)
 static void
 rs_lookup_members(RsScanState *st)
 {
-	MemoryContext oldcxt = MemoryContextSwitchTo(st->page_cxt);
+	MemoryContext oldcxt = MemoryContextSwitchTo(st->ring[st->cur].cxt);
 	int			n = Min(st->nmembers - st->member_pos, st->topts.page_size);
 	char	  **members = st->members + st->member_pos;
 	int		   *lens = st->member_lens + st->member_pos;
@@ -827,27 +927,16 @@ rs_store_tuple(RsScanState *st, TupleTableSlot *slot, int i)
 /*
  * rsReScanForeignScan
  *		Start over; parameters may have changed, so conditions are
- *		re-evaluated.  A page still in flight is read and dropped.
+ *		re-evaluated.  Pages still in flight are read and dropped.
  */
 void
 rsReScanForeignScan(ForeignScanState *node)
 {
 	RsScanState *st = (RsScanState *) node->fdw_state;
 
-	if (st->in_flight && st->conn->ctx != NULL)
-	{
-		rs_claim_connection(st->conn, st, rs_drain);
-		rs_drain(st);
-	}
-	rs_release_connection(st->conn, st);
-	st->in_flight = false;
-	st->next_ready = false;
+	rs_drop_pages(st);
 	st->resolved = false;
 	st->key = NULL;
-	st->page.n = 0;
-	st->pos = 0;
-	MemoryContextReset(st->page_cxt);
-	MemoryContextReset(st->next_cxt);
 	if (st->store != NULL)
 	{
 		tuplestore_end(st->store);
@@ -857,7 +946,7 @@ rsReScanForeignScan(ForeignScanState *node)
 
 /*
  * rsEndForeignScan
- *		Read any page still in flight (so the connection can be reused) and
+ *		Read the pages still in flight (so the connection can be reused) and
  *		let go of the connection.
  */
 void
@@ -871,12 +960,7 @@ rsEndForeignScan(ForeignScanState *node)
 		tuplestore_end(st->store);
 	if (st->store_slot != NULL)
 		ExecDropSingleTupleTableSlot(st->store_slot);
-	if (st->in_flight && st->conn->ctx != NULL)
-	{
-		rs_claim_connection(st->conn, st, rs_drain);
-		rs_drain(st);
-	}
-	rs_release_connection(st->conn, st);
+	rs_drop_pages(st);
 }
 
 /*
