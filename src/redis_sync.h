@@ -31,6 +31,8 @@
 #include "utils/date.h"
 #include "utils/timestamp.h"
 
+#include "compat.h"
+
 #define RS_FDW_NAME			"redis_zset"
 
 /* Largest page_size of a foreign table. */
@@ -50,6 +52,14 @@
  * ---------------------------------------------------------------------
  */
 
+/* Levels of the server option tls_verify. */
+typedef enum RsTlsVerify
+{
+	RS_TLS_VERIFY_NONE,			/* encrypt only */
+	RS_TLS_VERIFY_CA,			/* the certificate is signed by a trusted CA */
+	RS_TLS_VERIFY_FULL			/* ... and names the server */
+} RsTlsVerify;
+
 /* Connection settings of one server + user mapping, resolved. */
 typedef struct RsServerOptions
 {
@@ -62,6 +72,12 @@ typedef struct RsServerOptions
 	int64		max_reply_bytes;	/* largest reply, in protocol bytes */
 	char	   *user;			/* NULL: no ACL user */
 	char	   *password;		/* NULL: no AUTH */
+	bool		tls;			/* connect over TLS */
+	RsTlsVerify tls_verify;
+	char	   *tls_ca_file;	/* NULL: the system's trusted CAs */
+	char	   *tls_cert_file;	/* NULL: no client certificate */
+	char	   *tls_key_file;	/* NULL: the key is in tls_cert_file */
+	char	   *tls_server_name;	/* NULL: host */
 } RsServerOptions;
 
 /* Foreign table settings, resolved. */
@@ -115,6 +131,8 @@ typedef struct RsRangeRequest
 typedef struct RsConnection
 {
 	redisContext *ctx;
+	void	   *tls;			/* OpenSSL's SSL of a TLS connection, owned
+								 * by ctx; NULL for plain TCP */
 	char		desc[NAMEDATALEN];	/* foreign server name, for messages */
 	char		addr[300];		/* "host:port", for details */
 	int			command_timeout;
@@ -143,6 +161,18 @@ extern void rs_check_reply(RsConnection *conn, redisReply *reply,
 extern redisReply *rs_command(RsConnection *conn, const char *key, int argc,
 							  const char **argv, const size_t *argvlen);
 extern bool rs_is_transient_error(int sqlerrcode);
+extern int	rs_wait_socket(RsConnection *conn, int events, TimestampTz deadline);
+
+/* ---------------------------------------------------------------------
+ * in redis_tls.c
+ * ---------------------------------------------------------------------
+ */
+
+extern void rs_tls_start(RsConnection *conn, const RsServerOptions *opts,
+						 TimestampTz deadline);
+extern bool rs_tls_pending(RsConnection *conn);
+extern void rs_tls_clear_errors(RsConnection *conn);
+pg_noreturn extern void rs_tls_unsupported(void);
 
 /* ---------------------------------------------------------------------
  * in zset_reader.c
