@@ -66,7 +66,7 @@ ifdef RS_WERROR
 PG_CFLAGS = -Wall -Wextra -Wformat=2 -Wno-unused-parameter -Wno-missing-field-initializers -Wno-sign-compare -Werror
 endif
 
-REGRESS = options fdw_scan fdw_pushdown fdw_score fdw_differential fdw_errors fdw_write fdw_import fdw_parallel jobs sync bad_input cron worker_settings target_probe
+REGRESS = options tls fdw_scan fdw_pushdown fdw_score fdw_differential fdw_errors fdw_write fdw_import fdw_parallel jobs sync bad_input cron worker_settings target_probe
 REGRESS_OPTS = --dbname=contrib_regression
 
 PG_CONFIG ?= pg_config

@@ -4,7 +4,8 @@
 # Builds (or reuses from a cache) PostgreSQL 18 (and 17, when Debian's
 # archive serves its source) and hiredis 1.x with TLS from Debian's source
 # packages, then runs test/run_tests.sh against each PostgreSQL with
-# hiredis 1.x, on a copy of this checkout.
+# hiredis 1.x, on a copy of this checkout; and against Debian 12's
+# PostgreSQL 15 with hiredis 1.x (make test covers 15 with hiredis 0.14).
 #
 # Sources come through a private apt configuration under the cache: a
 # deb-src list for the suites below, on the archive that the machine's own
@@ -13,11 +14,12 @@
 # and reused by later runs; only the first run on a machine builds them.
 #
 # Variables:
-#   RS_MATRIX_PG       PostgreSQL majors to test (default "18 17"); a major
-#                      whose source cannot be downloaded is reported and skipped
+#   RS_MATRIX_PG       PostgreSQL majors to test (default "18 17 15"); a major
+#                      whose source cannot be downloaded is reported and
+#                      skipped; 15 is Debian 12's package
 #   RS_MATRIX_CACHE    cache folder (default /var/cache/redis_sync-matrix)
-#   RS_MATRIX_SUBSET=1 only the pg_regress suite and the fault TAP file
-#                      (what .ci/run runs); otherwise every file
+#   RS_MATRIX_SUBSET=1 only the pg_regress suite, the fault TAP file and the
+#                      TLS TAP file (what .ci/run runs); otherwise every file
 #   RS_PREFIX          private prefixes are made as $RS_PREFIX-pgNN
 #   RS_REGRESS, RS_TAP as for make test
 set -uo pipefail
@@ -25,7 +27,7 @@ cd "$(dirname "$0")/.."
 ROOT=$PWD
 
 RS_MATRIX_CACHE=${RS_MATRIX_CACHE:-/var/cache/redis_sync-matrix}
-RS_MATRIX_PG=${RS_MATRIX_PG:-18 17}
+RS_MATRIX_PG=${RS_MATRIX_PG:-18 17 15}
 RS_MATRIX_SUITES="sid trixie"
 APT_DIR=$RS_MATRIX_CACHE/apt
 SRC_DIR=$RS_MATRIX_CACHE/src
@@ -163,7 +165,7 @@ run_on() {
     rm -rf "$prefix"
     local regress=${RS_REGRESS:-} tap=${RS_TAP:-} skip=""
     if [ -n "${RS_MATRIX_SUBSET:-}" ]; then
-        tap=${RS_TAP:-002_*}
+        tap=${RS_TAP:-002_* 020_*}
     fi
     # pg_cron is not built here: the scheduler test needs it.
     [ -z "$tap" ] && skip="003_*"
@@ -188,6 +190,11 @@ main() {
     hiredis=$(cat "$APT_DIR/hiredis.path")
     say "hiredis: $hiredis"
     for major in $RS_MATRIX_PG; do
+        if [ "$major" = "$RS_PG_VERSION" ]; then
+            timed "tests on PostgreSQL $major (Debian) + hiredis $(basename "$hiredis" | sed 's/hiredis-//')" \
+                run_on "" "$hiredis" "pg$major" || failed=1
+            continue
+        fi
         timed "PostgreSQL $major (build or cache)" build_pg "$major" >"$APT_DIR/pg$major.path"
         case $? in
             0) ;;

@@ -32,8 +32,8 @@ if [ "${RS_REGRESS:-}" != none ]; then
     rs_start_pg "$WORK" "$PGPORT" || { echo "0 passed, 1 failed"; exit 1; }
     export REDIS_PORT
     mkdir -p "$WORK/regress"
-    # RS_REGRESS="file ..." runs only those pg_regress files; RS_TAP="NNN_*" only
-    # the TAP files matching the pattern ("none" skips that part).
+    # RS_REGRESS="file ..." runs only those pg_regress files; RS_TAP="NNN_* ..."
+    # only the TAP files matching the patterns ("none" skips that part).
     regress_files=()
     [ -n "${RS_REGRESS:-}" ] && regress_files=("REGRESS=$RS_REGRESS")
     make -s with_llvm=no installcheck "${regress_files[@]}" PGHOST=127.0.0.1 PGPORT="$PGPORT" PGUSER=postgres \
@@ -61,7 +61,9 @@ RS_TLS_BUILD=$(make -s print-tls)
 # SOAK=1 make test: more fault seeds and a 5,000,000-member load test (about an hour)
 tap_timeout=300
 [ -n "${SOAK:-}" ] && tap_timeout=3600
-for t in "$WORK"/tap/t/${RS_TAP:-*}.pl; do
+# RS_TAP may hold several patterns, separated by spaces.
+read -r -a tap_patterns <<<"${RS_TAP:-*}"
+for t in $(for pat in "${tap_patterns[@]}"; do ls "$WORK"/tap/t/$pat.pl 2>/dev/null; done | sort -u); do
     [ -f "$t" ] || continue
     name=$(basename "$t")
     # RS_TAP_SKIP: a pattern of TAP files to leave out (test/matrix.sh)
