@@ -47,6 +47,62 @@
  */
 
 /*
+ * PostgreSQL 18 moved ExplainState to its own header, and the functions
+ * that print EXPLAIN properties to another.
+ */
+#if PG_VERSION_NUM >= 180000
+#include "commands/explain_format.h"
+#include "commands/explain_state.h"
+#endif
+
+/*
+ * create_foreignscan_path() gained fdw_restrictinfo in 17 and disabled_nodes
+ * in 18; rs_create_foreignscan_path takes the arguments of 15 and passes
+ * none of either.
+ */
+#if PG_VERSION_NUM >= 180000
+#define rs_create_foreignscan_path(root, rel, target, rows, startup, total, \
+								   pathkeys, outer, outerpath, private) \
+	create_foreignscan_path((root), (rel), (target), (rows), 0, (startup), (total), \
+							(pathkeys), (outer), (outerpath), NIL, (private))
+#elif PG_VERSION_NUM >= 170000
+#define rs_create_foreignscan_path(root, rel, target, rows, startup, total, \
+								   pathkeys, outer, outerpath, private) \
+	create_foreignscan_path((root), (rel), (target), (rows), (startup), (total), \
+							(pathkeys), (outer), (outerpath), NIL, (private))
+#else
+#define rs_create_foreignscan_path create_foreignscan_path
+#endif
+
+/* Whether a path key sorts ascending: a compare type from 18 on. */
+#if PG_VERSION_NUM >= 180000
+#define rs_pathkey_is_asc(pk)	((pk)->pk_cmptype == COMPARE_LT)
+#else
+#define rs_pathkey_is_asc(pk)	((pk)->pk_strategy == BTLessStrategyNumber)
+#endif
+
+/*
+ * The role a foreign scan checks as (InvalidOid: the current user): kept
+ * in the plan node from 16 on, in the range table entry before.
+ */
+#if PG_VERSION_NUM >= 160000
+#define rs_scan_check_as_user(fsplan, estate)	((fsplan)->checkAsUser)
+#else
+#define rs_scan_check_as_user(fsplan, estate) \
+	(exec_rt_fetch((fsplan)->scan.scanrelid, (estate))->checkAsUser)
+#endif
+
+/*
+ * The per-object ACL checks became object_aclcheck() in 16; the old name
+ * of the one used here stays available.
+ */
+#if PG_VERSION_NUM >= 160000
+#include "catalog/pg_foreign_server.h"
+#define pg_foreign_server_aclcheck(srv_oid, roleid, mode) \
+	object_aclcheck(ForeignServerRelationId, (srv_oid), (roleid), (mode))
+#endif
+
+/*
  * Functions that never return: PostgreSQL 18 marks them with pg_noreturn,
  * placed before the declaration, and no longer has pg_attribute_noreturn();
  * on earlier majors the latter expands to an attribute that may stand in

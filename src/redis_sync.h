@@ -202,8 +202,7 @@ extern int64 zr_receive_integer(RsConnection *conn, const char *command,
 								const char *key, bool *isnull);
 extern void zr_send_simple(RsConnection *conn, int argc, const char **argv);
 extern int64 zr_card(RsConnection *conn, const char *key);
-extern void zr_protocol_error(RsConnection *conn, const char *command, const char *key)
-			pg_attribute_noreturn();
+pg_noreturn extern void zr_protocol_error(RsConnection *conn, const char *command, const char *key);
 extern char *rs_hex_bytes(const char *data, int len, int maxbytes);
 
 /* Error context for converting one member's values. */
