@@ -32,7 +32,7 @@ RS_MATRIX_SUITES="sid trixie"
 APT_DIR=$RS_MATRIX_CACHE/apt
 SRC_DIR=$RS_MATRIX_CACHE/src
 BUILD_DIR=$RS_MATRIX_CACHE/build
-BUILD_PACKAGES="gcc make bison flex pkg-config libssl-dev liblz4-dev zlib1g-dev libipc-run-perl bzip2 dpkg-dev redis-server redis-tools"
+BUILD_PACKAGES="gcc make bison flex pkg-config libssl-dev liblz4-dev libzstd-dev zlib1g-dev libipc-run-perl bzip2 dpkg-dev redis-server redis-tools"
 
 # say MESSAGE: progress lines with the time since the start.
 START=$(date +%s)
@@ -102,14 +102,19 @@ fetch() {
 orig_tarball() { ls "$(dirname "$1")/$(basename "$1" | sed -E 's/_([^_-]+)-[^_]*\.dsc$/_\1/')".orig.tar.* 2>/dev/null | head -1; }
 orig_version() { basename "$1" | sed -E 's/^[^_]+_([^_-]+)-.*\.dsc$/\1/'; }
 
+# What PostgreSQL is configured with: the compression methods of Debian's
+# packages (redis_sync.worker_wal_compression lists what the server has),
+# OpenSSL and the TAP tests.  A cached tree built otherwise is rebuilt.
+PG_CONFIGURE="--with-lz4 --with-zstd --with-openssl --enable-tap-tests --without-icu --without-readline"
+
 # build_pg MAJOR: print the installed tree of PostgreSQL MAJOR, building it
-# when the cache has none for the current source version.
+# when the cache has none for the current source version and configuration.
 build_pg() {
     local major=$1 dsc ver tree src
     dsc=$(fetch "postgresql-$major") || { say "postgresql-$major: source not available ($(grep -m1 '^E:' "$SRC_DIR/postgresql-$major.log"))" >&2; return 2; }
     ver=$(orig_version "$dsc")
     tree=$RS_MATRIX_CACHE/postgresql-$ver
-    if [ -f "$tree/.complete" ]; then
+    if [ "$(cat "$tree/.complete" 2>/dev/null)" = "$PG_CONFIGURE" ]; then
         echo "$tree"
         return 0
     fi
@@ -120,13 +125,13 @@ build_pg() {
     tar -xf "$(orig_tarball "$dsc")" -C "$src" --strip-components=1 || return 1
     (
         cd "$src" &&
-        ./configure --prefix="$tree" --with-lz4 --with-openssl --enable-tap-tests \
-            --without-icu --without-readline >"$src/configure.log" 2>&1 &&
+        # shellcheck disable=SC2086
+        ./configure --prefix="$tree" $PG_CONFIGURE >"$src/configure.log" 2>&1 &&
         nice -n 10 make -j2 -s >"$src/make.log" 2>&1 &&
         make -s install >"$src/install.log" 2>&1
     ) || { say "PostgreSQL $ver build failed; logs in $src" >&2; return 1; }
     chmod -R a+rX "$tree"
-    touch "$tree/.complete"
+    echo "$PG_CONFIGURE" >"$tree/.complete"
     rm -rf "$src"
     echo "$tree"
 }

@@ -71,7 +71,8 @@ for t in $(for pat in "${tap_patterns[@]}"; do ls "$WORK"/tap/t/$pat.pl 2>/dev/n
     case $name in ${RS_TAP_SKIP:-none}) echo "TAP $name ... skipped"; continue ;; esac
     if (cd "$WORK/tap" && rs_as_postgres env PATH="$RS_PGBIN:$PATH" \
             PERL5LIB="$PGXS_DIR/test/perl:$WORK/tap/perl" \
-            TESTDIR="$WORK/tap" PG_REGRESS="$PGXS_DIR/test/regress/pg_regress" \
+            TESTDIR="$WORK/tap" TESTLOGDIR="$WORK/tap/tmp_check/log" TESTDATADIR="$WORK/tap/tmp_check" \
+            PG_REGRESS="$PGXS_DIR/test/regress/pg_regress" \
             REDIS_SERVER="$(command -v redis-server)" RS_SOAK="${SOAK:-}" RS_TLS_BUILD="$RS_TLS_BUILD" \
             timeout "$tap_timeout" prove -v "t/$name" >"$WORK/tap/$name.log" 2>&1); then
         passed=$((passed + 1))
