@@ -35,9 +35,19 @@ CREATE FOREIGN TABLE par_keys (key text, member text, score float8) SERVER redis
 EXPLAIN (COSTS OFF) SELECT count(*) FROM par_keys WHERE key = 'rs:par';
 SELECT count(*) FROM par_keys WHERE key = 'rs:par';
 
--- with debug_parallel_query-style forcing, a small scan runs in a worker
+-- with debug_parallel_query (force_parallel_mode before PostgreSQL 16), a
+-- small scan runs in a worker
+SELECT current_setting('server_version_num')::int >= 160000 AS debug_parallel_query \gset
+\if :debug_parallel_query
+SET debug_parallel_query = on;
+\else
 SET force_parallel_mode = on;
+\endif
 SELECT count(*), sum(score) FROM par WHERE rank < 10;
 SELECT member, score FROM par ORDER BY score DESC, member LIMIT 3;
+\if :debug_parallel_query
+RESET debug_parallel_query;
+\else
 RESET force_parallel_mode;
+\endif
 DROP TABLE par_serial;

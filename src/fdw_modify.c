@@ -697,14 +697,20 @@ rsExecForeignBatchInsert(EState *estate, ResultRelInfo *rinfo, TupleTableSlot **
 			}
 			if (reply->type == REDIS_REPLY_INTEGER && reply->integer == 1)
 			{
-				/* Keep inserted rows first, swapping slot pairs. */
+				/*
+				 * Keep inserted rows first, swapping slot pairs.  COPY (which
+				 * batches from PostgreSQL 16 on) passes no plan slots.
+				 */
 				TupleTableSlot *tmp = slots[ninserted];
 
 				slots[ninserted] = slots[i];
 				slots[i] = tmp;
-				tmp = planSlots[ninserted];
-				planSlots[ninserted] = planSlots[i];
-				planSlots[i] = tmp;
+				if (planSlots != NULL)
+				{
+					tmp = planSlots[ninserted];
+					planSlots[ninserted] = planSlots[i];
+					planSlots[i] = tmp;
+				}
 				ninserted++;
 			}
 			else if (reply->type == REDIS_REPLY_INTEGER && conflict < 0)

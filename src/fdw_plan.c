@@ -476,7 +476,7 @@ rs_useful_order(PlannerInfo *root, RelOptInfo *baserel, RsRelInfo *info)
 		opclass = GetDefaultOpClass(info->atttypes[field], BTREE_AM_OID);
 		if (!OidIsValid(opclass) || get_opclass_family(opclass) != pk->pk_opfamily)
 			continue;
-		return pk->pk_strategy == BTLessStrategyNumber ? RS_ORDER_ASC : RS_ORDER_DESC;
+		return rs_pathkey_is_asc(pk) ? RS_ORDER_ASC : RS_ORDER_DESC;
 	}
 	return RS_ORDER_NONE;
 }
@@ -515,14 +515,14 @@ rsGetForeignPaths(PlannerInfo *root, RelOptInfo *baserel, Oid foreigntableid)
 
 	rs_cost(info, baserel->rows, &startup, &total);
 	add_path(baserel, (Path *)
-			 create_foreignscan_path(root, baserel, NULL, baserel->rows, startup, total,
+			 rs_create_foreignscan_path(root, baserel, NULL, baserel->rows, startup, total,
 									 NIL, NULL, NULL,
 									 list_make1(makeInteger(RS_ORDER_NONE))));
 
 	order = rs_useful_order(root, baserel, info);
 	if (order != RS_ORDER_NONE)
 		add_path(baserel, (Path *)
-				 create_foreignscan_path(root, baserel, NULL, baserel->rows, startup, total,
+				 rs_create_foreignscan_path(root, baserel, NULL, baserel->rows, startup, total,
 										 root->query_pathkeys, NULL, NULL,
 										 list_make1(makeInteger(order))));
 
@@ -553,7 +553,7 @@ rsGetForeignPaths(PlannerInfo *root, RelOptInfo *baserel, Oid foreigntableid)
 			continue;
 		rows = (op == RS_OP_ANY ? 10 : 1) * (info->has_multi_key ? 3 : 1);
 		add_path(baserel, (Path *)
-				 create_foreignscan_path(root, baserel, NULL, rows, 10.0, 10.0 + rows * cpu_tuple_cost,
+				 rs_create_foreignscan_path(root, baserel, NULL, rows, 10.0, 10.0 + rows * cpu_tuple_cost,
 										 NIL, required_outer, NULL,
 										 list_make1(makeInteger(RS_ORDER_NONE))));
 	}
@@ -591,7 +591,7 @@ rs_add_partial_path(PlannerInfo *root, RelOptInfo *baserel, RsRelInfo *info)
 		divisor += 1.0 - 0.3 * workers;
 
 	rs_cost(info, baserel->rows / divisor, &startup, &total);
-	path = create_foreignscan_path(root, baserel, NULL, baserel->rows / divisor,
+	path = rs_create_foreignscan_path(root, baserel, NULL, baserel->rows / divisor,
 								   startup, total, NIL, NULL, NULL,
 								   list_make1(makeInteger(RS_ORDER_NONE)));
 	path->path.parallel_aware = true;

@@ -213,8 +213,10 @@ rsBeginForeignScan(ForeignScanState *node, int eflags)
 	{
 		ForeignTable *table = GetForeignTable(RelationGetRelid(rel));
 		ForeignServer *server = GetForeignServer(table->serverid);
-		RangeTblEntry *rte = exec_rt_fetch(fsplan->scan.scanrelid, node->ss.ps.state);
-		Oid			userid = OidIsValid(rte->checkAsUser) ? rte->checkAsUser : GetUserId();
+		Oid			userid = rs_scan_check_as_user(fsplan, node->ss.ps.state);
+
+		if (!OidIsValid(userid))
+			userid = GetUserId();
 
 		st->conn = rs_get_connection(server, GetUserMapping(userid, server->serverid));
 	}

@@ -7,6 +7,13 @@
  * invalid values when they are set, so that a scan never meets a bad
  * option.  The lookup functions fill in defaults.
  *
+ * The TLS options that name files (tls_ca_file, tls_cert_file,
+ * tls_key_file) make the backend open those files as the database server's
+ * operating system user, so only superusers may set them, as only they may
+ * read server files with pg_read_file().  The validator sees a server's
+ * whole option list, so a server holding such an option can then only be
+ * altered by a superuser.
+ *
  *-------------------------------------------------------------------------
  */
 #include "postgres.h"
@@ -20,6 +27,7 @@
 #include "catalog/pg_user_mapping.h"
 #include "commands/defrem.h"
 #include "lib/stringinfo.h"
+#include "miscadmin.h"
 #include "utils/builtins.h"
 #include "utils/guc.h"
 #include "utils/lsyscache.h"
@@ -32,7 +40,10 @@ typedef enum RsOptionType
 	RS_OPT_STRING,				/* any non-empty string */
 	RS_OPT_INT,					/* integer within [min, max] */
 	RS_OPT_BYTES,				/* a size in bytes, with optional unit */
-	RS_OPT_FIELD				/* member, score, rank or key */
+	RS_OPT_FIELD,				/* member, score, rank or key */
+	RS_OPT_BOOL,				/* on/off, as parse_bool reads it */
+	RS_OPT_TLS_VERIFY,			/* full, ca or none */
+	RS_OPT_FILE					/* a file on the database server */
 } RsOptionType;
 
 typedef struct RsOption
@@ -52,6 +63,12 @@ static const RsOption rs_options[] = {
 	{"command_timeout", ForeignServerRelationId, RS_OPT_INT, 1, 3600000},
 	{"batch_size", ForeignServerRelationId, RS_OPT_INT, 1, RS_MAX_BATCH_SIZE},
 	{"max_reply_bytes", ForeignServerRelationId, RS_OPT_BYTES, 0, 0},
+	{"tls", ForeignServerRelationId, RS_OPT_BOOL, 0, 0},
+	{"tls_verify", ForeignServerRelationId, RS_OPT_TLS_VERIFY, 0, 0},
+	{"tls_ca_file", ForeignServerRelationId, RS_OPT_FILE, 0, 0},
+	{"tls_cert_file", ForeignServerRelationId, RS_OPT_FILE, 0, 0},
+	{"tls_key_file", ForeignServerRelationId, RS_OPT_FILE, 0, 0},
+	{"tls_server_name", ForeignServerRelationId, RS_OPT_STRING, 0, 0},
 	{"user", UserMappingRelationId, RS_OPT_STRING, 0, 0},
 	{"password", UserMappingRelationId, RS_OPT_STRING, 0, 0},
 	{"key", ForeignTableRelationId, RS_OPT_STRING, 0, 0},
@@ -64,6 +81,8 @@ static const RsOption rs_options[] = {
 static const RsOption *rs_find_option(const char *name, Oid context);
 static int	rs_parse_int_option(const RsOption *opt, const char *value);
 static int64 rs_parse_bytes_option(const RsOption *opt, const char *value);
+static bool rs_parse_bool_option(const RsOption *opt, const char *value);
+static RsTlsVerify rs_parse_tls_verify(const RsOption *opt, const char *value);
 
 PG_FUNCTION_INFO_V1(redis_zset_validator);
 
@@ -128,6 +147,29 @@ redis_zset_validator(PG_FUNCTION_ARGS)
 									opt->name, value),
 							 errhint("Valid values are \"member\", \"score\", \"rank\" and \"key\".")));
 				break;
+			case RS_OPT_BOOL:
+				/* tls is the only one; a build without TLS cannot use it */
+				if (rs_parse_bool_option(opt, value))
+				{
+#ifndef RS_HAVE_TLS
+					rs_tls_unsupported();
+#endif
+				}
+				break;
+			case RS_OPT_TLS_VERIFY:
+				(void) rs_parse_tls_verify(opt, value);
+				break;
+			case RS_OPT_FILE:
+				if (value[0] == '\0')
+					ereport(ERROR,
+							(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+							 errmsg("option \"%s\" must not be empty", opt->name)));
+				if (!superuser())
+					ereport(ERROR,
+							(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+							 errmsg("permission denied to set option \"%s\"", opt->name),
+							 errdetail("Only superusers may set options that name files on the database server.")));
+				break;
 		}
 	}
 	PG_RETURN_VOID();
@@ -191,6 +233,45 @@ rs_parse_bytes_option(const RsOption *opt, const char *value)
 	return (int64) v;
 }
 
+/*
+ * rs_parse_bool_option
+ *		Parse on/off (or true/false, yes/no, 1/0), raising an error that
+ *		names the option otherwise.
+ */
+static bool
+rs_parse_bool_option(const RsOption *opt, const char *value)
+{
+	bool		result;
+
+	if (!parse_bool(value, &result))
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("invalid value for option \"%s\": \"%s\"", opt->name, value),
+				 errhint("Valid values are \"on\" and \"off\".")));
+	return result;
+}
+
+/*
+ * rs_parse_tls_verify
+ *		Parse a tls_verify level: "full" (the certificate chains to a trusted
+ *		CA and names the server), "ca" (it chains to a trusted CA) or "none".
+ */
+static RsTlsVerify
+rs_parse_tls_verify(const RsOption *opt, const char *value)
+{
+	if (strcmp(value, "full") == 0)
+		return RS_TLS_VERIFY_FULL;
+	if (strcmp(value, "ca") == 0)
+		return RS_TLS_VERIFY_CA;
+	if (strcmp(value, "none") == 0)
+		return RS_TLS_VERIFY_NONE;
+	ereport(ERROR,
+			(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+			 errmsg("invalid value for option \"%s\": \"%s\"", opt->name, value),
+			 errhint("Valid values are \"full\", \"ca\" and \"none\".")));
+	return RS_TLS_VERIFY_FULL;	/* keep compiler quiet */
+}
+
 /* Parse an already validated integer option. */
 static int
 rs_int_option(const char *name, Oid context, DefElem *def)
@@ -217,6 +298,12 @@ rs_get_server_options(ForeignServer *server, UserMapping *user, RsServerOptions 
 	opts->max_reply_bytes = RS_DEFAULT_REPLY_BYTES;
 	opts->user = NULL;
 	opts->password = NULL;
+	opts->tls = false;
+	opts->tls_verify = RS_TLS_VERIFY_FULL;
+	opts->tls_ca_file = NULL;
+	opts->tls_cert_file = NULL;
+	opts->tls_key_file = NULL;
+	opts->tls_server_name = NULL;
 
 	foreach(lc, server->options)
 	{
@@ -236,6 +323,21 @@ rs_get_server_options(ForeignServer *server, UserMapping *user, RsServerOptions 
 			opts->max_reply_bytes =
 				rs_parse_bytes_option(rs_find_option("max_reply_bytes", ForeignServerRelationId),
 									  defGetString(def));
+		else if (strcmp(def->defname, "tls") == 0)
+			opts->tls = rs_parse_bool_option(rs_find_option("tls", ForeignServerRelationId),
+											 defGetString(def));
+		else if (strcmp(def->defname, "tls_verify") == 0)
+			opts->tls_verify =
+				rs_parse_tls_verify(rs_find_option("tls_verify", ForeignServerRelationId),
+									defGetString(def));
+		else if (strcmp(def->defname, "tls_ca_file") == 0)
+			opts->tls_ca_file = defGetString(def);
+		else if (strcmp(def->defname, "tls_cert_file") == 0)
+			opts->tls_cert_file = defGetString(def);
+		else if (strcmp(def->defname, "tls_key_file") == 0)
+			opts->tls_key_file = defGetString(def);
+		else if (strcmp(def->defname, "tls_server_name") == 0)
+			opts->tls_server_name = defGetString(def);
 	}
 	if (user != NULL)
 	{

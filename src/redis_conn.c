@@ -23,6 +23,11 @@
  * the reader while a reply arrives: the server option max_reply_bytes bounds
  * the protocol bytes of one reply (see rs_check_reply_size).
  *
+ * With the server option tls 'on', rs_tls_start (redis_tls.c) runs the TLS
+ * handshake on the connected socket, on the latch and within
+ * connect_timeout, and hiredis then reads and writes through OpenSSL; a
+ * read waits on the socket only when OpenSSL holds no decrypted bytes.
+ *
  * hiredis resolves host names with a blocking getaddrinfo(); rs_resolve_host
  * looks the name up first with getaddrinfo_a(), within connect_timeout and
  * open to cancel, and hiredis then connects to the numeric address.
@@ -94,12 +99,11 @@ static void rs_resolve_host(const RsServerOptions *opts, TimestampTz deadline,
 static int	rs_wait_lookup(RsLookup *lookup, TimestampTz deadline, bool *timed_out);
 static void rs_abandon_lookup(RsLookup *lookup);
 static void rs_free_done_lookups(void);
-static int	rs_wait_socket(RsConnection *conn, int events, TimestampTz deadline);
 static void rs_check_reply_size(RsConnection *conn);
 static void rs_check_array_header(RsConnection *conn);
-static void rs_reply_too_large(RsConnection *conn, uint64 bytes, bool announced)
-			pg_attribute_noreturn();
-static void rs_io_error(RsConnection *conn, RsIoFailure what) pg_attribute_noreturn();
+pg_noreturn static void rs_reply_too_large(RsConnection *conn, uint64 bytes,
+										  bool announced);
+pg_noreturn static void rs_io_error(RsConnection *conn, RsIoFailure what);
 static bool rs_connection_is_stale(RsConnection *conn);
 static void rs_xact_callback(XactEvent event, void *arg);
 static void rs_subxact_callback(SubXactEvent event, SubTransactionId mySubid,
@@ -185,8 +189,8 @@ rs_get_connection(ForeignServer *server, UserMapping *user)
 
 /*
  * rs_connect
- *		Open a non-blocking connection, wait for it within connect_timeout,
- *		then send AUTH (when a password is set), SELECT and CLIENT SETNAME
+ *		Open a non-blocking connection, wait for it (and the TLS handshake)
+ *		within connect_timeout, then send AUTH (when a password is set), SELECT and CLIENT SETNAME
  *		as one pipeline and check their replies.
  */
 static void
@@ -257,6 +261,9 @@ rs_connect(RsConnection *conn, const RsServerOptions *opts)
 		}
 		break;
 	}
+
+	if (opts->tls)
+		rs_tls_start(conn, opts, deadline);
 
 	/* Authenticate, select the database and name the client, pipelined. */
 	if (opts->password != NULL)
@@ -490,6 +497,7 @@ rs_discard_connection(RsConnection *conn)
 	if (conn->ctx != NULL)
 		redisFree(conn->ctx);
 	conn->ctx = NULL;
+	conn->tls = NULL;
 	conn->pending = 0;
 	conn->owner = NULL;
 	conn->drain = NULL;
@@ -594,7 +602,7 @@ rs_receive(RsConnection *conn)
 		 * its buffer belongs to the reply being read.  (It may compact the
 		 * buffer, so count the unparsed bytes, not the position.)
 		 */
-		if (reader->ridx < 0 || (reader->ridx == 0 && reader->rstack[0].type < 0))
+		if (reader->ridx < 0 || (reader->ridx == 0 && RS_READER_TASK(reader, 0)->type < 0))
 			rs_check_array_header(conn);
 		if (redisGetReplyFromReader(conn->ctx, &reply) != REDIS_OK)
 			rs_io_error(conn, RS_IO_PARSE);
@@ -615,9 +623,11 @@ rs_receive(RsConnection *conn)
 		}
 		rs_check_reply_size(conn);
 
-		rc = rs_wait_socket(conn, WL_SOCKET_READABLE, deadline);
+		rc = rs_tls_pending(conn) ? WL_SOCKET_READABLE :
+			rs_wait_socket(conn, WL_SOCKET_READABLE, deadline);
 		if (rc & WL_SOCKET_READABLE)
 		{
+			rs_tls_clear_errors(conn);
 			if (redisBufferRead(conn->ctx) != REDIS_OK)
 				rs_io_error(conn, RS_IO_READ);
 		}
@@ -660,7 +670,7 @@ rs_check_reply_size(RsConnection *conn)
 	 * buffer then starts with the announced length and, when its line is
 	 * complete, we can tell the final size now.
 	 */
-	if (reader->ridx >= 0 && reader->rstack[reader->ridx].type == REDIS_REPLY_STRING &&
+	if (reader->ridx >= 0 && RS_READER_TASK(reader, reader->ridx)->type == REDIS_REPLY_STRING &&
 		unparsed > 0)
 	{
 		const char *line = reader->buf + reader->pos;
@@ -837,6 +847,7 @@ rs_flush(RsConnection *conn)
 
 	for (;;)
 	{
+		rs_tls_clear_errors(conn);
 		if (redisBufferWrite(conn->ctx, &done) != REDIS_OK)
 			rs_io_error(conn, RS_IO_WRITE);
 		if (done)
@@ -863,7 +874,7 @@ rs_flush(RsConnection *conn)
  *		deadline passes.  Processes interrupts, so a cancel or terminate
  *		request ends the wait.  Returns the WaitLatchOrSocket() result.
  */
-static int
+int
 rs_wait_socket(RsConnection *conn, int events, TimestampTz deadline)
 {
 	long		timeout;

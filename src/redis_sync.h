@@ -32,6 +32,8 @@
 #include "utils/guc.h"
 #include "utils/timestamp.h"
 
+#include "compat.h"
+
 #define RS_FDW_NAME			"redis_zset"
 
 /* Largest page_size of a foreign table. */
@@ -51,6 +53,14 @@
  * ---------------------------------------------------------------------
  */
 
+/* Levels of the server option tls_verify. */
+typedef enum RsTlsVerify
+{
+	RS_TLS_VERIFY_NONE,			/* encrypt only */
+	RS_TLS_VERIFY_CA,			/* the certificate is signed by a trusted CA */
+	RS_TLS_VERIFY_FULL			/* ... and names the server */
+} RsTlsVerify;
+
 /* Connection settings of one server + user mapping, resolved. */
 typedef struct RsServerOptions
 {
@@ -63,6 +73,12 @@ typedef struct RsServerOptions
 	int64		max_reply_bytes;	/* largest reply, in protocol bytes */
 	char	   *user;			/* NULL: no ACL user */
 	char	   *password;		/* NULL: no AUTH */
+	bool		tls;			/* connect over TLS */
+	RsTlsVerify tls_verify;
+	char	   *tls_ca_file;	/* NULL: the system's trusted CAs */
+	char	   *tls_cert_file;	/* NULL: no client certificate */
+	char	   *tls_key_file;	/* NULL: the key is in tls_cert_file */
+	char	   *tls_server_name;	/* NULL: host */
 } RsServerOptions;
 
 /* Foreign table settings, resolved. */
@@ -116,6 +132,8 @@ typedef struct RsRangeRequest
 typedef struct RsConnection
 {
 	redisContext *ctx;
+	void	   *tls;			/* OpenSSL's SSL of a TLS connection, owned
+								 * by ctx; NULL for plain TCP */
 	char		desc[NAMEDATALEN];	/* foreign server name, for messages */
 	char		addr[300];		/* "host:port", for details */
 	int			command_timeout;
@@ -144,6 +162,18 @@ extern void rs_check_reply(RsConnection *conn, redisReply *reply,
 extern redisReply *rs_command(RsConnection *conn, const char *key, int argc,
 							  const char **argv, const size_t *argvlen);
 extern bool rs_is_transient_error(int sqlerrcode);
+extern int	rs_wait_socket(RsConnection *conn, int events, TimestampTz deadline);
+
+/* ---------------------------------------------------------------------
+ * in redis_tls.c
+ * ---------------------------------------------------------------------
+ */
+
+extern void rs_tls_start(RsConnection *conn, const RsServerOptions *opts,
+						 TimestampTz deadline);
+extern bool rs_tls_pending(RsConnection *conn);
+extern void rs_tls_clear_errors(RsConnection *conn);
+pg_noreturn extern void rs_tls_unsupported(void);
 
 /* ---------------------------------------------------------------------
  * in zset_reader.c
@@ -173,15 +203,7 @@ extern int64 zr_receive_integer(RsConnection *conn, const char *command,
 								const char *key, bool *isnull);
 extern void zr_send_simple(RsConnection *conn, int argc, const char **argv);
 extern int64 zr_card(RsConnection *conn, const char *key);
-
-/* ---------------------------------------------------------------------
- * in zset_snapshot.c
- * ---------------------------------------------------------------------
- */
-extern int64 zr_snapshot(RsConnection *conn, const char *source, const char *snapshot,
-						 int ttl_seconds);
-extern void zr_protocol_error(RsConnection *conn, const char *command, const char *key)
-			pg_attribute_noreturn();
+pg_noreturn extern void zr_protocol_error(RsConnection *conn, const char *command, const char *key);
 extern char *rs_hex_bytes(const char *data, int len, int maxbytes);
 
 /* Error context for converting one member's values. */
@@ -197,6 +219,13 @@ extern char *rs_member_label(const char *member, int len);
 extern void rs_member_error_callback(void *arg);
 extern void rs_verify_member(const char *key, const char *member, int len,
 							 int64 rank);
+
+/* ---------------------------------------------------------------------
+ * in zset_snapshot.c
+ * ---------------------------------------------------------------------
+ */
+extern int64 zr_snapshot(RsConnection *conn, const char *source, const char *snapshot,
+						 int ttl_seconds);
 
 /* ---------------------------------------------------------------------
  * in fdw_plan.c

@@ -25,7 +25,9 @@
  * a valid, non-partial unique btree index on exactly the key columns, whose
  * operator families and collations are the columns' defaults, outside
  * SERIALIZABLE transactions (which need the predicate locks that SQL takes).
- * Otherwise rs_probe_begin returns false and the caller uses SQL.
+ * Otherwise rs_probe_begin returns false and the caller uses SQL.  So it
+ * does on PostgreSQL majors where these nbtree internals were not tested
+ * (see RS_BTREE_PROBE in compat.h, which lists what the probes rely on).
  *
  *-------------------------------------------------------------------------
  */
@@ -132,7 +134,7 @@ rs_probe_begin(RsProbe *p, DateADT date)
 		return false;
 	p->heap = NULL;
 	p->leaf = InvalidBuffer;
-	if (IsolationIsSerializable())
+	if (!RS_BTREE_PROBE || IsolationIsSerializable())
 		return false;
 	heap = try_table_open(p->relid, RowExclusiveLock);
 	if (heap == NULL)
@@ -357,9 +359,7 @@ rs_probe_locate(RsProbe *p)
 
 		_bt_lockbuf(p->index, buf, BT_READ);
 		page = BufferGetPage(buf);
-#if PG_VERSION_NUM < 170000
-		TestForOldSnapshot(p->snapshot, p->index, page);
-#endif
+		rs_test_for_old_snapshot(p->snapshot, p->index, page);
 		opaque = BTPageGetOpaque(page);
 		if (rs_probe_leaf_covers(p, page))
 			return buf;
@@ -369,22 +369,14 @@ rs_probe_locate(RsProbe *p)
 		{
 			buf = _bt_relandgetbuf(p->index, buf, opaque->btpo_next, BT_READ);
 			page = BufferGetPage(buf);
-#if PG_VERSION_NUM < 170000
-			TestForOldSnapshot(p->snapshot, p->index, page);
-#endif
+			rs_test_for_old_snapshot(p->snapshot, p->index, page);
 			if (rs_probe_leaf_covers(p, page))
 				return buf;
 		}
 		_bt_relbuf(p->index, buf);
 	}
 
-#if PG_VERSION_NUM >= 170000
-	stack = _bt_search(p->index, p->heap, p->skey, &buf, BT_READ);
-#elif PG_VERSION_NUM >= 160000
-	stack = _bt_search(p->index, p->heap, p->skey, &buf, BT_READ, p->snapshot);
-#else
-	stack = _bt_search(p->index, p->skey, &buf, BT_READ, p->snapshot);
-#endif
+	stack = rs_bt_search(p->index, p->heap, p->skey, &buf, p->snapshot);
 	_bt_freestack(stack);
 	return buf;
 }

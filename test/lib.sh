@@ -9,7 +9,17 @@ RS_PG_VERSION=15
 # and run from (rs_make_prefix), so that several checkouts can test at once
 # without replacing each other's redis_sync in the system's PostgreSQL.
 RS_PREFIX=${RS_PREFIX:-}
-RS_PGBIN=$RS_PREFIX/usr/lib/postgresql/$RS_PG_VERSION/bin
+# RS_PG_TREE: instead of Debian's packages, a PostgreSQL installed under one
+# prefix (test/matrix.sh builds them); it is copied to RS_PREFIX, and
+# PG_CONFIG points to the copy.
+RS_PG_TREE=${RS_PG_TREE:-}
+if [ -n "$RS_PG_TREE" ]; then
+    RS_PGBIN=$RS_PREFIX/bin
+    export PG_CONFIG=$RS_PGBIN/pg_config
+else
+    RS_PGBIN=$RS_PREFIX/usr/lib/postgresql/$RS_PG_VERSION/bin
+fi
+RS_PG_CONFIG=${PG_CONFIG:-pg_config}
 RS_PACKAGES="postgresql-$RS_PG_VERSION postgresql-server-dev-$RS_PG_VERSION libhiredis-dev redis-server redis-tools libipc-run-perl postgresql-$RS_PG_VERSION-cron make gcc"
 
 # rs_install_packages [extra packages...]: install what is missing (as root).
@@ -37,7 +47,11 @@ rs_install_packages() {
 # rs_build_install: build (warnings are errors in our own runs) and install.
 rs_build_install() {
     [ -z "$RS_PREFIX" ] || [ -x "$RS_PGBIN/postgres" ] || rs_make_prefix "$RS_PREFIX" || return 1
-    make -s with_llvm=no RS_WERROR=1 >/dev/null && make -s with_llvm=no install DESTDIR="$RS_PREFIX" >/dev/null
+    if [ -n "$RS_PG_TREE" ]; then
+        make -s with_llvm=no RS_WERROR=1 >/dev/null && make -s with_llvm=no install >/dev/null
+    else
+        make -s with_llvm=no RS_WERROR=1 >/dev/null && make -s with_llvm=no install DESTDIR="$RS_PREFIX" >/dev/null
+    fi
 }
 
 # rs_make_prefix DIR: copy the installed PostgreSQL (binaries, libraries and
@@ -45,6 +59,10 @@ rs_build_install() {
 # themselves, so a server started from DIR loads extensions from DIR.
 rs_make_prefix() {
     local dir=$1
+    if [ -n "$RS_PG_TREE" ]; then
+        mkdir -p "$dir" && cp -a "$RS_PG_TREE/." "$dir/" && chmod -R a+rX "$dir"
+        return
+    fi
     mkdir -p "$dir/usr/lib/postgresql" "$dir/usr/share/postgresql" &&
     cp -a "/usr/lib/postgresql/$RS_PG_VERSION" "$dir/usr/lib/postgresql/" &&
     cp -a "/usr/share/postgresql/$RS_PG_VERSION" "$dir/usr/share/postgresql/" &&

@@ -32,8 +32,8 @@ if [ "${RS_REGRESS:-}" != none ]; then
     rs_start_pg "$WORK" "$PGPORT" || { echo "0 passed, 1 failed"; exit 1; }
     export REDIS_PORT
     mkdir -p "$WORK/regress"
-    # RS_REGRESS="file ..." runs only those pg_regress files; RS_TAP="NNN_*" only
-    # the TAP files matching the pattern ("none" skips that part).
+    # RS_REGRESS="file ..." runs only those pg_regress files; RS_TAP="NNN_* ..."
+    # only the TAP files matching the patterns ("none" skips that part).
     regress_files=()
     [ -n "${RS_REGRESS:-}" ] && regress_files=("REGRESS=$RS_REGRESS")
     make -s with_llvm=no installcheck "${regress_files[@]}" PGHOST=127.0.0.1 PGPORT="$PGPORT" PGUSER=postgres \
@@ -54,7 +54,10 @@ fi
 mkdir -p "$WORK/tap"
 cp -r test/t test/perl "$WORK/tap/"
 chown -R postgres:postgres "$WORK/tap"
-PGXS_DIR=$(dirname "$(pg_config --pgxs)")/..
+PGXS_DIR=$(dirname "$("$RS_PG_CONFIG" --pgxs)")/..
+# Whether this build has TLS (hiredis_ssl found): the TLS tests expect
+# either working TLS or the error that says it is missing.
+RS_TLS_BUILD=$(make -s print-tls)
 # RS_FULL=1 (make test-full): the full sizes of the fault and load tests.
 # SOAK=1: more fault seeds and a 5,000,000-member load test (about an hour).
 tap_timeout=300
@@ -68,19 +71,27 @@ run_tap() {
     start=$(date +%s)
     (cd "$WORK/tap" && rs_as_postgres env PATH="$RS_PGBIN:$PATH" \
         PERL5LIB="$PGXS_DIR/test/perl:$WORK/tap/perl" \
-        TESTDIR="$WORK/tap" PG_REGRESS="$PGXS_DIR/test/regress/pg_regress" \
+        TESTDIR="$WORK/tap" TESTLOGDIR="$WORK/tap/tmp_check/log" TESTDATADIR="$WORK/tap/tmp_check" \
+        PG_REGRESS="$PGXS_DIR/test/regress/pg_regress" \
         REDIS_SERVER="$(command -v redis-server)" RS_SOAK="${SOAK:-}" RS_FULL="${RS_FULL:-${SOAK:-}}" \
+        RS_TLS_BUILD="$RS_TLS_BUILD" \
         timeout "$tap_timeout" prove -v "t/$name" >"$WORK/tap/$name.log" 2>&1)
     rc=$?
     echo "$rc $(( $(date +%s) - start ))" >"$WORK/tap/$name.status"
 }
 
+# RS_TAP may hold several patterns, separated by spaces; RS_TAP_SKIP is a
+# pattern of TAP files to leave out (test/matrix.sh).
+names=()
+read -r -a tap_patterns <<<"${RS_TAP:-*}"
+for t in $(for pat in "${tap_patterns[@]}"; do ls "$WORK"/tap/t/$pat.pl 2>/dev/null; done | sort -u); do
+    name=$(basename "$t")
+    # shellcheck disable=SC2254
+    case $name in ${RS_TAP_SKIP:-none}) echo "TAP $name ... skipped"; continue ;; esac
+    names+=("$name")
+done
 # The TAP files run RS_JOBS at a time (default 2): they wait on servers and
 # workers much of the time.
-names=()
-for t in "$WORK"/tap/t/${RS_TAP:-*}.pl; do
-    [ -f "$t" ] && names+=("$(basename "$t")")
-done
 for name in "${names[@]}"; do
     while [ "$(jobs -rp | wc -l)" -ge "${RS_JOBS:-2}" ]; do
         wait -n

@@ -1,0 +1,151 @@
+/*-------------------------------------------------------------------------
+ *
+ * compat.h
+ *		  What differs between the supported PostgreSQL majors and hiredis
+ *		  versions, in one place.
+ *
+ * The rest of the code is written against one interface; each difference
+ * is bridged here by a macro, named after what it does rather than after
+ * a version.  Include after <hiredis/hiredis.h> and the PostgreSQL headers
+ * that declare what a macro uses (access/nbtree.h for the nbtree ones).
+ *
+ * Tested combinations (make test, make test-matrix): PostgreSQL 15 with
+ * hiredis 0.14, and PostgreSQL 18 with hiredis 1.x and TLS.
+ *
+ *-------------------------------------------------------------------------
+ */
+#ifndef RS_COMPAT_H
+#define RS_COMPAT_H
+
+/* ---------------------------------------------------------------------
+ * hiredis
+ * ---------------------------------------------------------------------
+ */
+
+/*
+ * The reader's stack of tasks, the reply being parsed at each nesting
+ * level: a fixed array "rstack" in 0.14, an array of pointers "task" from
+ * 1.0 on.  RS_READER_TASK(reader, i) is a pointer to level i.
+ */
+#if defined(HIREDIS_MAJOR) && HIREDIS_MAJOR >= 1
+#define RS_READER_TASK(reader, i)	((reader)->task[(i)])
+#else
+#define RS_READER_TASK(reader, i)	(&(reader)->rstack[(i)])
+#endif
+
+/*
+ * TLS needs hiredis_ssl, which exists from hiredis 1.0 on; the Makefile
+ * defines RS_HAVE_TLS when it finds it.
+ */
+#if defined(RS_HAVE_TLS) && !(defined(HIREDIS_MAJOR) && HIREDIS_MAJOR >= 1)
+#error "RS_HAVE_TLS needs hiredis 1.0 or later"
+#endif
+
+/* ---------------------------------------------------------------------
+ * PostgreSQL
+ * ---------------------------------------------------------------------
+ */
+
+/*
+ * PostgreSQL 18 moved ExplainState to its own header, and the functions
+ * that print EXPLAIN properties to another.
+ */
+#if PG_VERSION_NUM >= 180000
+#include "commands/explain_format.h"
+#include "commands/explain_state.h"
+#endif
+
+/*
+ * create_foreignscan_path() gained fdw_restrictinfo in 17 and disabled_nodes
+ * in 18; rs_create_foreignscan_path takes the arguments of 15 and passes
+ * none of either.
+ */
+#if PG_VERSION_NUM >= 180000
+#define rs_create_foreignscan_path(root, rel, target, rows, startup, total, \
+								   pathkeys, outer, outerpath, private) \
+	create_foreignscan_path((root), (rel), (target), (rows), 0, (startup), (total), \
+							(pathkeys), (outer), (outerpath), NIL, (private))
+#elif PG_VERSION_NUM >= 170000
+#define rs_create_foreignscan_path(root, rel, target, rows, startup, total, \
+								   pathkeys, outer, outerpath, private) \
+	create_foreignscan_path((root), (rel), (target), (rows), (startup), (total), \
+							(pathkeys), (outer), (outerpath), NIL, (private))
+#else
+#define rs_create_foreignscan_path create_foreignscan_path
+#endif
+
+/* Whether a path key sorts ascending: a compare type from 18 on. */
+#if PG_VERSION_NUM >= 180000
+#define rs_pathkey_is_asc(pk)	((pk)->pk_cmptype == COMPARE_LT)
+#else
+#define rs_pathkey_is_asc(pk)	((pk)->pk_strategy == BTLessStrategyNumber)
+#endif
+
+/*
+ * The role a foreign scan checks as (InvalidOid: the current user): kept
+ * in the plan node from 16 on, in the range table entry before.
+ */
+#if PG_VERSION_NUM >= 160000
+#define rs_scan_check_as_user(fsplan, estate)	((fsplan)->checkAsUser)
+#else
+#define rs_scan_check_as_user(fsplan, estate) \
+	(exec_rt_fetch((fsplan)->scan.scanrelid, (estate))->checkAsUser)
+#endif
+
+/*
+ * The per-object ACL checks became object_aclcheck() in 16; the old name
+ * of the one used here stays available.
+ */
+#if PG_VERSION_NUM >= 160000
+#include "catalog/pg_foreign_server.h"
+#define pg_foreign_server_aclcheck(srv_oid, roleid, mode) \
+	object_aclcheck(ForeignServerRelationId, (srv_oid), (roleid), (mode))
+#endif
+
+/*
+ * Functions that never return: PostgreSQL 18 marks them with pg_noreturn,
+ * placed before the declaration, and no longer has pg_attribute_noreturn();
+ * on earlier majors the latter expands to an attribute that may stand in
+ * the same place.
+ */
+#ifndef pg_noreturn
+#define pg_noreturn pg_attribute_noreturn()
+#endif
+
+/*
+ * target_probe.c reads unique btree indexes with nbtree's own functions
+ * (_bt_mkscankey, _bt_search, _bt_compare, _bt_relandgetbuf, the page
+ * opaque and posting-list accessors).  It relies on: an insertion scan key
+ * from _bt_mkscankey compares with _bt_compare against leaf entries and the
+ * high key; _bt_search with BT_READ returns the leftmost leaf that may hold
+ * the key, read-locked; a read lock on a leaf keeps its entries and its
+ * right link stable; posting lists hold heap TIDs in key order.  These
+ * were checked against the nbtree sources of 15 and 18, where the test
+ * suite also runs, and the probes are used only there (RS_BTREE_PROBE);
+ * other majors take the SQL path.  The 16 and 17 forms below only keep
+ * those majors compiling.
+ */
+#define RS_BTREE_PROBE \
+	(PG_VERSION_NUM / 10000 == 15 || PG_VERSION_NUM / 10000 == 18)
+
+/* _bt_search lost its snapshot in 17 and gained the heap relation in 16. */
+#if PG_VERSION_NUM >= 170000
+#define rs_bt_search(index, heap, key, bufp, snapshot) \
+	_bt_search((index), (heap), (key), (bufp), BT_READ)
+#elif PG_VERSION_NUM >= 160000
+#define rs_bt_search(index, heap, key, bufp, snapshot) \
+	_bt_search((index), (heap), (key), (bufp), BT_READ, (snapshot))
+#else
+#define rs_bt_search(index, heap, key, bufp, snapshot) \
+	_bt_search((index), (key), (bufp), BT_READ, (snapshot))
+#endif
+
+/* old_snapshot_threshold, and with it TestForOldSnapshot, ended in 17. */
+#if PG_VERSION_NUM >= 170000
+#define rs_test_for_old_snapshot(snapshot, index, page) ((void) 0)
+#else
+#define rs_test_for_old_snapshot(snapshot, index, page) \
+	TestForOldSnapshot((snapshot), (index), (page))
+#endif
+
+#endif							/* RS_COMPAT_H */
