@@ -132,12 +132,16 @@ DROP FUNCTION peek_totals();
 SELECT status, members FROM redis_sync.sync_run('daily_clicks', '2020-01-13');
 
 -- today's key is read from a snapshot, which is dropped when the run succeeds
+-- ("today" in redis_sync.timezone, by default the server's TimeZone, which
+-- make test sets to UTC; the session's current_date must agree)
+SET timezone = 'UTC';
 SELECT redis_sync.format_key('clicks:daily:%Y-%m-%d', current_date) AS today_key \gset
 \setenv TODAY_KEY :today_key
 \! redis-cli -p $REDIS_PORT zadd $TODAY_KEY 1 today1 2 today2 > /dev/null
 SELECT status, members FROM redis_sync.sync_run('daily_clicks');
 SELECT read_key LIKE 'redis_sync:snapshot:%' AS snapshot FROM redis_sync.run ORDER BY run_id DESC LIMIT 1;
 \! redis-cli -p $REDIS_PORT --raw keys 'redis_sync:*'
+RESET timezone;
 
 -- views
 SELECT * FROM redis_sync.progress;

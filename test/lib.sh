@@ -120,6 +120,7 @@ rs_start_pg() {
         echo "listen_addresses = '127.0.0.1'"
         echo "unix_socket_directories = '$dir'"
         echo "max_worker_processes = 32"
+        echo "timezone = 'UTC'"
         [ -z "${RS_PG_DURABLE:-}" ] && echo "fsync = off"
         echo "log_line_prefix = '%m [%p] %b '"
         for line in "$@"; do echo "$line"; done
