@@ -55,7 +55,7 @@ typedef struct RsScheduledJob
 {
 	int64		job_id;
 	Oid			owner;
-	char		schedule[256];
+	CronSchedule parsed;		/* compared parsed, whatever the text's length */
 	int			day_offset;
 	TimestampTz next_due;
 	bool		seen;			/* still enabled and scheduled in this pass */
@@ -64,7 +64,11 @@ typedef struct RsScheduledJob
 
 static HTAB *scheduled_jobs = NULL;
 
+/* When the scheduler last purged the run history (redis_sync.run_retention). */
+static TimestampTz last_purge = 0;
+
 static bool rs_extension_ready(void);
+static void rs_record_scheduled_start(int64 job_id, TimestampTz when);
 static void rs_resume_interrupted_runs(void);
 static long rs_schedule_pass(void);
 static void rs_retry_runs(void);
@@ -192,6 +196,7 @@ rs_resume_interrupted_runs(void)
 	DateADT    *dates;
 
 	rs_begin_xact("redis_sync: resuming interrupted runs");
+	(void) rs_disable_orphaned_jobs();
 	rs_spi_exec("SELECT DISTINCT r.job_id FROM redis_sync.run r WHERE r.status = 'running'",
 				0, NULL, NULL, NULL, SPI_OK_SELECT);
 	n = SPI_processed;
@@ -220,7 +225,7 @@ rs_resume_interrupted_runs(void)
 
 	rs_spi_exec("SELECT r.job_id, j.owner::oid, r.run_date FROM redis_sync.run r "
 				"JOIN redis_sync.job j USING (job_id) "
-				"WHERE r.status = 'interrupted' AND r.run_id = "
+				"WHERE r.status = 'interrupted' AND j.enabled AND r.run_id = "
 				"(SELECT max(r2.run_id) FROM redis_sync.run r2 "
 				" WHERE r2.job_id = r.job_id AND r2.run_date = r.run_date "
 				" AND r2.status <> 'skipped')",
@@ -308,9 +313,10 @@ rs_schedule_pass(void)
 		sj->seen = false;
 
 	rs_begin_xact("redis_sync: scheduling");
+	/* A job whose owner was dropped never runs as anyone else. */
+	(void) rs_disable_orphaned_jobs();
 	rs_spi_exec("SELECT j.job_id, j.owner::oid, j.schedule, j.day_offset, "
-				"greatest(j.created_at, (SELECT max(r.started_at) FROM redis_sync.run r "
-				"  WHERE r.job_id = j.job_id AND (r.trigger = 'schedule' OR r.status = 'skipped'))) "
+				"greatest(j.created_at, j.last_scheduled_at) "
 				"FROM redis_sync.job j WHERE j.enabled AND j.schedule IS NOT NULL",
 				0, NULL, NULL, NULL, SPI_OK_SELECT);
 	n = SPI_processed;
@@ -333,7 +339,7 @@ rs_schedule_pass(void)
 			sj->next_due = DT_NOEND;
 			continue;
 		}
-		if (!found || strcmp(sj->schedule, schedule) != 0)
+		if (!found || !cron_schedule_equal(&sj->parsed, &cs))
 		{
 			/*
 			 * New to us (or rescheduled): due at the first time after the
@@ -342,7 +348,7 @@ rs_schedule_pass(void)
 			 */
 			TimestampTz since = DatumGetTimestampTz(rs_spi_getdatum(i, 5, &isnull));
 
-			strlcpy(sj->schedule, schedule, sizeof(sj->schedule));
+			sj->parsed = cs;
 			sj->next_due = cron_next(&cs, since, rs_scheduler_timezone);
 		}
 		sj->due = (sj->next_due <= now);
@@ -350,6 +356,22 @@ rs_schedule_pass(void)
 			sj->next_due = cron_next(&cs, now, rs_scheduler_timezone);
 	}
 	rs_commit_xact();
+
+	/* Once an hour, runs older than redis_sync.run_retention go. */
+	if (rs_run_retention() != NULL &&
+		TimestampDifferenceExceeds(last_purge, now, 3600 * 1000))
+	{
+		int64		purged;
+
+		rs_begin_xact("redis_sync: purging run history");
+		purged = rs_purge_runs(rs_run_retention(), InvalidOid);
+		rs_commit_xact();
+		last_purge = now;
+		if (purged > 0)
+			ereport(LOG,
+					(errmsg("redis_sync scheduler deleted " INT64_FORMAT " runs older than redis_sync.run_retention",
+							purged)));
+	}
 
 	hash_seq_init(&seq, scheduled_jobs);
 	while ((sj = hash_seq_search(&seq)) != NULL)
@@ -367,6 +389,8 @@ rs_schedule_pass(void)
 										rs_today(now) + sj->day_offset, true,
 										"its schedule is due"))
 				sj->next_due = TimestampTzPlusMilliseconds(now, 1000);
+			else
+				rs_record_scheduled_start(sj->job_id, now);
 		}
 		if (sj->next_due < wake)
 			wake = sj->next_due;
@@ -374,6 +398,24 @@ rs_schedule_pass(void)
 
 	sleep_ms = TimestampDifferenceMilliseconds(GetCurrentTimestamp(), wake);
 	return Max(sleep_ms, 10);
+}
+
+/*
+ * rs_record_scheduled_start
+ *		Keep the time of the job's last scheduled start on its row, so that
+ *		a pass finds when a job is next due without reading its run history
+ *		(a time that passed while the server was down is due once).
+ */
+static void
+rs_record_scheduled_start(int64 job_id, TimestampTz when)
+{
+	Oid			argtypes[2] = {INT8OID, TIMESTAMPTZOID};
+	Datum		values[2] = {Int64GetDatum(job_id), TimestampTzGetDatum(when)};
+
+	rs_begin_xact("redis_sync: scheduling");
+	rs_spi_exec("UPDATE redis_sync.job SET last_scheduled_at = $2 WHERE job_id = $1",
+				2, argtypes, values, NULL, SPI_OK_UPDATE);
+	rs_commit_xact();
 }
 
 /*
@@ -387,6 +429,7 @@ rs_start_scheduled_run(int64 job_id, Oid owner, DateADT run_date, bool resume,
 {
 	RsRunRequest req;
 	BackgroundWorkerHandle *handle;
+	const char *limit;
 
 	memset(&req, 0, sizeof(req));
 	req.job_id = job_id;
@@ -396,12 +439,12 @@ rs_start_scheduled_run(int64 job_id, Oid owner, DateADT run_date, bool resume,
 	req.resume = resume;
 	req.trigger = RS_TRIGGER_SCHEDULE;
 	req.dsm = 0;
-	if (!rs_start_coordinator(&req, &handle))
+	if (!rs_start_coordinator_limited(&req, &handle, &limit))
 	{
 		ereport(LOG,
-				(errmsg("redis_sync scheduler could not start a run of job " INT64_FORMAT ": no free background worker slot",
+				(errmsg("redis_sync scheduler could not start a run of job " INT64_FORMAT " yet",
 						job_id),
-				 errhint("Raise max_worker_processes.")));
+				 errdetail("The limit %s is reached.", limit)));
 		return false;
 	}
 	ereport(DEBUG1,

@@ -189,6 +189,8 @@ rs_sync_run(PG_FUNCTION_ARGS)
 	if (SPI_connect() != SPI_OK_CONNECT)
 		elog(ERROR, "SPI_connect failed");
 	job = rs_lookup_job_by_name(job_name, false);
+	/* A job whose owner was dropped never runs as anyone else. */
+	rs_check_job_owner(job);
 	SPI_finish();
 	rs_check_caller_xact(job);
 
@@ -261,7 +263,7 @@ rs_sync_run(PG_FUNCTION_ARGS)
 		ereport(NOTICE,
 				(errmsg("run " INT64_FORMAT " used %d of %d workers",
 						shared->run_id, shared->workers_launched, shared->workers_requested),
-				 errhint("Raise max_worker_processes to run more workers at once.")));
+				 errhint("redis_sync.max_workers, redis_sync.max_workers_per_role and max_worker_processes limit the workers that run at once; the server log names the limit that was reached.")));
 	if (shared->sqlerrcode != 0)
 	{
 		RsRunShared copy = *shared;
@@ -722,7 +724,7 @@ rs_coordinate(const RsRunRequest *req, RsRunShared *shared, RsRun *run)
 				ereport(LOG,
 						(errmsg("redis_sync run " INT64_FORMAT " is waiting for a sync worker",
 								run->run_id),
-						 errdetail("redis_sync.max_workers or max_worker_processes is reached.")));
+						 errdetail("The server log names the limit that is reached.")));
 				(void) WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH,
 								 1000L, PG_WAIT_EXTENSION);
 				ResetLatch(MyLatch);

@@ -302,11 +302,7 @@ is($ret, 0, 'DROP ROLE from a database without the extension succeeds');
 isnt($ret, 0, "a run of the orphaned job fails");
 is($node->safe_psql('postgres', "SELECT count(*) FROM public.shared_daily WHERE name LIKE 'frank%'"), '0',
 	'and it wrote nothing');
-TODO:
-{
-	local $TODO = 'rs_check_job_owner is to be called by sync_run (lead)';
-	like($err, qr/owner of job "frank_job" no longer exists/, 'the error says the owner is gone');
-}
+like($err, qr/owner of job "frank_job" no longer exists/, 'the error says the owner is gone');
 ($ret, $out, $err) = $node->psql('postgres', "SELECT redis_sync.alter_job('frank_job', enabled => true)");
 like($err, qr/owner of job "frank_job" no longer exists/, 'alter_job says the owner is gone');
 $node->safe_psql('postgres', "SELECT redis_sync.drop_job('frank_job')");
