@@ -225,10 +225,12 @@ rs_resume_interrupted_runs(void)
 
 	rs_spi_exec("SELECT r.job_id, j.owner::oid, r.run_date FROM redis_sync.run r "
 				"JOIN redis_sync.job j USING (job_id) "
-				"WHERE r.status = 'interrupted' AND j.enabled AND r.run_id = "
+				"WHERE r.status = 'interrupted' AND r.run_id = "
 				"(SELECT max(r2.run_id) FROM redis_sync.run r2 "
 				" WHERE r2.job_id = r.job_id AND r2.run_date = r.run_date "
-				" AND r2.status <> 'skipped')",
+				" AND r2.status <> 'skipped') "
+				/* a run never starts as a role that was dropped */
+				"AND EXISTS (SELECT 1 FROM pg_catalog.pg_roles o WHERE o.oid = j.owner::oid)",
 				0, NULL, NULL, NULL, SPI_OK_SELECT);
 	n = SPI_processed;
 	job_ids = palloc(sizeof(int64) * (n + 1));
