@@ -68,7 +68,7 @@ static HTAB *scheduled_jobs = NULL;
 static TimestampTz last_purge = 0;
 
 static bool rs_extension_ready(void);
-static void rs_record_scheduled_start(int64 job_id, TimestampTz when);
+static void rs_record_scheduled_starts(List *job_ids, TimestampTz when);
 static void rs_resume_interrupted_runs(void);
 static long rs_schedule_pass(void);
 static void rs_retry_runs(void);
@@ -309,6 +309,7 @@ rs_schedule_pass(void)
 	uint64		i;
 	uint64		n;
 	long		sleep_ms;
+	List	   *started = NIL;	/* int64 * job ids started in this pass */
 
 	hash_seq_init(&seq, scheduled_jobs);
 	while ((sj = hash_seq_search(&seq)) != NULL)
@@ -392,31 +393,47 @@ rs_schedule_pass(void)
 										"its schedule is due"))
 				sj->next_due = TimestampTzPlusMilliseconds(now, 1000);
 			else
-				rs_record_scheduled_start(sj->job_id, now);
+			{
+				int64	   *id = palloc(sizeof(int64));
+
+				*id = sj->job_id;
+				started = lappend(started, id);
+			}
 		}
 		if (sj->next_due < wake)
 			wake = sj->next_due;
 	}
+
+	/* (no transaction may end while the hash table is being scanned) */
+	if (started != NIL)
+		rs_record_scheduled_starts(started, now);
 
 	sleep_ms = TimestampDifferenceMilliseconds(GetCurrentTimestamp(), wake);
 	return Max(sleep_ms, 10);
 }
 
 /*
- * rs_record_scheduled_start
- *		Keep the time of the job's last scheduled start on its row, so that
- *		a pass finds when a job is next due without reading its run history
- *		(a time that passed while the server was down is due once).
+ * rs_record_scheduled_starts
+ *		Keep the time of the jobs' last scheduled start on their rows, so
+ *		that a pass finds when a job is next due without reading its run
+ *		history (a time that passed while the server was down is due once).
+ *		job_ids holds int64 * job ids.
  */
 static void
-rs_record_scheduled_start(int64 job_id, TimestampTz when)
+rs_record_scheduled_starts(List *job_ids, TimestampTz when)
 {
 	Oid			argtypes[2] = {INT8OID, TIMESTAMPTZOID};
-	Datum		values[2] = {Int64GetDatum(job_id), TimestampTzGetDatum(when)};
+	Datum		values[2];
+	ListCell   *lc;
 
 	rs_begin_xact("redis_sync: scheduling");
-	rs_spi_exec("UPDATE redis_sync.job SET last_scheduled_at = $2 WHERE job_id = $1",
-				2, argtypes, values, NULL, SPI_OK_UPDATE);
+	values[1] = TimestampTzGetDatum(when);
+	foreach(lc, job_ids)
+	{
+		values[0] = Int64GetDatum(*(int64 *) lfirst(lc));
+		rs_spi_exec("UPDATE redis_sync.job SET last_scheduled_at = $2 WHERE job_id = $1",
+					2, argtypes, values, NULL, SPI_OK_UPDATE);
+	}
 	rs_commit_xact();
 }
 
