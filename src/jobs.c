@@ -529,6 +529,43 @@ rs_job_is_running(int64 job_id)
 	return LockAcquire(&tag, ExclusiveLock, false, true) == LOCKACQUIRE_NOT_AVAIL;
 }
 
+/* Parameters $2 to $15 of the job statements: a definition's columns. */
+#define RS_JOB_DEF_TYPES \
+	TEXTOID, TEXTOID, TEXTOID, OIDOID, OIDOID, INT4OID, INT4OID, INT4OID, TEXTOID, \
+	INT4OID, BOOLOID, INT8OID, INT4OID, INTERVALOID
+#define RS_JOB_DEF_COLUMNS \
+	"server_name = $2, daily_key = $3, total_key = $4, " \
+	"member_table = $5::pg_catalog.regclass, daily_table = $6::pg_catalog.regclass, " \
+	"partitions = $7, workers = $8, chunk_size = $9, schedule = $10, day_offset = $11, " \
+	"enabled = $12, max_rejects = $13, max_retries = $14, retry_delay = $15"
+
+/*
+ * rs_job_def_params
+ *		Fill values[1..14] and nulls[1..14] with a definition, in the order
+ *		of RS_JOB_DEF_TYPES and RS_JOB_DEF_COLUMNS.
+ */
+static void
+rs_job_def_params(const RsJobDef *def, Datum *values, char *nulls)
+{
+	values[1] = CStringGetTextDatum(def->server_name);
+	values[2] = CStringGetTextDatum(def->daily_key);
+	values[3] = def->total_key ? CStringGetTextDatum(def->total_key) : (Datum) 0;
+	nulls[3] = def->total_key ? ' ' : 'n';
+	values[4] = ObjectIdGetDatum(def->member_table);
+	nulls[4] = OidIsValid(def->member_table) ? ' ' : 'n';
+	values[5] = ObjectIdGetDatum(def->daily_table);
+	values[6] = Int32GetDatum(def->partitions);
+	values[7] = Int32GetDatum(def->workers);
+	values[8] = Int32GetDatum(def->chunk_size);
+	values[9] = def->schedule ? CStringGetTextDatum(def->schedule) : (Datum) 0;
+	nulls[9] = def->schedule ? ' ' : 'n';
+	values[10] = Int32GetDatum(def->day_offset);
+	values[11] = BoolGetDatum(def->enabled);
+	values[12] = Int64GetDatum(def->max_rejects);
+	values[13] = Int32GetDatum(def->max_retries);
+	values[14] = IntervalPGetDatum(def->retry_delay);
+}
+
 /*
  * redis_sync.create_job(job_name, server_name, daily_key, total_key,
  *		member_table, daily_table, partitions, workers, chunk_size, schedule,
@@ -539,10 +576,9 @@ create_job(PG_FUNCTION_ARGS)
 {
 	RsJobDef	def;
 	Oid			owner = GetUserId();
-	Oid			argtypes[15] = {TEXTOID, OIDOID, TEXTOID, TEXTOID, TEXTOID, OIDOID, OIDOID,
-	INT4OID, INT4OID, INT4OID, TEXTOID, INT4OID, INT8OID, INT4OID, INTERVALOID};
-	Datum		values[15];
-	char		nulls[16] = "               ";
+	Oid			argtypes[16] = {TEXTOID, RS_JOB_DEF_TYPES, OIDOID};
+	Datum		values[16];
+	char		nulls[17] = "                ";
 	bool		isnull;
 	int64		job_id;
 
@@ -598,34 +634,14 @@ create_job(PG_FUNCTION_ARGS)
 				(errcode(ERRCODE_DUPLICATE_OBJECT),
 				 errmsg("job \"%s\" already exists", def.job_name),
 				 errdetail("Job names are unique across all roles.")));
-	values[1] = ObjectIdGetDatum(owner);
-	values[2] = CStringGetTextDatum(def.server_name);
-	values[3] = CStringGetTextDatum(def.daily_key);
-	if (def.total_key != NULL)
-		values[4] = CStringGetTextDatum(def.total_key);
-	else
-		nulls[4] = 'n';
-	values[5] = ObjectIdGetDatum(def.member_table);
-	if (def.total_key == NULL && !OidIsValid(def.member_table))
-		nulls[5] = 'n';
-	values[6] = ObjectIdGetDatum(def.daily_table);
-	values[7] = Int32GetDatum(def.partitions);
-	values[8] = Int32GetDatum(def.workers);
-	values[9] = Int32GetDatum(def.chunk_size);
-	if (def.schedule != NULL)
-		values[10] = CStringGetTextDatum(def.schedule);
-	else
-		nulls[10] = 'n';
-	values[11] = Int32GetDatum(def.day_offset);
-	values[12] = Int64GetDatum(def.max_rejects);
-	values[13] = Int32GetDatum(def.max_retries);
-	values[14] = IntervalPGetDatum(def.retry_delay);
-	rs_spi_exec("INSERT INTO redis_sync.job (job_name, owner, server_name, daily_key, total_key, "
+	rs_job_def_params(&def, values, nulls);
+	values[15] = ObjectIdGetDatum(owner);
+	rs_spi_exec("INSERT INTO redis_sync.job (job_name, server_name, daily_key, total_key, "
 				"member_table, daily_table, partitions, workers, chunk_size, schedule, day_offset, "
-				"max_rejects, max_retries, retry_delay) "
-				"VALUES ($1, $2::pg_catalog.regrole, $3, $4, $5, $6::pg_catalog.regclass, "
-				"$7::pg_catalog.regclass, $8, $9, $10, $11, $12, $13, $14, $15) RETURNING job_id",
-				15, argtypes, values, nulls, SPI_OK_INSERT_RETURNING);
+				"enabled, max_rejects, max_retries, retry_delay, owner) "
+				"VALUES ($1, $2, $3, $4, $5::pg_catalog.regclass, $6::pg_catalog.regclass, "
+				"$7, $8, $9, $10, $11, $12, $13, $14, $15, $16::pg_catalog.regrole) RETURNING job_id",
+				16, argtypes, values, nulls, SPI_OK_INSERT_RETURNING);
 	job_id = DatumGetInt64(rs_spi_getdatum(0, 1, &isnull));
 	SPI_finish();
 	PG_RETURN_INT64(job_id);
@@ -649,8 +665,7 @@ alter_job(PG_FUNCTION_ARGS)
 	RsJobDef	def;
 	char	   *s;
 	bool		redefined;
-	Oid			argtypes[15] = {INT8OID, TEXTOID, TEXTOID, TEXTOID, OIDOID, OIDOID, INT4OID,
-	INT4OID, INT4OID, TEXTOID, INT4OID, BOOLOID, INT8OID, INT4OID, INTERVALOID};
+	Oid			argtypes[15] = {INT8OID, RS_JOB_DEF_TYPES};
 	Datum		values[15];
 	char		nulls[16] = "               ";
 	bool		isnull;
@@ -713,32 +728,8 @@ alter_job(PG_FUNCTION_ARGS)
 				 errhint("Wait for the run to end, or cancel it, and alter the job then.")));
 
 	values[0] = Int64GetDatum(job->job_id);
-	values[1] = CStringGetTextDatum(def.server_name);
-	values[2] = CStringGetTextDatum(def.daily_key);
-	if (def.total_key != NULL)
-		values[3] = CStringGetTextDatum(def.total_key);
-	else
-		nulls[3] = 'n';
-	values[4] = ObjectIdGetDatum(def.member_table);
-	if (!OidIsValid(def.member_table))
-		nulls[4] = 'n';
-	values[5] = ObjectIdGetDatum(def.daily_table);
-	values[6] = Int32GetDatum(def.partitions);
-	values[7] = Int32GetDatum(def.workers);
-	values[8] = Int32GetDatum(def.chunk_size);
-	if (def.schedule != NULL)
-		values[9] = CStringGetTextDatum(def.schedule);
-	else
-		nulls[9] = 'n';
-	values[10] = Int32GetDatum(def.day_offset);
-	values[11] = BoolGetDatum(def.enabled);
-	values[12] = Int64GetDatum(def.max_rejects);
-	values[13] = Int32GetDatum(def.max_retries);
-	values[14] = IntervalPGetDatum(def.retry_delay);
-	rs_spi_exec("UPDATE redis_sync.job SET server_name = $2, daily_key = $3, total_key = $4, "
-				"member_table = $5::pg_catalog.regclass, daily_table = $6::pg_catalog.regclass, "
-				"partitions = $7, workers = $8, chunk_size = $9, schedule = $10, day_offset = $11, "
-				"enabled = $12, max_rejects = $13, max_retries = $14, retry_delay = $15, "
+	rs_job_def_params(&def, values, nulls);
+	rs_spi_exec("UPDATE redis_sync.job SET " RS_JOB_DEF_COLUMNS ", "
 				"disabled_reason = CASE WHEN $12 THEN NULL ELSE disabled_reason END "
 				"WHERE job_id = $1",
 				15, argtypes, values, nulls, SPI_OK_UPDATE);
