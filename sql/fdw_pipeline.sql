@@ -11,7 +11,7 @@ CREATE EXTENSION IF NOT EXISTS redis_sync;
 RESET client_min_messages;
 CREATE SERVER pipe_redis FOREIGN DATA WRAPPER redis_zset OPTIONS (port :'redis_port');
 CREATE USER MAPPING FOR PUBLIC SERVER pipe_redis;
-\! redis-cli -p $REDIS_PORT del pl:a pl:b pl:bad > /dev/null
+\! redis-cli -p $REDIS_PORT del pl:a pl:b pl:c pl:bad > /dev/null
 \! redis-cli -p $REDIS_PORT eval "for i=1,2500 do redis.call('ZADD', KEYS[1], i, 'user' .. i); redis.call('ZADD', KEYS[2], 2 * i, 'user' .. i) end" 2 pl:a pl:b > /dev/null
 \! redis-cli -p $REDIS_PORT eval "for i=1,300 do redis.call('ZADD', KEYS[1], i, 'user' .. i) end; redis.call('ZADD', KEYS[1], 10000000000, 'huge')" 1 pl:bad > /dev/null
 
@@ -121,6 +121,16 @@ SELECT pipe_check();
 DELETE FROM pb WHERE member = 'newcomer';
 COMMIT;
 
+-- a write fed by a scan of the same server: each batch of ZADDs waits
+-- until the scan has read the pages it has in flight
+CREATE FOREIGN TABLE pc (member text, score bigint)
+  SERVER pipe_redis OPTIONS (key 'pl:c', page_size '7', batch_size '50');
+INSERT INTO pc SELECT member, score * 3 FROM pa;
+SELECT count(*), sum(c.score), bool_and(c.score = 3 * a.score)
+  FROM pc c JOIN pa a USING (member);
+TRUNCATE pc;
+SELECT pipe_check();
+
 -- an error mid-scan, with pages in flight, and then queries that work
 SELECT member, score FROM pbad;
 SELECT pipe_check();
@@ -137,4 +147,4 @@ SELECT pipe_check();
 DROP FUNCTION pipe_check();
 DROP FUNCTION pipe_zranges();
 DROP SERVER pipe_redis CASCADE;
-\! redis-cli -p $REDIS_PORT del pl:a pl:b pl:bad > /dev/null
+\! redis-cli -p $REDIS_PORT del pl:a pl:b pl:c pl:bad > /dev/null

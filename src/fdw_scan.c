@@ -744,8 +744,6 @@ rs_drop_pages(RsScanState *st)
 static bool
 rs_next_page(RsScanState *st)
 {
-	RsPageSlot *slot;
-
 	if (st->member_mode)
 	{
 		if (st->member_pos >= st->nmembers)
@@ -765,21 +763,22 @@ rs_next_page(RsScanState *st)
 		rs_release_connection(st->conn, st);
 		return false;
 	}
-	st->cur = (st->cur + 1) % RS_SCAN_RING;
-	slot = &st->ring[st->cur];
-	st->nahead--;
-	st->pages_done++;
 
-	/* Ask for more before waiting, so that Redis is never idle. */
-	rs_fill_pipeline(st);
-	if (st->nready > 0)
-		st->nready--;
-	else
+	/* The oldest page requested becomes current, once its reply is read. */
+	if (st->nready == 0)
 	{
 		rs_claim_connection(st->conn, st, rs_drain);
-		rs_receive_page(st, slot);
+		rs_receive_page(st, &st->ring[(st->cur + 1) % RS_SCAN_RING]);
+		st->nready = 1;
 	}
-	st->page = slot->page;
+	st->cur = (st->cur + 1) % RS_SCAN_RING;
+	st->nahead--;
+	st->nready--;
+	st->pages_done++;
+	st->page = st->ring[st->cur].page;
+
+	/* Request more while this page is returned. */
+	rs_fill_pipeline(st);
 	if (st->nahead == 0)
 		rs_release_connection(st->conn, st);
 	return true;

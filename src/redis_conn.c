@@ -582,6 +582,7 @@ redisReply *
 rs_receive(RsConnection *conn)
 {
 	TimestampTz deadline;
+	bool		read_nothing = false;	/* the last read found no data */
 
 	if (conn->ctx == NULL || conn->pending <= 0)
 		ereport(ERROR,
@@ -622,6 +623,24 @@ rs_receive(RsConnection *conn)
 			return (redisReply *) reply;
 		}
 		rs_check_reply_size(conn);
+
+		/*
+		 * Read what has already arrived before waiting: a long reply comes
+		 * in many reads, and a wait costs several system calls more.
+		 */
+		if (!read_nothing)
+		{
+			size_t		before = reader->len;
+
+			rs_tls_clear_errors(conn);
+			if (redisBufferRead(conn->ctx) != REDIS_OK)
+				rs_io_error(conn, RS_IO_READ);
+			read_nothing = conn->ctx->reader->len <= before;
+			CHECK_FOR_INTERRUPTS();
+			if (!read_nothing)
+				continue;
+		}
+		read_nothing = false;
 
 		rc = rs_tls_pending(conn) ? WL_SOCKET_READABLE :
 			rs_wait_socket(conn, WL_SOCKET_READABLE, deadline);
