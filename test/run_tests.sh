@@ -60,7 +60,7 @@ PGXS_DIR=$(dirname "$("$RS_PG_CONFIG" --pgxs)")/..
 RS_TLS_BUILD=$(make -s print-tls)
 # RS_FULL=1 (make test-full): the full sizes of the fault and load tests.
 # SOAK=1: more fault seeds and a 5,000,000-member load test (about an hour).
-tap_timeout=300
+tap_timeout=600
 [ -n "${RS_FULL:-}" ] && tap_timeout=900
 [ -n "${SOAK:-}" ] && tap_timeout=3600
 
