@@ -32,6 +32,7 @@ OBJS = \
 	src/jobs.o \
 	src/job_owner_hook.o \
 	src/sync_run.o \
+	src/coordinator.o \
 	src/worker_slots.o \
 	src/sync_worker.o \
 	src/target_probe.o \

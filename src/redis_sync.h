@@ -476,7 +476,7 @@ extern bool rs_probe_same(RsProbe *p, Datum name, Datum count);
 extern void rs_probe_end(RsProbe *p);
 
 /* ---------------------------------------------------------------------
- * in sync_run.c
+ * in sync_run.c (the caller) and coordinator.c (the run)
  * ---------------------------------------------------------------------
  */
 
@@ -499,6 +499,33 @@ typedef struct RsRunRequest
 /* bgw_type of a run's processes, as pg_stat_activity shows them */
 #define RS_COORDINATOR_TYPE	"redis_sync coordinator"
 #define RS_WORKER_TYPE		"redis_sync worker"
+
+/* The most workers a run has (the job's workers column is at most 64). */
+#define RS_MAX_RUN_WORKERS 64
+
+/* Result of a run, left by the coordinator for a waiting sync_run(), in DSM. */
+typedef struct RsRunShared
+{
+	bool		cancel_requested;	/* set by the caller before terminating us */
+	bool		done;			/* the fields below are final */
+	int64		run_id;
+	char		status[16];
+	int64		members;
+	int64		rows_written;
+	double		seconds;
+	int			workers_requested;
+	int			workers_launched;
+	int			sqlerrcode;		/* 0: no error */
+	int			error_partition;	/* -1: not a partition's error */
+	char		message[1024];
+	char		detail[1024];
+	char		context[1024];
+	char		job_name[NAMEDATALEN * 2];
+	/* processes of the run, for a caller that checks what blocks them */
+	pid_t		coordinator_pid;
+	int			nworker_pids;
+	pid_t		worker_pids[RS_MAX_RUN_WORKERS];
+} RsRunShared;
 
 extern bool rs_start_coordinator(const RsRunRequest *req, BackgroundWorkerHandle **handle);
 PGDLLEXPORT void rs_coordinator_main(Datum main_arg);

@@ -1,0 +1,1021 @@
+/*-------------------------------------------------------------------------
+ *
+ * coordinator.c
+ *		  The run coordinator: a background worker that prepares a run (or
+ *		  resumes one), copies a live key, records the partitions, launches
+ *		  and watches the sync workers, proves the result and records the
+ *		  run's end.
+ *
+ * sync_run() starts a coordinator and waits for it; the scheduler starts
+ * one without waiting.  Runs of one job are serialized by a session-level
+ * lock on the job that the coordinator holds: a second run fails at once
+ * (or, when scheduled, is recorded as "skipped" if the running run is of the
+ * same date, and owed, with a retry time, if not).
+ *
+ * A run row is committed before Redis is contacted, so every attempt leaves
+ * its error.  A run ends "succeeded" only after the coordinator has checked
+ * what the workers committed: every partition read every rank of its range,
+ * each counted once, and the job is unchanged (rs_run_unproven,
+ * rs_job_changed).  A successful run supersedes the older unfinished runs
+ * of its date, which are never resumed.
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include <signal.h>
+
+#include "access/xact.h"
+#include "access/xlog.h"
+#include "catalog/pg_type.h"
+#include "executor/spi.h"
+#include "miscadmin.h"
+#include "pgstat.h"
+#include "postmaster/bgworker.h"
+#include "storage/dsm.h"
+#include "storage/ipc.h"
+#include "storage/latch.h"
+#include "storage/lock.h"
+#include "storage/proc.h"
+#include "tcop/tcopprot.h"
+#include "utils/array.h"
+#include "utils/builtins.h"
+#include "utils/date.h"
+#include "utils/memutils.h"
+#include "utils/timestamp.h"
+
+#include "redis_sync.h"
+
+/* Snapshot keys expire after 7 days, counted again from each resume. */
+#define RS_SNAPSHOT_TTL_SECONDS 604800
+#define RS_SNAPSHOT_TTL CppAsString2(RS_SNAPSHOT_TTL_SECONDS)
+
+
+/* What the coordinator knows about its run. */
+typedef struct RsRun
+{
+	RsJob	   *job;
+	int64		run_id;
+	char	   *source_key;
+	char	   *read_key;
+	ForeignServer *server;
+	UserMapping *user;
+	RsConnection *conn;
+	List	   *workers;		/* BackgroundWorkerHandle * */
+	DateADT		run_date;
+	bool		scheduled;		/* started by the scheduler: retried if it fails */
+} RsRun;
+
+static volatile sig_atomic_t rs_got_sigterm = false;
+
+static void rs_coordinator_sigterm(SIGNAL_ARGS);
+static void rs_coordinate(const RsRunRequest *req, RsRunShared *shared, RsRun *run);
+static bool rs_prepare_run(const RsRunRequest *req, RsRunShared *shared, RsRun *run);
+static void rs_new_run(const RsRunRequest *req, RsRun *run);
+static void rs_job_busy(const RsRunRequest *req, RsRunShared *shared);
+static List *rs_supersede_runs(int64 job_id, DateADT run_date);
+static void rs_drop_snapshots(RsRun *run, List *run_ids);
+static char *rs_snapshot_key(int64 run_id);
+static const char *rs_job_changed(RsRun *run, ErrorData *edata);
+static bool rs_run_unproven(RsRun *run, ErrorData *edata);
+static int	rs_launch_workers(RsRun *run, int wanted);
+static void rs_stop_workers(RsRun *run);
+static void rs_finish_run(RsRun *run, RsRunShared *shared, const char *status,
+						  ErrorData *edata);
+static int64 rs_redis_integer(RsConnection *conn, const char *key, int argc, const char **argv);
+
+/*
+ * rs_start_coordinator
+ *		Register a coordinator background worker for the request.  False if
+ *		no background worker slot is free.
+ */
+bool
+rs_start_coordinator(const RsRunRequest *req, BackgroundWorkerHandle **handle)
+{
+	BackgroundWorker worker;
+
+	memset(&worker, 0, sizeof(worker));
+	worker.bgw_flags = BGWORKER_SHMEM_ACCESS | BGWORKER_BACKEND_DATABASE_CONNECTION;
+	worker.bgw_start_time = BgWorkerStart_RecoveryFinished;
+	worker.bgw_restart_time = BGW_NEVER_RESTART;
+	snprintf(worker.bgw_library_name, BGW_MAXLEN, "redis_sync");
+	snprintf(worker.bgw_function_name, BGW_MAXLEN, "rs_coordinator_main");
+	snprintf(worker.bgw_name, BGW_MAXLEN, "redis_sync coordinator for job " INT64_FORMAT,
+			 req->job_id);
+	snprintf(worker.bgw_type, BGW_MAXLEN, "redis_sync coordinator");
+	StaticAssertStmt(sizeof(RsRunRequest) <= BGW_EXTRALEN, "RsRunRequest too large");
+	memcpy(worker.bgw_extra, req, sizeof(RsRunRequest));
+	worker.bgw_notify_pid = MyProcPid;
+	return RegisterDynamicBackgroundWorker(&worker, handle);
+}
+
+/*
+ * SIGTERM in the coordinator: treated as a query cancel, so that the next
+ * CHECK_FOR_INTERRUPTS() raises an error that rs_coordinator_main() catches
+ * to stop the workers and record the run's status.
+ */
+static void
+rs_coordinator_sigterm(SIGNAL_ARGS)
+{
+	int			save_errno = errno;
+
+	rs_got_sigterm = true;
+	InterruptPending = true;
+	QueryCancelPending = true;
+	SetLatch(MyLatch);
+	errno = save_errno;
+}
+
+/*
+ * rs_coordinator_main
+ *		Entry point of the coordinator background worker.
+ */
+void
+rs_coordinator_main(Datum main_arg)
+{
+	RsRunRequest req;
+	RsRunShared local;
+	RsRunShared *volatile shared = &local;
+	dsm_segment *volatile seg = NULL;
+	RsRun		run;
+	MemoryContext run_cxt;
+
+	memcpy(&req, MyBgworkerEntry->bgw_extra, sizeof(RsRunRequest));
+	pqsignal(SIGTERM, rs_coordinator_sigterm);
+	BackgroundWorkerUnblockSignals();
+	BackgroundWorkerInitializeConnectionByOid(req.dboid, req.owner, 0);
+	pgstat_report_appname("redis_sync coordinator");
+	rs_set_safe_search_path();
+
+	memset(&local, 0, sizeof(local));
+	if (req.dsm != 0)
+	{
+		seg = dsm_attach(req.dsm);
+		if (seg == NULL)
+			proc_exit(0);		/* the caller is already gone */
+		shared = dsm_segment_address(seg);
+	}
+	shared->error_partition = -1;
+
+	run_cxt = AllocSetContextCreate(TopMemoryContext, "redis_sync run",
+									ALLOCSET_DEFAULT_SIZES);
+	MemoryContextSwitchTo(run_cxt);
+	memset(&run, 0, sizeof(run));
+	run.run_date = req.run_date;
+	run.scheduled = (req.trigger == RS_TRIGGER_SCHEDULE);
+	shared->coordinator_pid = MyProcPid;
+
+	PG_TRY();
+	{
+		rs_coordinate(&req, (RsRunShared *) shared, &run);
+	}
+	PG_CATCH();
+	{
+		ErrorData  *edata;
+		const char *status;
+
+		HOLD_INTERRUPTS();
+		MemoryContextSwitchTo(run_cxt);
+		edata = CopyErrorData();
+		if (edata->sqlerrcode != ERRCODE_QUERY_CANCELED)
+			EmitErrorReport();
+		FlushErrorState();
+		AbortOutOfAnyTransaction();
+		QueryCancelPending = false;
+
+		rs_stop_workers(&run);
+		pg_read_barrier();
+		if (shared->cancel_requested)
+			status = "cancelled";
+		else if (rs_got_sigterm)
+			status = "interrupted";
+		else
+			status = "failed";
+		if (run.run_id > 0 && shared->run_id > 0)
+			rs_finish_run(&run, (RsRunShared *) shared, status, edata);
+		else
+		{
+			shared->sqlerrcode = edata->sqlerrcode;
+			strlcpy(shared->message, edata->message ? edata->message : "", sizeof(shared->message));
+			strlcpy(shared->detail, edata->detail ? edata->detail : "", sizeof(shared->detail));
+		}
+		RESUME_INTERRUPTS();
+	}
+	PG_END_TRY();
+
+	pg_write_barrier();
+	shared->done = true;
+	if (seg != NULL)
+		dsm_detach(seg);
+	proc_exit(0);
+}
+
+/*
+ * rs_coordinate
+ *		Prepare the run, start its workers and wait for them, then record the
+ *		run's end.
+ */
+static void
+rs_coordinate(const RsRunRequest *req, RsRunShared *shared, RsRun *run)
+{
+	int			pending;
+	int			wanted;
+	int			nfailed = 0;
+	MemoryContext loop_cxt;
+	MemoryContext run_cxt;
+
+	if (!rs_prepare_run(req, shared, run))
+		return;
+
+	/* Partitions left to do. */
+	rs_begin_xact(NULL);
+	{
+		Oid			argtypes[1] = {INT8OID};
+		Datum		values[1] = {Int64GetDatum(run->run_id)};
+		bool		isnull;
+
+		rs_spi_exec("SELECT count(*)::int4 FROM redis_sync.run_partition "
+					"WHERE run_id = $1 AND status <> 'succeeded'",
+					1, argtypes, values, NULL, SPI_OK_SELECT);
+		pending = DatumGetInt32(rs_spi_getdatum(0, 1, &isnull));
+	}
+	rs_commit_xact();
+
+	wanted = Min(run->job->workers, pending);
+	shared->workers_requested = wanted;
+	loop_cxt = AllocSetContextCreate(CurrentMemoryContext, "redis_sync coordinator loop",
+									 ALLOCSET_SMALL_SIZES);
+	run_cxt = MemoryContextSwitchTo(loop_cxt);
+	while (pending > 0)
+	{
+		int			alive = 0;
+		int			remaining;
+		ListCell   *lc;
+
+		MemoryContextReset(loop_cxt);
+
+		if (run->workers == NIL)
+		{
+			/* the handles must outlive the loop's context */
+			MemoryContextSwitchTo(run_cxt);
+			shared->workers_launched = rs_launch_workers(run, wanted);
+			MemoryContextSwitchTo(loop_cxt);
+			/* Publish the workers' pids for a caller that checks its locks. */
+			shared->nworker_pids = 0;
+			foreach(lc, run->workers)
+			{
+				pid_t		pid;
+
+				if (shared->nworker_pids < RS_MAX_RUN_WORKERS &&
+					GetBackgroundWorkerPid(lfirst(lc), &pid) == BGWH_STARTED)
+					shared->worker_pids[shared->nworker_pids++] = pid;
+			}
+			pg_write_barrier();
+			if (shared->workers_launched == 0)
+			{
+				ereport(LOG,
+						(errmsg("redis_sync run " INT64_FORMAT " is waiting for a sync worker",
+								run->run_id),
+						 errdetail("The server log names the limit that is reached.")));
+				(void) WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH,
+								 1000L, PG_WAIT_EXTENSION);
+				ResetLatch(MyLatch);
+				CHECK_FOR_INTERRUPTS();
+				continue;
+			}
+		}
+
+		(void) WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH,
+						 1000L, PG_WAIT_EXTENSION);
+		ResetLatch(MyLatch);
+		CHECK_FOR_INTERRUPTS();
+
+		foreach(lc, run->workers)
+		{
+			pid_t		pid;
+
+			if (GetBackgroundWorkerPid(lfirst(lc), &pid) != BGWH_STOPPED)
+				alive++;
+		}
+
+		rs_begin_xact(NULL);
+		{
+			Oid			argtypes[1] = {INT8OID};
+			Datum		values[1] = {Int64GetDatum(run->run_id)};
+			bool		isnull;
+
+			rs_spi_exec("SELECT count(*) FILTER (WHERE status = 'failed')::int4, "
+						"count(*) FILTER (WHERE status <> 'succeeded')::int4 "
+						"FROM redis_sync.run_partition WHERE run_id = $1",
+						1, argtypes, values, NULL, SPI_OK_SELECT);
+			nfailed = DatumGetInt32(rs_spi_getdatum(0, 1, &isnull));
+			remaining = DatumGetInt32(rs_spi_getdatum(0, 2, &isnull));
+		}
+		rs_commit_xact();
+
+		if (nfailed > 0 || remaining == 0 || alive == 0)
+		{
+			pending = remaining;
+			break;
+		}
+	}
+
+	MemoryContextSwitchTo(run_cxt);
+	rs_stop_workers(run);
+	if (nfailed > 0)
+		rs_finish_run(run, shared, "failed", NULL);
+	else if (pending > 0)
+	{
+		ErrorData	edata;
+
+		memset(&edata, 0, sizeof(edata));
+		edata.sqlerrcode = ERRCODE_INTERNAL_ERROR;
+		edata.message = psprintf("sync workers exited with %d partitions unfinished", pending);
+		edata.detail = pstrdup("A worker was terminated or could not start; the server log has the cause.");
+		rs_finish_run(run, shared, "failed", &edata);
+	}
+	else
+		rs_finish_run(run, shared, "succeeded", NULL);
+}
+
+/*
+ * rs_prepare_run
+ *		Take the job's lock and record the run: resume the day's latest
+ *		unfinished run that no later run has superseded, or insert a new
+ *		one; commit that row first, so that every attempt leaves a row with
+ *		its error, whatever fails next.  Then connect to Redis and, for a
+ *		run not read before, snapshot the day's key if it may still change,
+ *		count its members and record the partitions; commit again, so that
+ *		the workers can see them.  Returns false if the run was not started
+ *		because the job was busy (see rs_job_busy).
+ */
+static bool
+rs_prepare_run(const RsRunRequest *req, RsRunShared *shared, RsRun *run)
+{
+	LOCKTAG		tag;
+	Oid			argtypes[3] = {INT8OID, DATEOID, TEXTOID};
+	Datum		values[3];
+	bool		isnull;
+	bool		prepared = false;
+	char	   *source = NULL;
+	char	   *readkey = NULL;
+	int64		members = 0;
+	List	   *superseded;
+
+	rs_begin_xact("redis_sync: preparing a run");
+	run->job = rs_lookup_job_by_id(req->job_id);
+	strlcpy(shared->job_name, run->job->job_name, sizeof(shared->job_name));
+
+	rs_job_lock_tag(&tag, req->job_id);
+	if (LockAcquire(&tag, ExclusiveLock, true, true) == LOCKACQUIRE_NOT_AVAIL)
+	{
+		if (req->trigger == RS_TRIGGER_SCHEDULE)
+		{
+			rs_job_busy(req, shared);
+			rs_commit_xact();
+			return false;
+		}
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_IN_USE),
+				 errmsg("job \"%s\" is already running", run->job->job_name),
+				 errhint("Wait for the running sync to end, or cancel it.")));
+	}
+
+	/* We hold the lock: a run still marked running was interrupted. */
+	values[0] = Int64GetDatum(req->job_id);
+	values[1] = DateADTGetDatum(req->run_date);
+	rs_spi_exec("UPDATE redis_sync.run SET status = 'interrupted', finished_at = now() "
+				"WHERE job_id = $1 AND status = 'running'",
+				1, argtypes, values, NULL, SPI_OK_UPDATE);
+	superseded = rs_supersede_runs(req->job_id, req->run_date);
+
+	if (req->resume)
+	{
+		rs_spi_exec("SELECT run_id, source_key, read_key, coalesce(members, 0) FROM redis_sync.run r "
+					"WHERE job_id = $1 AND run_date = $2 "
+					"AND status IN ('failed', 'cancelled', 'interrupted') "
+					"AND NOT EXISTS (SELECT 1 FROM redis_sync.run n WHERE n.job_id = r.job_id "
+					"  AND n.run_date = r.run_date AND n.run_id > r.run_id AND n.status = 'succeeded') "
+					"ORDER BY run_id DESC LIMIT 1",
+					2, argtypes, values, NULL, SPI_OK_SELECT);
+		if (SPI_processed > 0)
+		{
+			Datum		d;
+
+			run->run_id = DatumGetInt64(rs_spi_getdatum(0, 1, &isnull));
+			d = rs_spi_getdatum(0, 2, &isnull);
+			source = isnull ? NULL : TextDatumGetCString(d);
+			d = rs_spi_getdatum(0, 3, &isnull);
+			readkey = isnull ? NULL : TextDatumGetCString(d);
+			prepared = (source != NULL && readkey != NULL);
+			members = DatumGetInt64(rs_spi_getdatum(0, 4, &isnull));
+			values[0] = Int64GetDatum(run->run_id);
+			rs_spi_exec("UPDATE redis_sync.run r SET status = 'running', trigger = 'resume', "
+						"resumed_at = now(), finished_at = NULL, error = NULL, error_detail = NULL, "
+						"error_sqlstate = NULL, error_partition = NULL, error_context = NULL, "
+						"attempts = attempts + 1, retry_at = NULL, "
+						"resumed_done = (SELECT coalesce(sum(next_offset - start_offset), 0) "
+						"FROM redis_sync.run_partition p WHERE p.run_id = r.run_id) "
+						"WHERE run_id = $1",
+						1, argtypes, values, NULL, SPI_OK_UPDATE);
+		}
+	}
+	if (run->run_id == 0)
+	{
+		values[2] = CStringGetTextDatum(req->trigger == RS_TRIGGER_SCHEDULE ? "schedule" : "manual");
+		rs_spi_exec("INSERT INTO redis_sync.run (job_id, run_date, status, trigger) "
+					"VALUES ($1, $2, 'running', $3) RETURNING run_id",
+					3, argtypes, values, NULL, SPI_OK_INSERT_RETURNING);
+		run->run_id = DatumGetInt64(rs_spi_getdatum(0, 1, &isnull));
+	}
+	rs_commit_xact();
+	shared->run_id = run->run_id;
+
+	rs_begin_xact("redis_sync: preparing a run");
+	run->server = GetForeignServerByName(run->job->server_name, false);
+	/* USAGE may have been revoked, or the catalog row changed, since create_job. */
+	rs_check_server_access(run->server, run->job->owner);
+	run->user = GetUserMapping(run->job->owner, run->server->serverid);
+	run->conn = rs_get_connection(run->server, run->user);
+	run->source_key = MemoryContextStrdup(TopMemoryContext,
+										  rs_format_key(run->job->daily_key, req->run_date));
+	if (prepared && strcmp(source, readkey) != 0 && members > 0)
+	{
+		/*
+		 * A run that reads a snapshot: its key is derived from the run id,
+		 * never taken from the catalog.  Refresh its expiry; if it is gone
+		 * (expired, evicted, deleted, or lost in a Redis restart), the run
+		 * cannot be finished: start a new one.
+		 */
+		char	   *snap = rs_snapshot_key(run->run_id);
+		const char *argv[3] = {"EXPIRE", snap, RS_SNAPSHOT_TTL};
+
+		if (rs_redis_integer(run->conn, snap, 3, argv) == 0)
+		{
+			ereport(NOTICE,
+					(errmsg("snapshot \"%s\" of run " INT64_FORMAT " no longer exists; starting a new run",
+							snap, run->run_id)));
+			values[0] = Int64GetDatum(run->run_id);
+			rs_spi_exec("UPDATE redis_sync.run SET status = 'failed', finished_at = now(), "
+						"error = 'Its snapshot key no longer exists in Redis.' WHERE run_id = $1",
+						1, argtypes, values, NULL, SPI_OK_UPDATE);
+			rs_commit_xact();
+			rs_begin_xact("redis_sync: preparing a run");
+			values[0] = Int64GetDatum(req->job_id);
+			values[2] = CStringGetTextDatum(req->trigger == RS_TRIGGER_SCHEDULE ? "schedule" : "manual");
+			rs_spi_exec("INSERT INTO redis_sync.run (job_id, run_date, status, trigger) "
+						"VALUES ($1, $2, 'running', $3) RETURNING run_id",
+						3, argtypes, values, NULL, SPI_OK_INSERT_RETURNING);
+			run->run_id = DatumGetInt64(rs_spi_getdatum(0, 1, &isnull));
+			rs_commit_xact();
+			shared->run_id = run->run_id;
+			prepared = false;
+			rs_begin_xact("redis_sync: preparing a run");
+		}
+		else
+			run->read_key = MemoryContextStrdup(TopMemoryContext, snap);
+	}
+	else if (prepared)
+		run->read_key = run->source_key;
+	if (prepared)
+	{
+		values[0] = Int64GetDatum(run->run_id);
+		rs_spi_exec("UPDATE redis_sync.run_partition SET status = 'pending', error = NULL "
+					"WHERE run_id = $1 AND status <> 'succeeded'",
+					1, argtypes, values, NULL, SPI_OK_UPDATE);
+	}
+	else
+		rs_new_run(req, run);
+	rs_commit_xact();
+	rs_drop_snapshots(run, superseded);
+	return true;
+}
+
+/*
+ * rs_job_busy
+ *		A scheduled run found its job's lock taken.  If the run that holds it
+ *		is of the same date, this occurrence is recorded as "skipped": the
+ *		running run syncs that day.  Otherwise the date is still owed: the
+ *		date's unfinished run (or a new row) is left "interrupted" with a
+ *		retry time, and the scheduler starts it once the job is free.
+ */
+static void
+rs_job_busy(const RsRunRequest *req, RsRunShared *shared)
+{
+	Oid			argtypes[2] = {INT8OID, DATEOID};
+	Datum		values[2];
+
+	values[0] = Int64GetDatum(req->job_id);
+	values[1] = DateADTGetDatum(req->run_date);
+	rs_spi_exec("SELECT 1 FROM redis_sync.run WHERE job_id = $1 AND run_date = $2 "
+				"AND status = 'running'",
+				2, argtypes, values, NULL, SPI_OK_SELECT);
+	if (SPI_processed > 0)
+	{
+		rs_spi_exec("INSERT INTO redis_sync.run (job_id, run_date, status, trigger, finished_at, error) "
+					"VALUES ($1, $2, 'skipped', 'schedule', now(), "
+					"'The previous run of the job was still running.')",
+					2, argtypes, values, NULL, SPI_OK_INSERT);
+		strlcpy(shared->status, "skipped", sizeof(shared->status));
+		return;
+	}
+	rs_spi_exec("UPDATE redis_sync.run r SET retry_at = now() + interval '2 seconds', "
+				"error = 'The job was busy with another run; the scheduler starts this one when it ends.' "
+				"WHERE run_id = (SELECT max(run_id) FROM redis_sync.run r2 "
+				"  WHERE r2.job_id = $1 AND r2.run_date = $2 "
+				"  AND r2.status IN ('failed', 'cancelled', 'interrupted'))",
+				2, argtypes, values, NULL, SPI_OK_UPDATE);
+	if (SPI_processed == 0)
+		rs_spi_exec("INSERT INTO redis_sync.run (job_id, run_date, status, trigger, finished_at, "
+					"error, attempts, retry_at) "
+					"VALUES ($1, $2, 'interrupted', 'schedule', now(), "
+					"'The job was busy with another run; the scheduler starts this one when it ends.', "
+					"0, now() + interval '2 seconds')",
+					2, argtypes, values, NULL, SPI_OK_INSERT);
+	strlcpy(shared->status, "interrupted", sizeof(shared->status));
+}
+
+/*
+ * rs_supersede_runs
+ *		Mark the job's unfinished runs of a date that a later run of that
+ *		date has completed "superseded": resuming them would write their
+ *		older values over the later run's.  Returns the ids (int8 in a List
+ *		of palloc'd values) of those that read a snapshot, which is no
+ *		longer needed.
+ */
+static List *
+rs_supersede_runs(int64 job_id, DateADT run_date)
+{
+	List	   *snapshots = NIL;
+	Oid			argtypes[2] = {INT8OID, DATEOID};
+	Datum		values[2];
+
+	values[0] = Int64GetDatum(job_id);
+	values[1] = DateADTGetDatum(run_date);
+	rs_spi_exec("UPDATE redis_sync.run r SET status = 'superseded', retry_at = NULL, "
+				"finished_at = coalesce(r.finished_at, now()), "
+				"error = coalesce(r.error || ' ', '') || 'Superseded by run ' || n.run_id || "
+				"', a later run of the same date that succeeded; it can no longer be resumed.' "
+				"FROM (SELECT max(run_id) AS run_id FROM redis_sync.run "
+				"      WHERE job_id = $1 AND run_date = $2 AND status = 'succeeded') n "
+				"WHERE r.job_id = $1 AND r.run_date = $2 AND r.run_id < n.run_id "
+				"AND r.status IN ('failed', 'cancelled', 'interrupted') "
+				"RETURNING r.run_id, r.read_key IS DISTINCT FROM r.source_key AND r.read_key IS NOT NULL",
+				2, argtypes, values, NULL, SPI_OK_UPDATE_RETURNING);
+	for (uint64 i = 0; i < SPI_processed; i++)
+	{
+		bool		isnull;
+
+		if (DatumGetBool(rs_spi_getdatum(i, 2, &isnull)))
+		{
+			int64	   *id = palloc(sizeof(int64));
+
+			*id = DatumGetInt64(rs_spi_getdatum(i, 1, &isnull));
+			snapshots = lappend(snapshots, id);
+		}
+	}
+	return snapshots;
+}
+
+/*
+ * rs_snapshot_key
+ *		The name of a run's snapshot key.  It holds the cluster's system
+ *		identifier and the database's OID, so that runs of other databases
+ *		and clusters that share the Redis server never use (or drop) it.
+ */
+static char *
+rs_snapshot_key(int64 run_id)
+{
+	return psprintf("redis_sync:snapshot:" UINT64_FORMAT ":%u:" INT64_FORMAT,
+					GetSystemIdentifier(), MyDatabaseId, run_id);
+}
+
+/*
+ * rs_new_run
+ *		Prepare a run that has not read anything yet: snapshot the day's key
+ *		if it may still change, count its members and record the partitions.
+ */
+static void
+rs_new_run(const RsRunRequest *req, RsRun *run)
+{
+	Oid			argtypes[5];
+	Datum		values[5];
+	int64		members;
+	int			nparts;
+
+	/*
+	 * Which date is live: today in redis_sync.timezone, or else in the
+	 * coordinator's TimeZone (the server's, with the database's and the job
+	 * owner's settings), as for the scheduler; the caller's session settings
+	 * do not reach this process.
+	 */
+	if (req->run_date >= rs_today(GetCurrentTimestamp()))
+	{
+		run->read_key = MemoryContextStrdup(TopMemoryContext, rs_snapshot_key(run->run_id));
+		/* a page at a time, each with the expiry: Redis keeps serving its clients */
+		members = zr_snapshot(run->conn, run->source_key, run->read_key, RS_SNAPSHOT_TTL_SECONDS);
+	}
+	else
+	{
+		run->read_key = run->source_key;
+		members = zr_card(run->conn, run->read_key);
+	}
+
+	nparts = (int) Min((int64) run->job->partitions, members);
+	argtypes[0] = INT8OID;
+	values[0] = Int64GetDatum(run->run_id);
+	argtypes[1] = INT8OID;
+	values[1] = Int64GetDatum(members);
+	argtypes[2] = TEXTOID;
+	values[2] = CStringGetTextDatum(run->source_key);
+	argtypes[3] = TEXTOID;
+	values[3] = CStringGetTextDatum(run->read_key);
+	rs_spi_exec("UPDATE redis_sync.run SET members = $2, source_key = $3, read_key = $4 "
+				"WHERE run_id = $1",
+				4, argtypes, values, NULL, SPI_OK_UPDATE);
+	rs_spi_exec("DELETE FROM redis_sync.run_partition WHERE run_id = $1",
+				1, argtypes, values, NULL, SPI_OK_DELETE);
+	if (nparts > 0)
+	{
+		/* The first members % nparts partitions are one rank longer. */
+		argtypes[2] = INT4OID;
+		values[2] = Int32GetDatum(nparts);
+		rs_spi_exec("INSERT INTO redis_sync.run_partition "
+					"(run_id, partition_no, start_offset, end_offset, next_offset) "
+					"SELECT $1, p, s, s + len - 1, s FROM ("
+					"  SELECT p, p * ($2 / $3) + least(p, $2 % $3) AS s, "
+					"         $2 / $3 + (p < $2 % $3)::int AS len "
+					"  FROM generate_series(0, $3 - 1) p) q",
+					3, argtypes, values, NULL, SPI_OK_INSERT);
+	}
+}
+
+/*
+ * rs_redis_integer
+ *		Send one command whose reply is an integer, and return it.
+ */
+static int64
+rs_redis_integer(RsConnection *conn, const char *key, int argc, const char **argv)
+{
+	zr_send_simple(conn, argc, argv);
+	return zr_receive_integer(conn, argv[0], key, NULL);
+}
+
+/*
+ * rs_launch_workers
+ *		Start up to "wanted" sync workers for the run, as the job's owner,
+ *		within redis_sync.max_workers (all roles), redis_sync.max_workers_per_role
+ *		(the owner's workers) and the free background worker slots
+ *		(rs_start_workers_limited).  Returns how many started.
+ */
+static int
+rs_launch_workers(RsRun *run, int wanted)
+{
+	BackgroundWorker worker;
+	RsWorkerRequest wreq;
+	const char *limit;
+	int			launched;
+
+	memset(&worker, 0, sizeof(worker));
+	worker.bgw_flags = BGWORKER_SHMEM_ACCESS | BGWORKER_BACKEND_DATABASE_CONNECTION;
+	worker.bgw_start_time = BgWorkerStart_RecoveryFinished;
+	worker.bgw_restart_time = BGW_NEVER_RESTART;
+	snprintf(worker.bgw_library_name, BGW_MAXLEN, "redis_sync");
+	snprintf(worker.bgw_function_name, BGW_MAXLEN, "rs_sync_worker_main");
+	snprintf(worker.bgw_name, BGW_MAXLEN, "redis_sync worker for run " INT64_FORMAT,
+			 run->run_id);
+	snprintf(worker.bgw_type, BGW_MAXLEN, RS_WORKER_TYPE);
+	memset(&wreq, 0, sizeof(wreq));
+	wreq.run_id = run->run_id;
+	wreq.job_id = run->job->job_id;
+	wreq.owner = run->job->owner;
+	wreq.dboid = MyDatabaseId;
+	memcpy(worker.bgw_extra, &wreq, sizeof(wreq));
+	worker.bgw_notify_pid = MyProcPid;
+
+	launched = rs_start_workers_limited(&worker, run->job->owner, wanted, &run->workers, &limit);
+	if (launched < wanted)
+		ereport(LOG,
+				(errmsg("redis_sync run " INT64_FORMAT " started %d of %d sync workers",
+						run->run_id, launched, wanted),
+				 errdetail("The limit %s is reached.", limit)));
+	return launched;
+}
+
+/*
+ * rs_stop_workers
+ *		Terminate the run's workers that are still running and wait until
+ *		they have exited, so that their partitions are no longer touched.
+ */
+static void
+rs_stop_workers(RsRun *run)
+{
+	ListCell   *lc;
+
+	foreach(lc, run->workers)
+		TerminateBackgroundWorker(lfirst(lc));
+	foreach(lc, run->workers)
+		(void) WaitForBackgroundWorkerShutdown(lfirst(lc));
+	run->workers = NIL;
+}
+
+/*
+ * rs_job_changed
+ *		Before a run may succeed: is its job still there, with the
+ *		definition the run started with?  If not, fill "edata" with why and
+ *		return the status the run ends with instead ("cancelled" for a
+ *		dropped job, "failed" for a redefined one); else NULL.
+ */
+static const char *
+rs_job_changed(RsRun *run, ErrorData *edata)
+{
+	Oid			argtypes[1] = {INT8OID};
+	Datum		values[1] = {Int64GetDatum(run->job->job_id)};
+	RsJob	   *now;
+	bool		same;
+
+	rs_spi_exec("SELECT 1 FROM redis_sync.job WHERE job_id = $1",
+				1, argtypes, values, NULL, SPI_OK_SELECT);
+	memset(edata, 0, sizeof(ErrorData));
+	edata->sqlerrcode = ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE;
+	if (SPI_processed == 0)
+	{
+		edata->message = psprintf("job \"%s\" was dropped during run " INT64_FORMAT,
+								  run->job->job_name, run->run_id);
+		edata->detail = pstrdup("The run's result is not recorded.");
+		return "cancelled";
+	}
+	now = rs_lookup_job_by_id(run->job->job_id);
+	same = strcmp(now->server_name, run->job->server_name) == 0 &&
+		strcmp(now->daily_key, run->job->daily_key) == 0 &&
+		(now->total_key == NULL) == (run->job->total_key == NULL) &&
+		(now->total_key == NULL || strcmp(now->total_key, run->job->total_key) == 0) &&
+		now->member_table == run->job->member_table &&
+		now->daily_table == run->job->daily_table &&
+		now->partitions == run->job->partitions;
+	if (same)
+		return NULL;
+	edata->message = psprintf("job \"%s\" was altered during run " INT64_FORMAT,
+							  run->job->job_name, run->run_id);
+	edata->detail = pstrdup("Its server, keys, tables or partitions changed while the run was going.");
+	return "failed";
+}
+
+/*
+ * rs_run_unproven
+ *		Before a run may succeed: did every partition read every rank of its
+ *		range, each counted once, and commit it (members_read, counted by the
+ *		workers with the chunks), and do the partitions cover the members
+ *		that the run counted when it started?  If not, fill "edata" naming
+ *		the first partition that came up short, make those partitions read
+ *		again on resume, and return true.
+ */
+static bool
+rs_run_unproven(RsRun *run, ErrorData *edata)
+{
+	Oid			argtypes[1] = {INT8OID};
+	Datum		values[1] = {Int64GetDatum(run->run_id)};
+	bool		isnull;
+	int64		members;
+	int64		covered;
+	int			part;
+	int64		read;
+	int64		size;
+
+	memset(edata, 0, sizeof(ErrorData));
+	edata->sqlerrcode = ERRCODE_DATA_EXCEPTION;
+	rs_spi_exec("SELECT coalesce(r.members, -1), "
+				"(SELECT coalesce(sum(end_offset - start_offset + 1), 0)::int8 "
+				" FROM redis_sync.run_partition p WHERE p.run_id = r.run_id) "
+				"FROM redis_sync.run r WHERE r.run_id = $1",
+				1, argtypes, values, NULL, SPI_OK_SELECT);
+	if (SPI_processed != 1)
+		return false;			/* the run is gone: rs_job_changed says why */
+	members = DatumGetInt64(rs_spi_getdatum(0, 1, &isnull));
+	covered = DatumGetInt64(rs_spi_getdatum(0, 2, &isnull));
+	if (members != covered)
+	{
+		edata->message = psprintf("the partitions of run " INT64_FORMAT " cover " INT64_FORMAT " of its " INT64_FORMAT " members",
+								  run->run_id, covered, members);
+		return true;
+	}
+	rs_spi_exec("SELECT partition_no, members_read, end_offset - start_offset + 1, status "
+				"FROM redis_sync.run_partition WHERE run_id = $1 "
+				"AND (status <> 'succeeded' OR members_read <> end_offset - start_offset + 1) "
+				"ORDER BY partition_no LIMIT 1",
+				1, argtypes, values, NULL, SPI_OK_SELECT);
+	if (SPI_processed == 0)
+		return false;
+	part = DatumGetInt32(rs_spi_getdatum(0, 1, &isnull));
+	read = DatumGetInt64(rs_spi_getdatum(0, 2, &isnull));
+	size = DatumGetInt64(rs_spi_getdatum(0, 3, &isnull));
+	edata->message = psprintf("partition %d of run " INT64_FORMAT " read " INT64_FORMAT " of " INT64_FORMAT " ranks",
+							  part, run->run_id, read, size);
+	edata->detail = psprintf("Redis key \"%s\" returned fewer members than the run counted when it started: "
+							 "the key shrank or vanished during the run (deleted, evicted, or lost in a Redis restart). "
+							 "A resumed run reads the short partitions again; one with resume => false reads the day anew.",
+							 run->read_key ? run->read_key : run->source_key);
+
+	/* A resume reads the short partitions again, from their start. */
+	rs_spi_exec("DELETE FROM redis_sync.rejected j USING redis_sync.run_partition p "
+				"WHERE j.run_id = $1 AND p.run_id = $1 AND p.partition_no = j.partition_no "
+				"AND p.status = 'succeeded' AND p.members_read <> p.end_offset - p.start_offset + 1",
+				1, argtypes, values, NULL, SPI_OK_DELETE);
+	rs_spi_exec("UPDATE redis_sync.run_partition SET status = 'failed', next_offset = start_offset, "
+				"members_read = 0, missing_total = 0, rejected = 0, "
+				"error = 'It read fewer members than ranks.' "
+				"WHERE run_id = $1 AND status = 'succeeded' "
+				"AND members_read <> end_offset - start_offset + 1",
+				1, argtypes, values, NULL, SPI_OK_UPDATE);
+	return true;
+}
+
+/*
+ * rs_finish_run
+ *		Record the run's final status and totals, drop the snapshot of a
+ *		successful run, and fill in the caller's result.  edata is the
+ *		coordinator's own error, if any; a failed partition's error is read
+ *		from the catalog.  A run ends "succeeded" only if its job is
+ *		unchanged and it proves its result (rs_run_unproven).  A successful
+ *		run supersedes the older unfinished runs of its date; a failed
+ *		scheduled run gets a retry time while it has retries left.
+ */
+static void
+rs_finish_run(RsRun *run, RsRunShared *shared, const char *status, ErrorData *edata)
+{
+	Oid			argtypes[6] = {INT8OID, TEXTOID, TEXTOID, TEXTOID, TEXTOID, INT4OID};
+	Datum		values[6];
+	char		nulls[7] = "      ";	/* 6 flags and the terminator */
+	bool		isnull;
+	ErrorData	check;
+	int			check_partition = -1;
+	List	   *superseded = NIL;
+
+	rs_begin_xact("redis_sync: finishing a run");
+	values[0] = Int64GetDatum(run->run_id);
+	rs_spi_exec("UPDATE redis_sync.run_partition SET status = 'pending' "
+				"WHERE run_id = $1 AND status = 'running'",
+				1, argtypes, values, NULL, SPI_OK_UPDATE);
+	if (strcmp(status, "succeeded") == 0)
+	{
+		const char *changed = rs_job_changed(run, &check);
+
+		if (changed != NULL)
+		{
+			status = changed;
+			edata = &check;
+		}
+		else if (rs_run_unproven(run, &check))
+		{
+			status = "failed";
+			edata = &check;
+			if (sscanf(check.message, "partition %d of run", &check_partition) != 1)
+				check_partition = -1;
+		}
+	}
+
+	values[1] = CStringGetTextDatum(status);
+	if (edata != NULL && edata->message != NULL)
+		values[2] = CStringGetTextDatum(edata->message);
+	else
+		nulls[2] = 'n';
+	if (edata != NULL && edata->detail != NULL)
+		values[3] = CStringGetTextDatum(edata->detail);
+	else
+		nulls[3] = 'n';
+	if (edata != NULL)
+		values[4] = CStringGetTextDatum(unpack_sql_state(edata->sqlerrcode));
+	else
+		nulls[4] = 'n';
+	values[5] = Int32GetDatum(check_partition);
+	if (check_partition < 0)
+		nulls[5] = 'n';
+
+	rs_spi_exec("UPDATE redis_sync.run r SET status = $2, finished_at = now(), "
+				"error = coalesce(r.error, $3), error_detail = coalesce(r.error_detail, $4), "
+				"error_sqlstate = coalesce(r.error_sqlstate, $5), "
+				"error_partition = coalesce(r.error_partition, $6), "
+				"rows_written = t.rows, missing_total = t.missing, rejected = t.rejected "
+				"FROM (SELECT coalesce(sum(rows_written), 0)::int8 AS rows, "
+				"             coalesce(sum(missing_total), 0)::int8 AS missing, "
+				"             coalesce(sum(rejected), 0)::int8 AS rejected "
+				"      FROM redis_sync.run_partition WHERE run_id = $1) t "
+				"WHERE r.run_id = $1 "
+				"RETURNING coalesce(r.members, 0), r.rows_written, "
+				"extract(epoch FROM r.finished_at - coalesce(r.resumed_at, r.started_at))::float8, "
+				"r.error, r.error_detail, r.error_sqlstate, r.error_partition, r.error_context",
+				6, argtypes, values, nulls, SPI_OK_UPDATE_RETURNING);
+	if (SPI_processed == 1)
+	{
+		Datum		d;
+
+		shared->members = DatumGetInt64(rs_spi_getdatum(0, 1, &isnull));
+		shared->rows_written = DatumGetInt64(rs_spi_getdatum(0, 2, &isnull));
+		shared->seconds = DatumGetFloat8(rs_spi_getdatum(0, 3, &isnull));
+		if (strcmp(status, "succeeded") != 0)
+		{
+			d = rs_spi_getdatum(0, 4, &isnull);
+			if (!isnull)
+				text_to_cstring_buffer(DatumGetTextPP(d), shared->message, sizeof(shared->message));
+			d = rs_spi_getdatum(0, 5, &isnull);
+			if (!isnull)
+				text_to_cstring_buffer(DatumGetTextPP(d), shared->detail, sizeof(shared->detail));
+			d = rs_spi_getdatum(0, 6, &isnull);
+			shared->sqlerrcode = ERRCODE_INTERNAL_ERROR;
+			if (!isnull)
+			{
+				char	   *code = TextDatumGetCString(d);
+
+				/* the catalog's text is not trusted to be a whole SQLSTATE */
+				if (strlen(code) == 5)
+					shared->sqlerrcode = MAKE_SQLSTATE(code[0], code[1], code[2], code[3], code[4]);
+			}
+			d = rs_spi_getdatum(0, 7, &isnull);
+			shared->error_partition = isnull ? -1 : DatumGetInt32(d);
+			d = rs_spi_getdatum(0, 8, &isnull);
+			if (!isnull)
+				text_to_cstring_buffer(DatumGetTextPP(d), shared->context, sizeof(shared->context));
+			if (shared->message[0] == '\0')
+				snprintf(shared->message, sizeof(shared->message), "run " INT64_FORMAT " %s",
+						 run->run_id, status);
+		}
+	}
+	else
+	{
+		/* The run's row is gone with its job. */
+		shared->sqlerrcode = edata ? edata->sqlerrcode : ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE;
+		snprintf(shared->message, sizeof(shared->message), "%s",
+				 edata && edata->message ? edata->message : "the run's catalog row no longer exists");
+		snprintf(shared->detail, sizeof(shared->detail), "%s",
+				 edata && edata->detail ? edata->detail : "");
+	}
+
+	if (strcmp(status, "succeeded") == 0)
+	{
+		superseded = rs_supersede_runs(run->job->job_id, run->run_date);
+		if (run->read_key != NULL && strcmp(run->read_key, run->source_key) != 0)
+		{
+			int64	   *id = palloc(sizeof(int64));
+
+			*id = run->run_id;
+			superseded = lappend(superseded, id);
+		}
+	}
+	else if (strcmp(status, "failed") == 0 && run->scheduled)
+	{
+		/* The scheduler retries it, with a delay that doubles each time. */
+		rs_spi_exec("UPDATE redis_sync.run r SET retry_at = CASE WHEN r.attempts <= j.max_retries "
+					"THEN now() + j.retry_delay * pg_catalog.power(2, greatest(r.attempts - 1, 0)) END "
+					"FROM redis_sync.job j WHERE r.run_id = $1 AND j.job_id = r.job_id",
+					1, argtypes, values, NULL, SPI_OK_UPDATE);
+	}
+	rs_commit_xact();
+	strlcpy(shared->status, status, sizeof(shared->status));
+
+	rs_drop_snapshots(run, superseded);
+}
+
+/*
+ * rs_drop_snapshots
+ *		UNLINK the snapshots of the runs given (a List of int64 *): of a run
+ *		that succeeded and of the runs it superseded.  The names are derived
+ *		from the run ids (rs_snapshot_key), never read from the catalog.
+ *		Failing here changes no run's outcome: if Redis is unreachable now,
+ *		the snapshots just expire on their own.
+ */
+static void
+rs_drop_snapshots(RsRun *run, List *run_ids)
+{
+	MemoryContext cxt = CurrentMemoryContext;
+	ListCell   *lc;
+
+	if (run_ids == NIL)
+		return;
+	PG_TRY();
+	{
+		rs_begin_xact("redis_sync: dropping snapshots");
+		run->conn = rs_get_connection(run->server, run->user);
+		foreach(lc, run_ids)
+		{
+			char	   *snap = rs_snapshot_key(*(int64 *) lfirst(lc));
+			const char *argv[2] = {"UNLINK", snap};
+
+			(void) rs_redis_integer(run->conn, snap, 2, argv);
+		}
+		rs_commit_xact();
+	}
+	PG_CATCH();
+	{
+		ErrorData  *err;
+
+		MemoryContextSwitchTo(cxt);
+		err = CopyErrorData();
+		FlushErrorState();
+		AbortOutOfAnyTransaction();
+		ereport(WARNING,
+				(errmsg("could not drop the snapshot of run " INT64_FORMAT ": %s",
+						run->run_id, err->message),
+				 errdetail("The snapshot expires on its own within 7 days.")));
+	}
+	PG_END_TRY();
+}
