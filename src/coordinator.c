@@ -359,6 +359,7 @@ rs_prepare_run(const RsRunRequest *req, RsRunShared *shared, RsRun *run)
 	bool		prepared = false;
 	char	   *source = NULL;
 	char	   *readkey = NULL;
+	char	   *restart_why = NULL;	/* why an unfinished run cannot resume */
 	int64		members = 0;
 	List	   *superseded;
 
@@ -451,32 +452,52 @@ rs_prepare_run(const RsRunRequest *req, RsRunShared *shared, RsRun *run)
 		const char *argv[3] = {"EXPIRE", snap, RS_SNAPSHOT_TTL};
 
 		if (rs_redis_integer(run->conn, snap, 3, argv) == 0)
-		{
-			ereport(NOTICE,
-					(errmsg("snapshot \"%s\" of run " INT64_FORMAT " no longer exists; starting a new run",
-							snap, run->run_id)));
-			values[0] = Int64GetDatum(run->run_id);
-			rs_spi_exec("UPDATE redis_sync.run SET status = 'failed', finished_at = now(), "
-						"error = 'Its snapshot key no longer exists in Redis.' WHERE run_id = $1",
-						1, argtypes, values, NULL, SPI_OK_UPDATE);
-			rs_commit_xact();
-			rs_begin_xact("redis_sync: preparing a run");
-			values[0] = Int64GetDatum(req->job_id);
-			values[2] = CStringGetTextDatum(req->trigger == RS_TRIGGER_SCHEDULE ? "schedule" : "manual");
-			rs_spi_exec("INSERT INTO redis_sync.run (job_id, run_date, status, trigger) "
-						"VALUES ($1, $2, 'running', $3) RETURNING run_id",
-						3, argtypes, values, NULL, SPI_OK_INSERT_RETURNING);
-			run->run_id = DatumGetInt64(rs_spi_getdatum(0, 1, &isnull));
-			rs_commit_xact();
-			shared->run_id = run->run_id;
-			prepared = false;
-			rs_begin_xact("redis_sync: preparing a run");
-		}
+			restart_why = psprintf("Its snapshot \"%s\" no longer exists in Redis.", snap);
 		else
 			run->read_key = MemoryContextStrdup(TopMemoryContext, snap);
 	}
 	else if (prepared)
-		run->read_key = run->source_key;
+	{
+		/*
+		 * A run that reads the day's key directly: its partitions were cut
+		 * from the key's size when it started.  A key of another size now
+		 * would shift ranks past its partitions (members added at the low
+		 * end push the top ones past the last partition): start a new run.
+		 */
+		int64		card = zr_card(run->conn, run->source_key);
+
+		if (card != members)
+			restart_why = psprintf("Redis key \"%s\" holds " INT64_FORMAT " members, and the run started with " INT64_FORMAT ".",
+								   run->source_key, card, members);
+		else
+			run->read_key = run->source_key;
+	}
+	if (restart_why != NULL)
+	{
+		ereport(NOTICE,
+				(errmsg("run " INT64_FORMAT " cannot be resumed; starting a new run", run->run_id),
+				 errdetail_internal("%s", restart_why)));
+		values[0] = Int64GetDatum(run->run_id);
+		values[1] = CStringGetTextDatum(restart_why);
+		argtypes[1] = TEXTOID;
+		rs_spi_exec("UPDATE redis_sync.run SET status = 'failed', finished_at = now(), "
+					"error = $2 WHERE run_id = $1",
+					2, argtypes, values, NULL, SPI_OK_UPDATE);
+		rs_commit_xact();
+		rs_begin_xact("redis_sync: preparing a run");
+		argtypes[1] = DATEOID;
+		values[0] = Int64GetDatum(req->job_id);
+		values[1] = DateADTGetDatum(req->run_date);
+		values[2] = CStringGetTextDatum(req->trigger == RS_TRIGGER_SCHEDULE ? "schedule" : "manual");
+		rs_spi_exec("INSERT INTO redis_sync.run (job_id, run_date, status, trigger) "
+					"VALUES ($1, $2, 'running', $3) RETURNING run_id",
+					3, argtypes, values, NULL, SPI_OK_INSERT_RETURNING);
+		run->run_id = DatumGetInt64(rs_spi_getdatum(0, 1, &isnull));
+		rs_commit_xact();
+		shared->run_id = run->run_id;
+		prepared = false;
+		rs_begin_xact("redis_sync: preparing a run");
+	}
 	if (prepared)
 	{
 		values[0] = Int64GetDatum(run->run_id);

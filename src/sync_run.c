@@ -281,44 +281,61 @@ rs_check_caller_xact(RsJob *job)
 /*
  * rs_check_blocked_by_caller
  *		While sync_run() waits: is the coordinator or a worker of the run
- *		waiting for a lock that the caller holds?  (Locks taken before the
- *		call that rs_check_caller_xact cannot see: on other tables that the
- *		run writes, such as the catalog.)  Then neither would ever go on:
- *		raise an error, which cancels the run.
+ *		waiting, directly or through other sessions, for a lock that the
+ *		caller holds?  (Locks taken before the call that rs_check_caller_xact
+ *		cannot see: on other tables that the run writes, or a weak lock that
+ *		another session's stronger request queues behind.)  The caller waits
+ *		for the run, so none of them would ever go on, and the deadlock
+ *		detector cannot see a wait on a latch: raise an error, which cancels
+ *		the run.
  */
 static void
 rs_check_blocked_by_caller(RsRunShared *shared, const char *job_name)
 {
-	int			n;
-	pid_t		pids[RS_MAX_RUN_WORKERS + 1];
+	List	   *queue = NIL;	/* pids whose blockers are to be looked at */
+	List	   *seen = NIL;
 
 	pg_read_barrier();
-	n = 0;
 	if (shared->coordinator_pid != 0)
-		pids[n++] = shared->coordinator_pid;
+		queue = lappend_int(queue, shared->coordinator_pid);
 	for (int i = 0; i < shared->nworker_pids && i < RS_MAX_RUN_WORKERS; i++)
-		pids[n++] = shared->worker_pids[i];
-	for (int i = 0; i < n; i++)
+		queue = lappend_int(queue, shared->worker_pids[i]);
+	seen = list_copy(queue);
+
+	/* breadth first along "is waiting for"; each pid is looked at once */
+	for (int k = 0; k < list_length(queue); k++)
 	{
+		int			pid = list_nth_int(queue, k);
 		ArrayType  *blockers;
 		Datum	   *elems;
 		int			nelems;
 
 		blockers = DatumGetArrayTypeP(DirectFunctionCall1(pg_blocking_pids,
-														  Int32GetDatum(pids[i])));
+														  Int32GetDatum(pid)));
 		deconstruct_array(blockers, INT4OID, sizeof(int32), true, TYPALIGN_INT,
 						  &elems, NULL, &nelems);
 		for (int j = 0; j < nelems; j++)
-			if (DatumGetInt32(elems[j]) == MyProcPid)
+		{
+			int			blocker = DatumGetInt32(elems[j]);
+
+			if (blocker == MyProcPid)
 				ereport(ERROR,
 						(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
 						 errmsg("run of job \"%s\" waits for a lock that this transaction holds", job_name),
-						 errdetail("Process %d of the run is blocked by this session, which waits for the run; the run is cancelled.",
-								   (int) pids[i]),
+						 errdetail("Process %d waits, directly or behind other sessions, for this session, which waits for the run; the run is cancelled.",
+								   pid),
 						 errhint("Commit or roll back first, then call redis_sync.sync_run().")));
+			if (!list_member_int(seen, blocker) && list_length(seen) < 10000)
+			{
+				seen = lappend_int(seen, blocker);
+				queue = lappend_int(queue, blocker);
+			}
+		}
 		pfree(elems);
 		pfree(blockers);
 	}
+	list_free(queue);
+	list_free(seen);
 }
 
 /*

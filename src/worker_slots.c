@@ -51,16 +51,33 @@ static bool rs_pid_is_visible(pid_t pid);
 static void rs_wait_until_counted(BackgroundWorkerHandle *handle);
 
 /*
- * rs_role_cap
- *		A per-role cap: the setting, or for -1 half of the global cap,
- *		rounded up.
+ * rs_role_run_cap / rs_role_worker_cap
+ *		The per-role caps: the settings, or for -1 half of the global caps,
+ *		rounded up, and never more than one role's half of the background
+ *		worker slots (max_worker_processes, less two for the scheduler and
+ *		another worker such as the logical replication launcher), so that
+ *		with the defaults two roles can run side by side on any server.
  */
 static int
-rs_role_cap(int per_role, int global)
+rs_slots_half(void)
 {
-	if (per_role >= 0)
-		return per_role;
-	return Max(1, (global + 1) / 2);
+	return Max(2, (max_worker_processes - 2) / 2);
+}
+
+static int
+rs_role_run_cap(void)
+{
+	if (rs_max_runs_per_role >= 0)
+		return rs_max_runs_per_role;
+	return Max(1, Min((rs_max_runs + 1) / 2, rs_slots_half() / 3));
+}
+
+static int
+rs_role_worker_cap(void)
+{
+	if (rs_max_workers_per_role >= 0)
+		return rs_max_workers_per_role;
+	return Max(1, Min((rs_max_workers + 1) / 2, rs_slots_half() - rs_role_run_cap()));
 }
 
 /*
@@ -213,7 +230,7 @@ rs_start_coordinator_limited(const RsRunRequest *req, BackgroundWorkerHandle **h
 		rs_count_slots(req->owner, &use);
 		if (use.runs >= rs_max_runs)
 			*limit = "redis_sync.max_runs";
-		else if (use.role_runs >= rs_role_cap(rs_max_runs_per_role, rs_max_runs))
+		else if (use.role_runs >= rs_role_run_cap())
 			*limit = "redis_sync.max_runs_per_role";
 		else if (!rs_start_coordinator(req, handle))
 			*limit = "max_worker_processes";
@@ -258,7 +275,7 @@ rs_start_workers_limited(BackgroundWorker *worker, Oid role, int wanted, List **
 
 		rs_count_slots(role, &use);
 		global_free = rs_max_workers - use.workers;
-		role_free = rs_role_cap(rs_max_workers_per_role, rs_max_workers) - use.role_workers;
+		role_free = rs_role_worker_cap() - use.role_workers;
 		if (role_free < wanted && role_free <= global_free)
 		{
 			wanted = Max(role_free, 0);

@@ -231,5 +231,42 @@ $node->safe_psql('postgres', "SET timezone = '$zone'; SELECT redis_sync.sync_run
 is($node->safe_psql('postgres', "SELECT read_key LIKE 'redis_sync:snapshot:%' FROM redis_sync.run WHERE run_date = '$date' ORDER BY run_id DESC LIMIT 1"),
 	$snap, "timezone: with the session in $zone, $date is read " . ($snap eq 't' ? 'from a snapshot' : 'live'));
 
+# 9. The caller holds only ACCESS SHARE on a target table, and another
+#    session's ALTER TABLE queues behind it: the workers wait for the ALTER,
+#    which waits for the caller, which waits for the run.  sync_run finds
+#    the chain and fails, instead of hanging (found by review).
+my $d10 = '2020-10-10';
+load_day($redis, $d10, 20000, 10);
+my ($ch, $cout, $cerr) = background_psql_query($node,
+	"BEGIN; SELECT count(*) FROM daily_click_count; SELECT pg_sleep(2); "
+	  . "SELECT status FROM redis_sync.sync_run('clicks', '$d10'); COMMIT;");
+ok(wait_for($node, "SELECT count(*) FROM pg_stat_activity WHERE query LIKE 'BEGIN; SELECT count(*) FROM daily%' AND state = 'active'", '1', 30),
+	'lock chain: the caller holds ACCESS SHARE');
+my ($ah2, $aout2, $aerr2) = background_psql_query($node, 'ALTER TABLE daily_click_count ADD COLUMN note text');
+$ch->finish;
+like($$cerr, qr/waits for a lock that this transaction holds/, 'lock chain: sync_run fails instead of hanging');
+$ah2->finish;
+is($$aerr2, '', 'lock chain: the ALTER TABLE went through afterwards');
+$node->safe_psql('postgres', 'ALTER TABLE daily_click_count DROP COLUMN note');
+ok(wait_for($node, "SELECT count(*) FROM pg_stat_activity WHERE backend_type IN ('redis_sync worker', 'redis_sync coordinator')", '0', 30),
+	'lock chain: no coordinator or worker is left');
+
+# 10. A past day's key grew between an interrupted run and its resume: the
+#     partitions, cut from the old size, would miss the top members, so the
+#     resume starts a new run instead, and the result is exact (found by
+#     review).
+my $d11 = '2020-10-11';
+load_day($redis, $d11, 60000, 11);
+my ($gh, $gout, $gerr, $grun) = start_run($d11, 2000);
+ok(defined $grun, 'grown key: the run made progress');
+signal_query($node, $gh, 'pg_cancel_backend', "SELECT run_id || ' ' || status FROM redis_sync.sync_run%");
+ok(wait_for($node, "SELECT status FROM redis_sync.run WHERE run_id = $grun", 'cancelled', 30),
+	'grown key: the run was cancelled');
+$redis->cli('EVAL', "for i=1,500 do redis.call('ZADD', KEYS[1], -1, 'early:' .. i) end", '1', "clicks:daily:$d11");
+my $rerun = $node->safe_psql('postgres', "SELECT run_id || ' ' || status FROM redis_sync.sync_run('clicks', '$d11')");
+like($rerun, qr/^\d+ succeeded$/, 'grown key: the next sync_run succeeded');
+isnt((split / /, $rerun)[0], $grun, 'grown key: as a new run, not a resume');
+expect_tables_match($node, "clicks:daily:$d11", $d11, 'grown key: after the new run');
+
 $node->stop;
 done_testing();
