@@ -369,6 +369,17 @@ rs_tls_io_reason(RsConnection *conn)
 
 #endif							/* RS_HAVE_TLS */
 
+/* Whether this build can connect over TLS. */
+bool
+rs_tls_available(void)
+{
+#ifdef RS_HAVE_TLS
+	return true;
+#else
+	return false;
+#endif
+}
+
 /*
  * rs_tls_unsupported
  *		Reject TLS in a build without it.
