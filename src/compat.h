@@ -9,8 +9,10 @@
  * a version.  Include after <hiredis/hiredis.h> and the PostgreSQL headers
  * that declare what a macro uses (access/nbtree.h for the nbtree ones).
  *
- * Tested combinations (make test, make test-matrix): PostgreSQL 15 with
- * hiredis 0.14, and PostgreSQL 18 with hiredis 1.x and TLS.
+ * Tested combinations: PostgreSQL 15 with hiredis 0.14 (make test), and
+ * PostgreSQL 15 and 18 with hiredis 1.x and TLS (make test-matrix).  The
+ * branches for 16 and 17 follow those majors' API changes but are compiled
+ * by no test here.
  *
  *-------------------------------------------------------------------------
  */
@@ -119,11 +121,11 @@
  * from _bt_mkscankey compares with _bt_compare against leaf entries and the
  * high key; _bt_search with BT_READ returns the leftmost leaf that may hold
  * the key, read-locked; a read lock on a leaf keeps its entries and its
- * right link stable; posting lists hold heap TIDs in key order.  These
- * were checked against the nbtree sources of 15 and 18, where the test
- * suite also runs, and the probes are used only there (RS_BTREE_PROBE);
- * other majors take the SQL path.  The 16 and 17 forms below only keep
- * those majors compiling.
+ * right link stable; posting lists hold heap TIDs in key order.  The
+ * functions, macros and structures used were checked against the nbtree
+ * headers of 15 and 18, and the target_probe regress file (which compares
+ * probes with SQL) passes on both; the probes are used only there
+ * (RS_BTREE_PROBE), and other majors take the SQL path.
  */
 #define RS_BTREE_PROBE \
 	(PG_VERSION_NUM / 10000 == 15 || PG_VERSION_NUM / 10000 == 18)

@@ -149,12 +149,8 @@ redis_zset_validator(PG_FUNCTION_ARGS)
 				break;
 			case RS_OPT_BOOL:
 				/* tls is the only one; a build without TLS cannot use it */
-				if (rs_parse_bool_option(opt, value))
-				{
-#ifndef RS_HAVE_TLS
+				if (rs_parse_bool_option(opt, value) && !rs_tls_available())
 					rs_tls_unsupported();
-#endif
-				}
 				break;
 			case RS_OPT_TLS_VERIFY:
 				(void) rs_parse_tls_verify(opt, value);

@@ -916,15 +916,17 @@ rs_wait_socket(RsConnection *conn, int events, TimestampTz deadline)
 
 /*
  * rs_io_error
- *		Report a failed read or write; the hiredis error text is copied before
- *		the context is freed.
+ *		Report a failed read or write; the hiredis error text (or, over TLS,
+ *		OpenSSL's reason) is copied before the context is freed.
  */
 static void
 rs_io_error(RsConnection *conn, RsIoFailure what)
 {
 	char		errbuf[128];
+	const char *tls_reason = rs_tls_io_reason(conn);
 
-	strlcpy(errbuf, conn->ctx && conn->ctx->errstr[0] ? conn->ctx->errstr : "connection closed",
+	strlcpy(errbuf, tls_reason ? tls_reason :
+			conn->ctx && conn->ctx->errstr[0] ? conn->ctx->errstr : "connection closed",
 			sizeof(errbuf));
 	rs_discard_connection(conn);
 	ereport(ERROR,

@@ -173,6 +173,8 @@ extern void rs_tls_start(RsConnection *conn, const RsServerOptions *opts,
 						 TimestampTz deadline);
 extern bool rs_tls_pending(RsConnection *conn);
 extern void rs_tls_clear_errors(RsConnection *conn);
+extern const char *rs_tls_io_reason(RsConnection *conn);
+extern bool rs_tls_available(void);
 pg_noreturn extern void rs_tls_unsupported(void);
 
 /* ---------------------------------------------------------------------

@@ -328,6 +328,20 @@ rs_tls_clear_errors(RsConnection *conn)
 		ERR_clear_error();
 }
 
+/*
+ * rs_tls_io_reason
+ *		After a failed read or write over TLS, OpenSSL's reason (such as the
+ *		server's alert that it requires a client certificate), which says
+ *		more than the errno hiredis reports; NULL when there is none.
+ */
+const char *
+rs_tls_io_reason(RsConnection *conn)
+{
+	if (conn->tls == NULL || ERR_peek_error() == 0)
+		return NULL;
+	return rs_tls_reason();
+}
+
 #else							/* !RS_HAVE_TLS */
 
 void
@@ -347,7 +361,24 @@ rs_tls_clear_errors(RsConnection *conn)
 {
 }
 
+const char *
+rs_tls_io_reason(RsConnection *conn)
+{
+	return NULL;
+}
+
 #endif							/* RS_HAVE_TLS */
+
+/* Whether this build can connect over TLS. */
+bool
+rs_tls_available(void)
+{
+#ifdef RS_HAVE_TLS
+	return true;
+#else
+	return false;
+#endif
+}
 
 /*
  * rs_tls_unsupported

@@ -46,7 +46,7 @@ timed() {
     t0=$(date +%s)
     "$@"
     rc=$?
-    TIMES+=("$(printf '%-34s %5ss%s' "$name" $(( $(date +%s) - t0 )) "$([ $rc = 0 ] || echo '  (failed)')")")
+    TIMES+=("$(printf '%-34s %5ss%s' "$name" $(( $(date +%s) - t0 )) "$(case $rc in 0) ;; 2) echo '  (skipped)' ;; *) echo '  (failed)' ;; esac)")")
     return $rc
 }
 

@@ -39,8 +39,9 @@ if [ "${RS_REGRESS:-}" != none ]; then
     make -s with_llvm=no installcheck "${regress_files[@]}" PGHOST=127.0.0.1 PGPORT="$PGPORT" PGUSER=postgres \
         REGRESS_OPTS="--dbname=contrib_regression --outputdir=$WORK/regress" >"$WORK/regress.out" 2>&1
     cat "$WORK/regress.out"
-    p=$(grep -cE '\.\.\. ok' "$WORK/regress.out" || true)
-    f=$(grep -cE '\.\.\. FAILED|\.\.\. failed' "$WORK/regress.out" || true)
+    # "test x ... ok" up to PostgreSQL 15; "ok 1 - x" (TAP) from 16 on
+    p=$(grep -cE '\.\.\. ok|^ok +[0-9]+ ' "$WORK/regress.out" || true)
+    f=$(grep -cE '\.\.\. FAILED|\.\.\. failed|^not ok +[0-9]+ ' "$WORK/regress.out" || true)
     passed=$((passed + p))
     failed=$((failed + f))
     if [ "$f" != 0 ] || ! grep -q "tests passed" "$WORK/regress.out"; then

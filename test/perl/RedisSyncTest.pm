@@ -135,8 +135,10 @@ sub wait_for
 	$seconds ||= 60;
 	for (my $i = 0; $i < $seconds * 20; $i++)
 	{
-		my ($ret, $out) = $node->psql('postgres', $sql);
-		return 1 if $ret == 0 && $out eq $expected;
+		# psql may exit (server restarting) before IPC::Run has written the
+		# query to its stdin, and IPC::Run then dies of the broken pipe
+		my ($ret, $out) = eval { $node->psql('postgres', $sql) };
+		return 1 if defined $ret && $ret == 0 && $out eq $expected;
 		usleep(50_000);
 	}
 	return 0;
