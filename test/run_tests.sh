@@ -91,10 +91,10 @@ for t in $(for pat in "${tap_patterns[@]}"; do ls "$WORK"/tap/t/$pat.pl 2>/dev/n
     case $name in ${RS_TAP_SKIP:-none}) echo "TAP $name ... skipped"; continue ;; esac
     names+=("$name")
 done
-# The TAP files run RS_JOBS at a time (default 2): they wait on servers and
+# The TAP files run RS_JOBS at a time (default 3): they wait on servers and
 # workers much of the time.
 for name in "${names[@]}"; do
-    while [ "$(jobs -rp | wc -l)" -ge "${RS_JOBS:-2}" ]; do
+    while [ "$(jobs -rp | wc -l)" -ge "${RS_JOBS:-3}" ]; do
         wait -n
     done
     run_tap "$name" &
