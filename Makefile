@@ -35,6 +35,7 @@ OBJS = \
 	src/coordinator.o \
 	src/worker_slots.o \
 	src/sync_worker.o \
+	src/chunk_writer.o \
 	src/target_probe.o \
 	src/cron.o \
 	src/history.o \
