@@ -49,6 +49,16 @@
  */
 
 /*
+ * Does this backend hold a lock of exactly this mode?  PostgreSQL 17 added
+ * an "or stronger" argument to LockHeldByMe.
+ */
+#if PG_VERSION_NUM >= 170000
+#define rs_lock_held_by_me(tag, mode)	LockHeldByMe((tag), (mode), false)
+#else
+#define rs_lock_held_by_me(tag, mode)	LockHeldByMe((tag), (mode))
+#endif
+
+/*
  * PostgreSQL 18 moved ExplainState to its own header, and the functions
  * that print EXPLAIN properties to another.
  */

@@ -268,7 +268,7 @@ rs_check_caller_xact(RsJob *job)
 			continue;
 		SET_LOCKTAG_RELATION(tag, MyDatabaseId, tables[i]);
 		for (LOCKMODE mode = RowShareLock; mode <= AccessExclusiveLock; mode++)
-			if (LockHeldByMe(&tag, mode))
+			if (rs_lock_held_by_me(&tag, mode))
 				ereport(ERROR,
 						(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
 						 errmsg("cannot run job \"%s\" in a transaction that locks its table \"%s\"",
