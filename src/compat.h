@@ -49,6 +49,16 @@
  */
 
 /*
+ * The i-th (1-based) entry of this backend's copy of the backend status
+ * array: PostgreSQL 17 renamed the function.
+ */
+#if PG_VERSION_NUM >= 170000
+#define rs_local_beentry(i)	pgstat_get_local_beentry_by_index(i)
+#else
+#define rs_local_beentry(i)	pgstat_fetch_stat_local_beentry(i)
+#endif
+
+/*
  * Does this backend hold a lock of exactly this mode?  PostgreSQL 17 added
  * an "or stronger" argument to LockHeldByMe.
  */

@@ -131,7 +131,7 @@ rs_count_slots(Oid role, RsSlotUse *use)
 	n = pgstat_fetch_stat_numbackends();
 	for (int i = 1; i <= n; i++)
 	{
-		LocalPgBackendStatus *local = pgstat_fetch_stat_local_beentry(i);
+		LocalPgBackendStatus *local = rs_local_beentry(i);
 		PgBackendStatus *be;
 		const char *type;
 
@@ -170,7 +170,7 @@ rs_pid_is_visible(pid_t pid)
 	n = pgstat_fetch_stat_numbackends();
 	for (int i = 1; i <= n && !found; i++)
 	{
-		LocalPgBackendStatus *local = pgstat_fetch_stat_local_beentry(i);
+		LocalPgBackendStatus *local = rs_local_beentry(i);
 
 		if (local != NULL && local->backendStatus.st_procpid == pid)
 			found = true;
