@@ -68,6 +68,9 @@ typedef struct RsRun
 
 static volatile sig_atomic_t rs_got_sigterm = false;
 
+static void rs_init_bgworker(BackgroundWorker *worker, const char *function, const char *type,
+							 const void *extra, Size len);
+
 static void rs_coordinator_sigterm(SIGNAL_ARGS);
 static void rs_coordinate(const RsRunRequest *req, RsRunShared *shared, RsRun *run);
 static bool rs_prepare_run(const RsRunRequest *req, RsRunShared *shared, RsRun *run);
@@ -94,19 +97,33 @@ rs_start_coordinator(const RsRunRequest *req, BackgroundWorkerHandle **handle)
 {
 	BackgroundWorker worker;
 
-	memset(&worker, 0, sizeof(worker));
-	worker.bgw_flags = BGWORKER_SHMEM_ACCESS | BGWORKER_BACKEND_DATABASE_CONNECTION;
-	worker.bgw_start_time = BgWorkerStart_RecoveryFinished;
-	worker.bgw_restart_time = BGW_NEVER_RESTART;
-	snprintf(worker.bgw_library_name, BGW_MAXLEN, "redis_sync");
-	snprintf(worker.bgw_function_name, BGW_MAXLEN, "rs_coordinator_main");
+	StaticAssertStmt(sizeof(RsRunRequest) <= BGW_EXTRALEN, "RsRunRequest too large");
+	rs_init_bgworker(&worker, "rs_coordinator_main", "redis_sync coordinator", req,
+					 sizeof(RsRunRequest));
 	snprintf(worker.bgw_name, BGW_MAXLEN, "redis_sync coordinator for job " INT64_FORMAT,
 			 req->job_id);
-	snprintf(worker.bgw_type, BGW_MAXLEN, "redis_sync coordinator");
-	StaticAssertStmt(sizeof(RsRunRequest) <= BGW_EXTRALEN, "RsRunRequest too large");
-	memcpy(worker.bgw_extra, req, sizeof(RsRunRequest));
-	worker.bgw_notify_pid = MyProcPid;
 	return RegisterDynamicBackgroundWorker(&worker, handle);
+}
+
+/*
+ * rs_init_bgworker
+ *		Describe a dynamic background worker of redis_sync that connects to a
+ *		database, never restarts, tells this process when it starts and
+ *		stops, and gets "extra" (len bytes) in bgw_extra; the caller names it.
+ */
+static void
+rs_init_bgworker(BackgroundWorker *worker, const char *function, const char *type,
+				 const void *extra, Size len)
+{
+	memset(worker, 0, sizeof(*worker));
+	worker->bgw_flags = BGWORKER_SHMEM_ACCESS | BGWORKER_BACKEND_DATABASE_CONNECTION;
+	worker->bgw_start_time = BgWorkerStart_RecoveryFinished;
+	worker->bgw_restart_time = BGW_NEVER_RESTART;
+	snprintf(worker->bgw_library_name, BGW_MAXLEN, "redis_sync");
+	snprintf(worker->bgw_function_name, BGW_MAXLEN, "%s", function);
+	snprintf(worker->bgw_type, BGW_MAXLEN, "%s", type);
+	memcpy(worker->bgw_extra, extra, len);
+	worker->bgw_notify_pid = MyProcPid;
 }
 
 /*
@@ -697,22 +714,14 @@ rs_launch_workers(RsRun *run, int wanted)
 	const char *limit;
 	int			launched;
 
-	memset(&worker, 0, sizeof(worker));
-	worker.bgw_flags = BGWORKER_SHMEM_ACCESS | BGWORKER_BACKEND_DATABASE_CONNECTION;
-	worker.bgw_start_time = BgWorkerStart_RecoveryFinished;
-	worker.bgw_restart_time = BGW_NEVER_RESTART;
-	snprintf(worker.bgw_library_name, BGW_MAXLEN, "redis_sync");
-	snprintf(worker.bgw_function_name, BGW_MAXLEN, "rs_sync_worker_main");
-	snprintf(worker.bgw_name, BGW_MAXLEN, "redis_sync worker for run " INT64_FORMAT,
-			 run->run_id);
-	snprintf(worker.bgw_type, BGW_MAXLEN, RS_WORKER_TYPE);
 	memset(&wreq, 0, sizeof(wreq));
 	wreq.run_id = run->run_id;
 	wreq.job_id = run->job->job_id;
 	wreq.owner = run->job->owner;
 	wreq.dboid = MyDatabaseId;
-	memcpy(worker.bgw_extra, &wreq, sizeof(wreq));
-	worker.bgw_notify_pid = MyProcPid;
+	rs_init_bgworker(&worker, "rs_sync_worker_main", RS_WORKER_TYPE, &wreq, sizeof(wreq));
+	snprintf(worker.bgw_name, BGW_MAXLEN, "redis_sync worker for run " INT64_FORMAT,
+			 run->run_id);
 
 	launched = rs_start_workers_limited(&worker, run->job->owner, wanted, &run->workers, &limit);
 	if (launched < wanted)
