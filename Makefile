@@ -82,6 +82,11 @@ PG_CONFIG ?= pg_config
 PGXS := $(shell $(PG_CONFIG) --pgxs 2>/dev/null)
 ifneq ($(PGXS),)
 include $(PGXS)
+else
+# No PostgreSQL to build against (yet): "make test" and "make demo" install
+# it; a plain "make" says so instead of running another target.
+all:
+	@echo "pg_config not found: install postgresql-server-dev-15 (make test does), or set PG_CONFIG" >&2; exit 1
 endif
 
 .PHONY: test test-full test-matrix print-tls demo demo-stop bench bench-live bench-scan
