@@ -68,6 +68,7 @@ typedef struct RsRun
 
 static volatile sig_atomic_t rs_got_sigterm = false;
 
+static int64 rs_insert_run(const RsRunRequest *req);
 static void rs_init_bgworker(BackgroundWorker *worker, const char *function, const char *type,
 							 const void *extra, Size len);
 
@@ -356,6 +357,27 @@ rs_coordinate(const RsRunRequest *req, RsRunShared *shared, RsRun *run)
 }
 
 /*
+ * rs_insert_run
+ *		Insert a new, running run of the request's job and date, and return
+ *		its id.  Must be called in a transaction.
+ */
+static int64
+rs_insert_run(const RsRunRequest *req)
+{
+	Oid			argtypes[3] = {INT8OID, DATEOID, TEXTOID};
+	Datum		values[3];
+	bool		isnull;
+
+	values[0] = Int64GetDatum(req->job_id);
+	values[1] = DateADTGetDatum(req->run_date);
+	values[2] = CStringGetTextDatum(req->trigger == RS_TRIGGER_SCHEDULE ? "schedule" : "manual");
+	rs_spi_exec("INSERT INTO redis_sync.run (job_id, run_date, status, trigger) "
+				"VALUES ($1, $2, 'running', $3) RETURNING run_id",
+				3, argtypes, values, NULL, SPI_OK_INSERT_RETURNING);
+	return DatumGetInt64(rs_spi_getdatum(0, 1, &isnull));
+}
+
+/*
  * rs_prepare_run
  *		Take the job's lock and record the run: resume the day's latest
  *		unfinished run that no later run has superseded, or insert a new
@@ -439,13 +461,7 @@ rs_prepare_run(const RsRunRequest *req, RsRunShared *shared, RsRun *run)
 		}
 	}
 	if (run->run_id == 0)
-	{
-		values[2] = CStringGetTextDatum(req->trigger == RS_TRIGGER_SCHEDULE ? "schedule" : "manual");
-		rs_spi_exec("INSERT INTO redis_sync.run (job_id, run_date, status, trigger) "
-					"VALUES ($1, $2, 'running', $3) RETURNING run_id",
-					3, argtypes, values, NULL, SPI_OK_INSERT_RETURNING);
-		run->run_id = DatumGetInt64(rs_spi_getdatum(0, 1, &isnull));
-	}
+		run->run_id = rs_insert_run(req);
 	rs_commit_xact();
 	shared->run_id = run->run_id;
 
@@ -502,14 +518,7 @@ rs_prepare_run(const RsRunRequest *req, RsRunShared *shared, RsRun *run)
 					2, argtypes, values, NULL, SPI_OK_UPDATE);
 		rs_commit_xact();
 		rs_begin_xact("redis_sync: preparing a run");
-		argtypes[1] = DATEOID;
-		values[0] = Int64GetDatum(req->job_id);
-		values[1] = DateADTGetDatum(req->run_date);
-		values[2] = CStringGetTextDatum(req->trigger == RS_TRIGGER_SCHEDULE ? "schedule" : "manual");
-		rs_spi_exec("INSERT INTO redis_sync.run (job_id, run_date, status, trigger) "
-					"VALUES ($1, $2, 'running', $3) RETURNING run_id",
-					3, argtypes, values, NULL, SPI_OK_INSERT_RETURNING);
-		run->run_id = DatumGetInt64(rs_spi_getdatum(0, 1, &isnull));
+		run->run_id = rs_insert_run(req);
 		rs_commit_xact();
 		shared->run_id = run->run_id;
 		prepared = false;
