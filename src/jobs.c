@@ -567,6 +567,24 @@ rs_job_def_params(const RsJobDef *def, Datum *values, char *nulls)
 }
 
 /*
+ * rs_lock_job_arg
+ *		The job named by the function's first argument, locked until the end
+ *		of the transaction, if the caller has its owner's privileges (else
+ *		an error as if it did not exist); SPI is connected for the caller.
+ */
+static RsJob *
+rs_lock_job_arg(FunctionCallInfo fcinfo)
+{
+	if (PG_ARGISNULL(0))
+		ereport(ERROR,
+				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+				 errmsg("job name must not be NULL")));
+	if (SPI_connect() != SPI_OK_CONNECT)
+		elog(ERROR, "SPI_connect failed");
+	return rs_lookup_job_by_name(text_to_cstring(PG_GETARG_TEXT_PP(0)), true);
+}
+
+/*
  * redis_sync.create_job(job_name, server_name, daily_key, total_key,
  *		member_table, daily_table, partitions, workers, chunk_size, schedule,
  *		day_offset, max_rejects, max_retries, retry_delay) returns bigint
@@ -668,15 +686,8 @@ alter_job(PG_FUNCTION_ARGS)
 	Oid			argtypes[15] = {INT8OID, RS_JOB_DEF_TYPES};
 	Datum		values[15];
 	char		nulls[16] = "               ";
-	bool		isnull;
 
-	if (PG_ARGISNULL(0))
-		ereport(ERROR,
-				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
-				 errmsg("job name must not be NULL")));
-	if (SPI_connect() != SPI_OK_CONNECT)
-		elog(ERROR, "SPI_connect failed");
-	job = rs_lookup_job_by_name(text_to_cstring(PG_GETARG_TEXT_PP(0)), true);
+	job = rs_lock_job_arg(fcinfo);
 	rs_check_job_owner(job);
 
 	memset(&def, 0, sizeof(def));
@@ -739,7 +750,6 @@ alter_job(PG_FUNCTION_ARGS)
 					"error = coalesce(error || ' ', '') || 'The job was altered after this run started.' "
 					"WHERE job_id = $1 AND status IN ('failed', 'cancelled', 'interrupted')",
 					1, argtypes, values, NULL, SPI_OK_UPDATE);
-	(void) isnull;
 	SPI_finish();
 	PG_RETURN_VOID();
 }
@@ -756,13 +766,7 @@ drop_job(PG_FUNCTION_ARGS)
 	Oid			argtypes[1] = {INT8OID};
 	Datum		values[1];
 
-	if (PG_ARGISNULL(0))
-		ereport(ERROR,
-				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
-				 errmsg("job name must not be NULL")));
-	if (SPI_connect() != SPI_OK_CONNECT)
-		elog(ERROR, "SPI_connect failed");
-	job = rs_lookup_job_by_name(text_to_cstring(PG_GETARG_TEXT_PP(0)), true);
+	job = rs_lock_job_arg(fcinfo);
 	if (rs_job_is_running(job->job_id))
 		ereport(ERROR,
 				(errcode(ERRCODE_OBJECT_IN_USE),
