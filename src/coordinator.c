@@ -62,6 +62,10 @@ typedef struct RsRun
 	UserMapping *user;
 	RsConnection *conn;
 	List	   *workers;		/* BackgroundWorkerHandle * */
+	ZsetCopy   *copy;			/* a copy of a live key still being made, or NULL */
+	int64		first_count;	/* the members that the partitions were cut from */
+	int			nparts;			/* partitions of a new run */
+	int			parts_recorded; /* of those, recorded in run_partition so far */
 	DateADT		run_date;
 	bool		scheduled;		/* started by the scheduler: retried if it fails */
 } RsRun;
@@ -83,6 +87,12 @@ static char *rs_snapshot_key(int64 run_id);
 static const char *rs_job_changed(RsRun *run, ErrorData *edata);
 static bool rs_run_unproven(RsRun *run, ErrorData *edata);
 static int	rs_launch_workers(RsRun *run, int wanted);
+static void rs_start_run_workers(RsRun *run, RsRunShared *shared, int wanted);
+static bool rs_copy_while_syncing(RsRun *run, RsRunShared *shared);
+static void rs_record_partitions(RsRun *run, int64 copied, bool last);
+static int	rs_partitions_failed(RsRun *run, int *remaining);
+static void rs_partition_bounds(RsRun *run, int p, int64 *start, int64 *end);
+static bool rs_partition_copied(RsRun *run);
 static void rs_stop_workers(RsRun *run);
 static void rs_finish_run(RsRun *run, RsRunShared *shared, const char *status,
 						  ErrorData *edata);
@@ -231,7 +241,8 @@ rs_coordinator_main(Datum main_arg)
 /*
  * rs_coordinate
  *		Prepare the run, start its workers and wait for them, then record the
- *		run's end.
+ *		run's end.  A run of a live key starts its workers while the key is
+ *		still being copied, on the partitions copied so far.
  */
 static void
 rs_coordinate(const RsRunRequest *req, RsRunShared *shared, RsRun *run)
@@ -245,22 +256,20 @@ rs_coordinate(const RsRunRequest *req, RsRunShared *shared, RsRun *run)
 	if (!rs_prepare_run(req, shared, run))
 		return;
 
+	if (run->copy != NULL && !rs_copy_while_syncing(run, shared))
+	{
+		/* a partition failed during the copy */
+		rs_stop_workers(run);
+		rs_finish_run(run, shared, "failed", NULL);
+		return;
+	}
+
 	/* Partitions left to do. */
 	rs_begin_xact(NULL);
-	{
-		Oid			argtypes[1] = {INT8OID};
-		Datum		values[1] = {Int64GetDatum(run->run_id)};
-		bool		isnull;
-
-		rs_spi_exec("SELECT count(*)::int4 FROM redis_sync.run_partition "
-					"WHERE run_id = $1 AND status <> 'succeeded'",
-					1, argtypes, values, NULL, SPI_OK_SELECT);
-		pending = DatumGetInt32(rs_spi_getdatum(0, 1, &isnull));
-	}
+	(void) rs_partitions_failed(run, &pending);
 	rs_commit_xact();
 
 	wanted = Min(run->job->workers, pending);
-	shared->workers_requested = wanted;
 	loop_cxt = AllocSetContextCreate(CurrentMemoryContext, "redis_sync coordinator loop",
 									 ALLOCSET_SMALL_SIZES);
 	run_cxt = MemoryContextSwitchTo(loop_cxt);
@@ -276,19 +285,8 @@ rs_coordinate(const RsRunRequest *req, RsRunShared *shared, RsRun *run)
 		{
 			/* the handles must outlive the loop's context */
 			MemoryContextSwitchTo(run_cxt);
-			shared->workers_launched = rs_launch_workers(run, wanted);
+			rs_start_run_workers(run, shared, wanted);
 			MemoryContextSwitchTo(loop_cxt);
-			/* Publish the workers' pids for a caller that checks its locks. */
-			shared->nworker_pids = 0;
-			foreach(lc, run->workers)
-			{
-				pid_t		pid;
-
-				if (shared->nworker_pids < RS_MAX_RUN_WORKERS &&
-					GetBackgroundWorkerPid(lfirst(lc), &pid) == BGWH_STARTED)
-					shared->worker_pids[shared->nworker_pids++] = pid;
-			}
-			pg_write_barrier();
 			if (shared->workers_launched == 0)
 			{
 				ereport(LOG,
@@ -317,18 +315,7 @@ rs_coordinate(const RsRunRequest *req, RsRunShared *shared, RsRun *run)
 		}
 
 		rs_begin_xact(NULL);
-		{
-			Oid			argtypes[1] = {INT8OID};
-			Datum		values[1] = {Int64GetDatum(run->run_id)};
-			bool		isnull;
-
-			rs_spi_exec("SELECT count(*) FILTER (WHERE status = 'failed')::int4, "
-						"count(*) FILTER (WHERE status <> 'succeeded')::int4 "
-						"FROM redis_sync.run_partition WHERE run_id = $1",
-						1, argtypes, values, NULL, SPI_OK_SELECT);
-			nfailed = DatumGetInt32(rs_spi_getdatum(0, 1, &isnull));
-			remaining = DatumGetInt32(rs_spi_getdatum(0, 2, &isnull));
-		}
+		nfailed = rs_partitions_failed(run, &remaining);
 		rs_commit_xact();
 
 		if (nfailed > 0 || remaining == 0 || alive == 0)
@@ -354,6 +341,207 @@ rs_coordinate(const RsRunRequest *req, RsRunShared *shared, RsRun *run)
 	}
 	else
 		rs_finish_run(run, shared, "succeeded", NULL);
+}
+
+/*
+ * rs_partitions_failed
+ *		The number of the run's partitions that failed; *remaining gets the
+ *		number not yet succeeded.  Must be called in a transaction.
+ */
+static int
+rs_partitions_failed(RsRun *run, int *remaining)
+{
+	Oid			argtypes[1] = {INT8OID};
+	Datum		values[1] = {Int64GetDatum(run->run_id)};
+	bool		isnull;
+
+	rs_spi_exec("SELECT count(*) FILTER (WHERE status = 'failed')::int4, "
+				"count(*) FILTER (WHERE status <> 'succeeded')::int4 "
+				"FROM redis_sync.run_partition WHERE run_id = $1",
+				1, argtypes, values, NULL, SPI_OK_SELECT);
+	*remaining = DatumGetInt32(rs_spi_getdatum(0, 2, &isnull));
+	return DatumGetInt32(rs_spi_getdatum(0, 1, &isnull));
+}
+
+/*
+ * rs_start_run_workers
+ *		Start up to "wanted" workers for the run (rs_launch_workers), and
+ *		publish how many started and their pids, for a caller that checks
+ *		its locks.  The handles are allocated in the current context, which
+ *		must last as long as the run.
+ */
+static void
+rs_start_run_workers(RsRun *run, RsRunShared *shared, int wanted)
+{
+	ListCell   *lc;
+
+	shared->workers_requested = wanted;
+	shared->workers_launched = rs_launch_workers(run, wanted);
+	shared->nworker_pids = 0;
+	foreach(lc, run->workers)
+	{
+		pid_t		pid;
+
+		if (shared->nworker_pids < RS_MAX_RUN_WORKERS &&
+			GetBackgroundWorkerPid(lfirst(lc), &pid) == BGWH_STARTED)
+			shared->worker_pids[shared->nworker_pids++] = pid;
+	}
+	pg_write_barrier();
+}
+
+/*
+ * rs_copy_while_syncing
+ *		Finish the copy of a live key that rs_new_run began, a page at a
+ *		time, while the workers sync the ranks already copied: each partition
+ *		is recorded (and so becomes claimable) once the copy has passed its
+ *		end, the last one when the copy is complete, with every member that
+ *		the copy got past the count it started from.  Then the run's member
+ *		count is recorded, which tells the workers that no more partitions
+ *		will come.  Returns false, leaving the copy, if a partition failed
+ *		meanwhile.  Errors of the copy itself are raised.
+ */
+static bool
+rs_copy_while_syncing(RsRun *run, RsRunShared *shared)
+{
+	MemoryContext step_cxt;
+	MemoryContext old_cxt;
+	TimestampTz last_check = GetCurrentTimestamp();
+	Oid			argtypes[2] = {INT8OID, INT8OID};
+	Datum		values[2];
+	int64		members;
+	bool		more = !run->copy->done;
+
+	step_cxt = AllocSetContextCreate(CurrentMemoryContext, "redis_sync copy step",
+									 ALLOCSET_SMALL_SIZES);
+	old_cxt = MemoryContextSwitchTo(step_cxt);
+	for (;;)
+	{
+		MemoryContextReset(step_cxt);
+
+		/* Record the partitions copied so far; start the workers on them. */
+		if (rs_partition_copied(run))
+		{
+			int			before = run->parts_recorded;
+
+			rs_begin_xact("redis_sync: copying a live key");
+			rs_record_partitions(run, run->copy->copied, false);
+			rs_commit_xact();
+			if (run->parts_recorded > before && run->workers == NIL)
+			{
+				MemoryContextSwitchTo(old_cxt);
+				rs_start_run_workers(run, shared, Min(run->job->workers, run->nparts));
+				MemoryContextSwitchTo(step_cxt);
+			}
+		}
+
+		/* Once a second: stop if a partition failed. */
+		if (run->workers != NIL &&
+			TimestampDifferenceExceeds(last_check, GetCurrentTimestamp(), 1000))
+		{
+			int			remaining;
+			int			nfailed;
+
+			rs_begin_xact(NULL);
+			nfailed = rs_partitions_failed(run, &remaining);
+			rs_commit_xact();
+			if (nfailed > 0)
+			{
+				MemoryContextSwitchTo(old_cxt);
+				MemoryContextDelete(step_cxt);
+				return false;
+			}
+			last_check = GetCurrentTimestamp();
+		}
+
+		if (!more)
+			break;
+		more = zr_copy_step(run->conn, run->copy);
+	}
+
+	members = zr_copy_end(run->conn, run->copy);
+	rs_begin_xact("redis_sync: copying a live key");
+	rs_record_partitions(run, members, true);
+	values[0] = Int64GetDatum(run->run_id);
+	values[1] = Int64GetDatum(members);
+	rs_spi_exec("UPDATE redis_sync.run SET members = $2 WHERE run_id = $1",
+				2, argtypes, values, NULL, SPI_OK_UPDATE);
+	rs_commit_xact();
+	MemoryContextSwitchTo(old_cxt);
+	MemoryContextDelete(step_cxt);
+	run->copy = NULL;
+	return true;
+}
+
+/*
+ * rs_record_partitions
+ *		Record the new run's partitions (rs_partition_bounds) that the first
+ *		"copied" ranks hold whole, from the first not yet recorded; with
+ *		"last", the last one too, ending at rank copied - 1, so that it takes
+ *		in whatever lies past first_count.  Must be called in a transaction.
+ */
+static void
+rs_record_partitions(RsRun *run, int64 copied, bool last)
+{
+	Oid			argtypes[4] = {INT8OID, INT4OID, INT8OID, INT8OID};
+	Datum		values[4];
+
+	values[0] = Int64GetDatum(run->run_id);
+	while (run->parts_recorded < run->nparts)
+	{
+		int			p = run->parts_recorded;
+		int64		start;
+		int64		end;
+
+		rs_partition_bounds(run, p, &start, &end);
+		if (p == run->nparts - 1)
+		{
+			if (!last)
+				break;
+			end = copied - 1;
+		}
+		else if (end >= copied)
+			break;
+		values[1] = Int32GetDatum(p);
+		values[2] = Int64GetDatum(start);
+		values[3] = Int64GetDatum(end);
+		rs_spi_exec("INSERT INTO redis_sync.run_partition "
+					"(run_id, partition_no, start_offset, end_offset, next_offset) "
+					"VALUES ($1, $2, $3, $4, $3)",
+					4, argtypes, values, NULL, SPI_OK_INSERT);
+		run->parts_recorded++;
+	}
+}
+
+/*
+ * rs_partition_copied
+ *		Is the next partition to record, not the last, copied whole?
+ */
+static bool
+rs_partition_copied(RsRun *run)
+{
+	int64		start;
+	int64		end;
+
+	if (run->parts_recorded >= run->nparts - 1)
+		return false;
+	rs_partition_bounds(run, run->parts_recorded, &start, &end);
+	return end < run->copy->copied;
+}
+
+/*
+ * rs_partition_bounds
+ *		The first and last rank of partition p of a new run: run->first_count
+ *		members cut into run->nparts contiguous ranges, the first
+ *		first_count % nparts of them one rank longer.
+ */
+static void
+rs_partition_bounds(RsRun *run, int p, int64 *start, int64 *end)
+{
+	int64		per = run->first_count / run->nparts;
+	int64		extra = run->first_count % run->nparts;
+
+	*start = p * per + Min(p, extra);
+	*end = *start + per + (p < extra ? 1 : 0) - 1;
 }
 
 /*
@@ -431,7 +619,7 @@ rs_prepare_run(const RsRunRequest *req, RsRunShared *shared, RsRun *run)
 
 	if (req->resume)
 	{
-		rs_spi_exec("SELECT run_id, source_key, read_key, coalesce(members, 0) FROM redis_sync.run r "
+		rs_spi_exec("SELECT run_id, source_key, read_key, members FROM redis_sync.run r "
 					"WHERE job_id = $1 AND run_date = $2 "
 					"AND status IN ('failed', 'cancelled', 'interrupted') "
 					"AND NOT EXISTS (SELECT 1 FROM redis_sync.run n WHERE n.job_id = r.job_id "
@@ -448,7 +636,8 @@ rs_prepare_run(const RsRunRequest *req, RsRunShared *shared, RsRun *run)
 			d = rs_spi_getdatum(0, 3, &isnull);
 			readkey = isnull ? NULL : TextDatumGetCString(d);
 			prepared = (source != NULL && readkey != NULL);
-			members = DatumGetInt64(rs_spi_getdatum(0, 4, &isnull));
+			d = rs_spi_getdatum(0, 4, &isnull);
+			members = isnull ? -1 : DatumGetInt64(d);
 			values[0] = Int64GetDatum(run->run_id);
 			rs_spi_exec("UPDATE redis_sync.run r SET status = 'running', trigger = 'resume', "
 						"resumed_at = now(), finished_at = NULL, error = NULL, error_detail = NULL, "
@@ -473,7 +662,13 @@ rs_prepare_run(const RsRunRequest *req, RsRunShared *shared, RsRun *run)
 	run->conn = rs_get_connection(run->server, run->user);
 	run->source_key = MemoryContextStrdup(TopMemoryContext,
 										  rs_format_key(run->job->daily_key, req->run_date));
-	if (prepared && strcmp(source, readkey) != 0 && members > 0)
+	if (prepared && strcmp(source, readkey) != 0 && members < 0)
+	{
+		/* Its copy was never finished: the partitions past it were never cut. */
+		restart_why = psprintf("Its copy \"%s\" of Redis key \"%s\" was not complete.",
+							   readkey, source);
+	}
+	else if (prepared && strcmp(source, readkey) != 0 && members > 0)
 	{
 		/*
 		 * A run that reads a snapshot: its key is derived from the run id,
@@ -639,16 +834,19 @@ rs_snapshot_key(int64 run_id)
 
 /*
  * rs_new_run
- *		Prepare a run that has not read anything yet: snapshot the day's key
- *		if it may still change, count its members and record the partitions.
+ *		Prepare a run that has not read anything yet: count the day's members
+ *		and cut them into partitions.  A day's key that is read directly gets
+ *		all its partitions now.  A key that may still change is copied
+ *		(zset_snapshot.c): here the copy begins, and rs_copy_while_syncing
+ *		finishes it, recording each partition once it is copied; the run's
+ *		member count stays NULL until the copy is complete.
  */
 static void
 rs_new_run(const RsRunRequest *req, RsRun *run)
 {
-	Oid			argtypes[5];
-	Datum		values[5];
-	int64		members;
-	int			nparts;
+	Oid			argtypes[4] = {INT8OID, INT8OID, TEXTOID, TEXTOID};
+	Datum		values[4];
+	char		nulls[4] = {' ', ' ', ' ', ' '};
 
 	/*
 	 * Which date is live: today in redis_sync.timezone, or else in the
@@ -660,41 +858,30 @@ rs_new_run(const RsRunRequest *req, RsRun *run)
 	{
 		run->read_key = MemoryContextStrdup(TopMemoryContext, rs_snapshot_key(run->run_id));
 		/* a page at a time, each with the expiry: Redis keeps serving its clients */
-		members = zr_snapshot(run->conn, run->source_key, run->read_key, RS_SNAPSHOT_TTL_SECONDS);
+		run->copy = palloc(sizeof(ZsetCopy));
+		zr_copy_begin(run->conn, run->copy, run->source_key, run->read_key, RS_SNAPSHOT_TTL_SECONDS);
+		run->first_count = run->copy->card_at_start;
+		nulls[1] = 'n';
 	}
 	else
 	{
 		run->read_key = run->source_key;
-		members = zr_card(run->conn, run->read_key);
+		run->first_count = zr_card(run->conn, run->read_key);
 	}
+	run->nparts = (int) Min((int64) run->job->partitions, run->first_count);
+	run->parts_recorded = 0;
 
-	nparts = (int) Min((int64) run->job->partitions, members);
-	argtypes[0] = INT8OID;
 	values[0] = Int64GetDatum(run->run_id);
-	argtypes[1] = INT8OID;
-	values[1] = Int64GetDatum(members);
-	argtypes[2] = TEXTOID;
+	values[1] = Int64GetDatum(run->first_count);
 	values[2] = CStringGetTextDatum(run->source_key);
-	argtypes[3] = TEXTOID;
 	values[3] = CStringGetTextDatum(run->read_key);
 	rs_spi_exec("UPDATE redis_sync.run SET members = $2, source_key = $3, read_key = $4 "
 				"WHERE run_id = $1",
-				4, argtypes, values, NULL, SPI_OK_UPDATE);
+				4, argtypes, values, nulls, SPI_OK_UPDATE);
 	rs_spi_exec("DELETE FROM redis_sync.run_partition WHERE run_id = $1",
 				1, argtypes, values, NULL, SPI_OK_DELETE);
-	if (nparts > 0)
-	{
-		/* The first members % nparts partitions are one rank longer. */
-		argtypes[2] = INT4OID;
-		values[2] = Int32GetDatum(nparts);
-		rs_spi_exec("INSERT INTO redis_sync.run_partition "
-					"(run_id, partition_no, start_offset, end_offset, next_offset) "
-					"SELECT $1, p, s, s + len - 1, s FROM ("
-					"  SELECT p, p * ($2 / $3) + least(p, $2 % $3) AS s, "
-					"         $2 / $3 + (p < $2 % $3)::int AS len "
-					"  FROM generate_series(0, $3 - 1) p) q",
-					3, argtypes, values, NULL, SPI_OK_INSERT);
-	}
+	if (run->copy == NULL)
+		rs_record_partitions(run, run->first_count, true);
 }
 
 /*

@@ -226,8 +226,25 @@ extern void rs_verify_member(const char *key, const char *member, int len,
  * in zset_snapshot.c
  * ---------------------------------------------------------------------
  */
-extern int64 zr_snapshot(RsConnection *conn, const char *source, const char *snapshot,
-						 int ttl_seconds);
+
+/* A copy of a sorted set in progress (see zset_snapshot.c). */
+typedef struct ZsetCopy
+{
+	const char *source;			/* the key copied */
+	const char *copy;			/* the copy's key */
+	char		ttl[16];		/* the copy's expiry in seconds */
+	char	   *score;			/* the last pair read from the source */
+	char	   *member;
+	size_t		member_len;
+	int64		card_at_start;	/* the source's size when the copy began */
+	int64		copied;			/* members in the copy: ranks below are final */
+	bool		done;			/* the copy reached the source's end */
+} ZsetCopy;
+
+extern void zr_copy_begin(RsConnection *conn, ZsetCopy *copy, const char *source,
+						  const char *copy_key, int ttl_seconds);
+extern bool zr_copy_step(RsConnection *conn, ZsetCopy *copy);
+extern int64 zr_copy_end(RsConnection *conn, ZsetCopy *copy);
 
 /* ---------------------------------------------------------------------
  * in fdw_plan.c

@@ -55,6 +55,9 @@
 
 #define RS_MAX_RETRIES 5
 
+/* How often a worker looks for the next partition of a live key being copied. */
+#define RS_COPY_WAIT_MS 50L
+
 /*
  * A partition is written a segment at a time: up to RS_SEGMENT_MEMBERS
  * consecutive ranks are read whole and written in member name order, so that
@@ -328,7 +331,9 @@ rs_count_type(Oid typid, RsCountType *ct)
 /*
  * rs_claim_partition
  *		Take the first pending partition of the run that no other worker is
- *		claiming, and mark it running.  False when none is left.
+ *		claiming, and mark it running.  While the coordinator is still
+ *		copying a live key (the running run has no member count yet), more
+ *		partitions are to come: wait for them.  False when none is left.
  */
 static bool
 rs_claim_partition(RsWorker *w)
@@ -336,29 +341,48 @@ rs_claim_partition(RsWorker *w)
 	Oid			argtypes[2] = {INT8OID, INT4OID};
 	Datum		values[2];
 	bool		isnull;
-	bool		found = false;
 
-	rs_begin_xact("redis_sync: claiming a partition");
-	values[0] = Int64GetDatum(w->req.run_id);
-	rs_spi_exec("SELECT partition_no, next_offset, end_offset, start_offset FROM redis_sync.run_partition "
-				"WHERE run_id = $1 AND status = 'pending' "
-				"ORDER BY partition_no LIMIT 1 FOR UPDATE SKIP LOCKED",
-				1, argtypes, values, NULL, SPI_OK_SELECT);
-	if (SPI_processed == 1)
+	for (;;)
 	{
-		w->partition_no = DatumGetInt32(rs_spi_getdatum(0, 1, &isnull));
-		w->next_offset = DatumGetInt64(rs_spi_getdatum(0, 2, &isnull));
-		w->end_offset = DatumGetInt64(rs_spi_getdatum(0, 3, &isnull));
-		w->start_offset = DatumGetInt64(rs_spi_getdatum(0, 4, &isnull));
-		values[1] = Int32GetDatum(w->partition_no);
-		rs_spi_exec("UPDATE redis_sync.run_partition SET status = 'running', "
-					"attempts = attempts + 1, worker_pid = pg_catalog.pg_backend_pid(), "
-					"updated_at = now() WHERE run_id = $1 AND partition_no = $2",
-					2, argtypes, values, NULL, SPI_OK_UPDATE);
-		found = true;
+		bool		found = false;
+		bool		more_to_come = false;
+
+		rs_begin_xact("redis_sync: claiming a partition");
+		values[0] = Int64GetDatum(w->req.run_id);
+		rs_spi_exec("SELECT partition_no, next_offset, end_offset, start_offset FROM redis_sync.run_partition "
+					"WHERE run_id = $1 AND status = 'pending' "
+					"ORDER BY partition_no LIMIT 1 FOR UPDATE SKIP LOCKED",
+					1, argtypes, values, NULL, SPI_OK_SELECT);
+		if (SPI_processed == 1)
+		{
+			w->partition_no = DatumGetInt32(rs_spi_getdatum(0, 1, &isnull));
+			w->next_offset = DatumGetInt64(rs_spi_getdatum(0, 2, &isnull));
+			w->end_offset = DatumGetInt64(rs_spi_getdatum(0, 3, &isnull));
+			w->start_offset = DatumGetInt64(rs_spi_getdatum(0, 4, &isnull));
+			values[1] = Int32GetDatum(w->partition_no);
+			rs_spi_exec("UPDATE redis_sync.run_partition SET status = 'running', "
+						"attempts = attempts + 1, worker_pid = pg_catalog.pg_backend_pid(), "
+						"updated_at = now() WHERE run_id = $1 AND partition_no = $2",
+						2, argtypes, values, NULL, SPI_OK_UPDATE);
+			found = true;
+		}
+		else
+		{
+			rs_spi_exec("SELECT 1 FROM redis_sync.run WHERE run_id = $1 "
+						"AND status = 'running' AND members IS NULL",
+						1, argtypes, values, NULL, SPI_OK_SELECT);
+			more_to_come = (SPI_processed == 1);
+		}
+		rs_commit_xact();
+		if (!more_to_come)
+			return found;
+
+		pgstat_report_activity(STATE_RUNNING, "redis_sync: waiting for the copy of a live key");
+		(void) WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH,
+						 RS_COPY_WAIT_MS, PG_WAIT_EXTENSION);
+		ResetLatch(MyLatch);
+		CHECK_FOR_INTERRUPTS();
 	}
-	rs_commit_xact();
-	return found;
 }
 
 /*

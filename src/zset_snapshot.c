@@ -6,21 +6,28 @@
  *
  * A run of a day whose key may still change reads a copy of the key, so
  * that ranks stay still while its workers read them.  COPY would make the
- * copy in one command, but that command runs for as long as the set is big
- * (about 0.7 s for 1,000,000 members), and Redis serves no one else
- * meanwhile.  zr_snapshot() copies the set a page at a time instead, each
- * page in one short script, in ascending (score, member) order: each script
- * finds where the previous page ended by its last (score, member) pair (not
- * by its rank, which shifts as scores change), and copies the next page.
+ * copy in one command, but that command runs for as long as the set is big,
+ * and Redis serves no one else meanwhile.  zr_copy_begin(), zr_copy_step()
+ * and zr_copy_end() copy the set a page at a time instead, each page in one
+ * short script, in ascending (score, member) order: each script finds where
+ * the previous page ended by its last (score, member) pair (not by its rank,
+ * which shifts as scores change), and copies the next page.
  *
  * What the copy holds: every member that the key held when the copy began
  * and still holds when it ends, each with a score at least as new as that
  * member's score when the copy began.  A member whose score only grows
  * moves further ahead of the copy's position, never behind it, so it is
- * copied (possibly twice; the later copy wins).  Members added during the
+ * copied; met again further on, it is not copied again (ZADD NX), so the
+ * copy keeps the score it was first copied with.  Members added during the
  * copy may or may not be in it (the next run reads them).  A key that is
  * deleted, or that ends with fewer members than it had when the copy began,
  * is an error: the copy would then miss members that the key had.
+ *
+ * The copy only grows at its end: every pair it receives sorts after the
+ * pairs already in it (they sort at or before the position, the new ones
+ * after it), and a member already in it is never moved.  So the ranks that
+ * have been copied never change, and readers may read them while the copy
+ * goes on (ZsetCopy.copied says how far they may read).
  *
  *-------------------------------------------------------------------------
  */
@@ -30,20 +37,23 @@
 
 #include "redis_sync.h"
 
-/* Members copied by one script: it runs well under a millisecond. */
+/* Members copied by one script: a short command, as Redis wants them. */
 #define RS_SNAPSHOT_PAGE	"1000"
 
 /*
  * KEYS[1] source, KEYS[2] copy; ARGV[1] score and ARGV[2] member of the last
- * pair copied ('' for the first page), ARGV[3] page size, ARGV[4] the copy's
- * expiry in seconds.  Returns {copied, ZCARD of the source, last score, last
- * member}, {0, ZCARD} at the end, or {-1} if the source no longer exists.
+ * pair read from the source ('' for the first page), ARGV[3] page size,
+ * ARGV[4] the copy's expiry in seconds.  Returns {added, ZCARD of the
+ * source, last score, last member}, {0, ZCARD} at the end (no pair after the
+ * position), or {-1} if the source no longer exists.
  *
  * The position after (s, m) is found with two ZCOUNTs (the members of score
  * below s, and of score s) and a binary search by member among the members
  * of score s, which Redis orders by their bytes: O(log^2 N) in all, however
  * far the copy has gone.  The page and its expiry are written in the same
- * script, so the copy never exists without an expiry.
+ * script, so the copy never exists without an expiry.  "added" counts the
+ * members new to the copy (ZADD NX), which may be 0 for a page of members
+ * copied before; the last pair moves the position on all the same.
  */
 static const char rs_snapshot_script[] =
 "local src, dst = KEYS[1], KEYS[2]\n"
@@ -72,142 +82,158 @@ static const char rs_snapshot_script[] =
 "local page = redis.call('ZRANGE', src, start, start + n - 1, 'WITHSCORES')\n"
 "local card = redis.call('ZCARD', src)\n"
 "if #page == 0 then return {0, card} end\n"
-"local args = {}\n"
+"local args = {'NX'}\n"
 "for i = 1, #page, 2 do args[#args + 1] = page[i + 1] args[#args + 1] = page[i] end\n"
-"redis.call('ZADD', dst, unpack(args))\n"
+"local added = redis.call('ZADD', dst, unpack(args))\n"
 "redis.call('EXPIRE', dst, ttl)\n"
-"return {#page / 2, card, page[#page], page[#page - 1]}\n";
-
-/* What one step of the copy returned. */
-typedef struct RsSnapshotStep
-{
-	int64		copied;			/* -1: the source is gone */
-	int64		card;			/* ZCARD of the source */
-	char	   *score;			/* the last pair copied, palloc'd */
-	char	   *member;
-	size_t		member_len;
-} RsSnapshotStep;
+"return {added, card, page[#page], page[#page - 1]}\n";
 
 /*
- * rs_snapshot_step
- *		Copy the page after (score, member) (the first page when score is
- *		NULL) and return what the script said.  The reply is freed on every
- *		path.
+ * rs_copy_fail
+ *		Report that the source (or the copy) lost members during the copy.
  */
 static void
-rs_snapshot_step(RsConnection *conn, const char *source, const char *snapshot,
-				 const char *score, const char *member, size_t member_len,
-				 const char *ttl, RsSnapshotStep *step)
+rs_copy_fail(ZsetCopy *copy, int64 now_in_copy)
+{
+	ereport(ERROR,
+			(errcode(ERRCODE_NO_DATA_FOUND),
+			 errmsg("Redis key \"%s\" lost members while it was being copied", copy->source),
+			 errdetail("The key held " INT64_FORMAT " members when the copy began; " INT64_FORMAT " were copied, and the copy \"%s\" holds " INT64_FORMAT ".",
+					   copy->card_at_start, copy->copied, copy->copy, now_in_copy),
+			 errhint("Members were removed, or the key or its copy was deleted or evicted, during the run; run the sync again.")));
+}
+
+/*
+ * zr_copy_begin
+ *		Start a copy of the sorted set "source" into "copy_key" (see the
+ *		file header): check the source's type, drop what "copy_key" held, and
+ *		copy the first page.  Fills "copy", which must be palloc'd: the
+ *		position is kept in its memory context, and "source" and "copy_key"
+ *		by reference.  copy->card_at_start is the source's size.
+ */
+void
+zr_copy_begin(RsConnection *conn, ZsetCopy *copy, const char *source,
+			  const char *copy_key, int ttl_seconds)
+{
+	const char *unlink_argv[2] = {"UNLINK", copy_key};
+
+	memset(copy, 0, sizeof(ZsetCopy));
+	copy->source = source;
+	copy->copy = copy_key;
+	snprintf(copy->ttl, sizeof(copy->ttl), "%d", ttl_seconds);
+	copy->card_at_start = -1;
+	/* ZCARD first, so that a key of another type is reported by its own name. */
+	(void) zr_card(conn, source);
+	zr_send_simple(conn, 2, unlink_argv);
+	(void) zr_receive_integer(conn, "UNLINK", copy_key, NULL);
+	(void) zr_copy_step(conn, copy);
+}
+
+/*
+ * zr_copy_step
+ *		Copy the next page.  Returns false once the copy has reached the end
+ *		of the source (copy->done), true if there may be more.  Raises an
+ *		error if the source was deleted.  copy->copied grows by the members
+ *		new to the copy; the ranks below it are final.
+ */
+bool
+zr_copy_step(RsConnection *conn, ZsetCopy *copy)
 {
 	const char *argv[9];
 	size_t		lens[9];
 	redisReply *reply;
 	bool		ok;
+	int64		added = 0;
 
+	if (copy->done)
+		return false;
+	CHECK_FOR_INTERRUPTS();
 	argv[0] = "EVAL";
 	argv[1] = rs_snapshot_script;
 	argv[2] = "2";
-	argv[3] = source;
-	argv[4] = snapshot;
-	argv[5] = score ? score : "";
-	argv[6] = member ? member : "";
+	argv[3] = copy->source;
+	argv[4] = copy->copy;
+	argv[5] = copy->score ? copy->score : "";
+	argv[6] = copy->member ? copy->member : "";
 	argv[7] = RS_SNAPSHOT_PAGE;
-	argv[8] = ttl;
+	argv[8] = copy->ttl;
 	for (int i = 0; i < 9; i++)
 		lens[i] = strlen(argv[i]);
-	lens[6] = member ? member_len : 0;
+	lens[6] = copy->member ? copy->member_len : 0;
 
-	reply = rs_command(conn, source, 9, argv, lens);
+	reply = rs_command(conn, copy->source, 9, argv, lens);
 	ok = reply->type == REDIS_REPLY_ARRAY && reply->elements >= 1 &&
 		reply->element[0]->type == REDIS_REPLY_INTEGER;
 	if (ok)
 	{
-		step->copied = reply->element[0]->integer;
-		if (step->copied > 0)
-			ok = reply->elements == 4 &&
+		added = reply->element[0]->integer;
+		if (added == -1)
+			ok = reply->elements == 1;
+		else if (added >= 0 && reply->elements == 2)
+			ok = reply->element[1]->type == REDIS_REPLY_INTEGER;
+		else
+			ok = added >= 0 && reply->elements == 4 &&
 				reply->element[1]->type == REDIS_REPLY_INTEGER &&
 				reply->element[2]->type == REDIS_REPLY_STRING &&
 				reply->element[3]->type == REDIS_REPLY_STRING;
-		else if (step->copied == 0)
-			ok = reply->elements == 2 && reply->element[1]->type == REDIS_REPLY_INTEGER;
-		else
-			ok = step->copied == -1;
 	}
 	if (!ok)
 	{
 		freeReplyObject(reply);
-		zr_protocol_error(conn, "EVAL", source);
+		zr_protocol_error(conn, "EVAL", copy->source);
 	}
-	step->card = step->copied >= 0 ? reply->element[1]->integer : 0;
-	step->score = NULL;
-	step->member = NULL;
-	step->member_len = 0;
-	if (step->copied > 0)
+	if (added == -1)
 	{
-		step->score = pnstrdup(reply->element[2]->str, reply->element[2]->len);
-		step->member = palloc(reply->element[3]->len + 1);
-		memcpy(step->member, reply->element[3]->str, reply->element[3]->len);
-		step->member[reply->element[3]->len] = '\0';
-		step->member_len = reply->element[3]->len;
+		freeReplyObject(reply);
+		ereport(ERROR,
+				(errcode(ERRCODE_NO_DATA_FOUND),
+				 errmsg("Redis key \"%s\" was deleted while it was being copied", copy->source),
+				 errdetail("The copy \"%s\" would miss members that the key had.", copy->copy),
+				 errhint("Run the sync again once the key is back.")));
+	}
+	if (copy->card_at_start < 0)
+		copy->card_at_start = reply->element[1]->integer;
+	copy->copied += added;
+	if (reply->elements == 2)
+		copy->done = true;
+	else
+	{
+		redisReply *s = reply->element[2];
+		redisReply *m = reply->element[3];
+
+		MemoryContext cxt = GetMemoryChunkContext(copy);
+
+		if (copy->score)
+			pfree(copy->score);
+		if (copy->member)
+			pfree(copy->member);
+		copy->score = MemoryContextAlloc(cxt, s->len + 1);
+		memcpy(copy->score, s->str, s->len);
+		copy->score[s->len] = '\0';
+		copy->member = MemoryContextAlloc(cxt, m->len + 1);
+		memcpy(copy->member, m->str, m->len);
+		copy->member[m->len] = '\0';
+		copy->member_len = m->len;
 	}
 	freeReplyObject(reply);
+	return !copy->done;
 }
 
 /*
- * zr_snapshot
- *		Replace "snapshot" with a copy of the sorted set "source", made a
- *		page at a time (see the file header for what the copy holds), with
- *		an expiry of ttl_seconds.  Returns the number of members in the copy.
- *		Raises an error if the source vanished or lost members meanwhile.
+ * zr_copy_end
+ *		After the last step: check that the copy holds every member it was
+ *		given (nothing deleted or evicted it meanwhile) and at least as many
+ *		as the source held at the start, and return its size.  Raises an
+ *		error otherwise.
  */
 int64
-zr_snapshot(RsConnection *conn, const char *source, const char *snapshot, int ttl_seconds)
+zr_copy_end(RsConnection *conn, ZsetCopy *copy)
 {
-	const char *unlink_argv[2] = {"UNLINK", snapshot};
-	char		ttl[16];
-	RsSnapshotStep step;
-	char	   *score = NULL;
-	char	   *member = NULL;
-	size_t		member_len = 0;
-	int64		card_at_start = -1;
-	int64		copied;
+	int64		in_copy;
 
-	snprintf(ttl, sizeof(ttl), "%d", ttl_seconds);
-	/* ZCARD first, so that a key of another type is reported by its own name. */
-	(void) zr_card(conn, source);
-	zr_send_simple(conn, 2, unlink_argv);
-	(void) zr_receive_integer(conn, "UNLINK", snapshot, NULL);
-
-	for (;;)
-	{
-		CHECK_FOR_INTERRUPTS();
-		rs_snapshot_step(conn, source, snapshot, score, member, member_len, ttl, &step);
-		if (step.copied < 0)
-			ereport(ERROR,
-					(errcode(ERRCODE_NO_DATA_FOUND),
-					 errmsg("Redis key \"%s\" was deleted while it was being copied", source),
-					 errdetail("The copy \"%s\" would miss members that the key had.", snapshot),
-					 errhint("Run the sync again once the key is back.")));
-		if (card_at_start < 0)
-			card_at_start = step.card;
-		if (step.copied == 0)
-			break;
-		if (score)
-			pfree(score);
-		if (member)
-			pfree(member);
-		score = step.score;
-		member = step.member;
-		member_len = step.member_len;
-	}
-
-	copied = zr_card(conn, snapshot);
-	if (copied < card_at_start)
-		ereport(ERROR,
-				(errcode(ERRCODE_NO_DATA_FOUND),
-				 errmsg("Redis key \"%s\" lost members while it was being copied", source),
-				 errdetail("The key held " INT64_FORMAT " members when the copy began, and the copy \"%s\" holds " INT64_FORMAT ".",
-						   card_at_start, snapshot, copied),
-				 errhint("Members were removed, or the key was replaced, during the run; run the sync again.")));
-	return copied;
+	Assert(copy->done);
+	in_copy = copy->copied > 0 ? zr_card(conn, copy->copy) : 0;
+	if (in_copy != copy->copied || copy->copied < copy->card_at_start)
+		rs_copy_fail(copy, in_copy);
+	return in_copy;
 }

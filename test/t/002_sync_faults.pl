@@ -137,8 +137,10 @@ my $incr = IPC::Run::start([ 'redis-cli', '-p', $redis->{port}, '-r', '40000', '
 my $incr2 = IPC::Run::start([ 'redis-cli', '-p', $redis->{port}, '-r', '40000', '-i', '0.0002',
 	'ZADD', $key, 'INCR', '1', 'late-arrival' ], '>', '/dev/null', '2>', '/dev/null');
 ($h, $out, $err) = background_psql_query($node, "SELECT status FROM redis_sync.sync_run('clicks')");
+# the copy is complete once the run has its member count
 my $snap = wait_value($node,
-	"SELECT read_key FROM redis_sync.run WHERE run_date = current_date AND status = 'running'", 5);
+	"SELECT read_key FROM redis_sync.run WHERE run_date = current_date AND status = 'running' "
+	. "AND members IS NOT NULL", 5);
 like($snap, qr/^redis_sync:snapshot:\d+:\d+:\d+$/, 'the run reads a snapshot of today\'s key');
 my %snapshot = split /\n/, $redis->cli('ZRANGE', $snap, '0', '-1', 'WITHSCORES');
 $h->finish;

@@ -86,8 +86,10 @@ my $incr_before = $redis->cli('ZSCORE', $day_key, 'm000000000000');
 # The sync, with the loads running until it ends.
 my ($h, $out, $err) = background_psql_query($node,
 	"SELECT status || ' ' || members FROM redis_sync.sync_run('clicks', '$today')");
+# the copy is complete once the run has its member count
 my $snap = wait_value($node,
-	"SELECT read_key FROM redis_sync.run WHERE run_date = current_date AND status = 'running'", 30);
+	"SELECT read_key FROM redis_sync.run WHERE run_date = current_date AND status = 'running' "
+	. "AND members IS NOT NULL", 30);
 like($snap, qr/^redis_sync:snapshot:/, 'the run reads a snapshot of today\'s key');
 # keep a copy of the snapshot, to compare the result with after the run
 is($redis->cli('COPY', $snap, 'check:snapshot'), '1', 'snapshot copied for the check');

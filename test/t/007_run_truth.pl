@@ -60,6 +60,8 @@ expect_tables_match($node, "clicks:daily:$today", $today, 'supersede: the new sc
 my $d2 = $future->(1);
 load_day($redis, $d2, 60000, 3);
 ($h, $out, $err, my $r) = start_run($d2, 2000);
+# the copy is complete once the run has its member count (010 deletes it mid-copy)
+wait_value($node, "SELECT 1 FROM redis_sync.run WHERE run_id = $r AND members IS NOT NULL", 30);
 my @snaps = split /\n/, $redis->cli('KEYS', 'redis_sync:snapshot:*');
 my $sysid = $node->safe_psql('postgres', 'SELECT system_identifier FROM pg_control_system()');
 my $dboid = $node->safe_psql('postgres', "SELECT oid FROM pg_database WHERE datname = 'postgres'");
