@@ -5,17 +5,28 @@
 # Loads N members (BENCH_LIVE_N, default 1000000) and their totals, then,
 # BENCH_LIVE_REPS times (default 3), alternating:
 #   stable  a first sync of the day under yesterday's date (read directly)
-#   live    a first sync of the same day as today's key, while two clients
-#           increment random members (a fifth of them new) as fast as they can
-# During each run, a side client measures its ZINCRBY latency, and Redis's
-# SLOWLOG records every command slower than 1 ms; the same side client also
-# runs once with no sync going.  Writes bench/results-live.md.
+#   live    a first sync of the same day as today's key (copied a page at a
+#           time, read while the copy is made)
+# Both run under the same load: two clients increment random members (a
+# fifth of them new) as fast as they can, of today's key in the live run and
+# of another key of the same size in the stable run, so that the two differ
+# only in what the sync reads.  During each run, a side client measures its
+# ZINCRBY latency, Redis's SLOWLOG records every command slower than 1 ms,
+# and INFO commandstats gives each command's mean time; the same side client
+# also runs once with no sync going.
+#
+# Then, "pinned": Redis alone on CPU 1, PostgreSQL and the clients on CPU 0
+# (as in production, where Redis has a host of its own), a live run of N
+# members and one of BENCH_LIVE_BIG members (default 5000000; 0 skips it), for
+# the time commands take inside Redis when Redis is not preempted by the
+# sync's own processes on this 2-core machine.  Writes bench/results-live.md.
 set -uo pipefail
 cd "$(dirname "$0")/.."
 . test/lib.sh
 
 N=${BENCH_LIVE_N:-1000000}
 REPS=${BENCH_LIVE_REPS:-3}
+BIG=${BENCH_LIVE_BIG:-5000000}
 
 rs_install_packages || exit 1
 rs_build_install || exit 1
@@ -92,55 +103,112 @@ for i, l in enumerate(lines):
 print(cmd, worst, n)'
 }
 
+# cmdstats: the mean microseconds per call of the sync's commands since the
+# last CONFIG RESETSTAT ("EVAL ZRANGE ZMSCORE", "-" for none)
+cmdstats() {
+    "${RCLI[@]}" INFO commandstats | python3 -c '
+import re, sys
+s = {m.group(1): m.group(2) for m in re.finditer(r"cmdstat_(\w+):calls=\d+,usec=\d+,usec_per_call=([\d.]+)", sys.stdin.read())}
+print(" ".join(s.get(c, "-") for c in ("eval", "zrange", "zmscore")))'
+}
+
+# one_run MODE DAY LOADKEY: a first sync of DAY with the load on LOADKEY;
+# appends a line to $RESULTS
+one_run() {
+    local mode=$1 day=$2 loadkey=$3 clients=() start secs status p50 p99 mx cmd us n ev zr zm
+    "${PSQL[@]}" -c "TRUNCATE member, daily_click_count"
+    "${RCLI[@]}" SLOWLOG RESET >/dev/null
+    "${RCLI[@]}" CONFIG RESETSTAT >/dev/null
+    for c in 1 2; do
+        $PIN_CLIENTS redis-benchmark -p "$REDIS_PORT" -c 1 -P 4 -n 100000000 -r $((N * 5 / 4)) -q \
+            ZINCRBY "$loadkey" 1 m__rand_int__ >/dev/null 2>&1 &
+        clients+=($!)
+    done
+    side_rounds "$WORK/side" &
+    local side=$!
+    start=$(date +%s.%N)
+    status=$("${PSQL[@]}" -c "SELECT status FROM redis_sync.sync_run('live', '$day', resume => false)")
+    secs=$(echo "$(date +%s.%N) - $start" | bc)
+    kill "${clients[@]}" 2>/dev/null
+    kill "$side"; pkill -P "$side" redis-benchmark; wait "$side" 2>/dev/null
+    wait "${clients[@]}" 2>/dev/null
+    read -r p50 p99 mx < <(side_summary "$WORK/side")
+    read -r cmd us n < <(slowest)
+    read -r ev zr zm < <(cmdstats)
+    printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$mode" "$secs" "$status" "${p50:--}" "${p99:--}" \
+        "${mx:--}" "${cmd:--}" "${us:-0}" "${n:-0}" "$ev" "$zr" "$zm" >>"$RESULTS"
+}
+
+# load_set KEY FROM COUNT [TOTALS]: COUNT members from number FROM on, and
+# their totals with TOTALS=1
+load_set() {
+    local key=$1 from=$2 count=$3 totals=${4:-0}
+    for ((s = from; s < from + count; s += 100000)); do
+        e=$((s + 99999 < from + count ? s + 99999 : from + count - 1))
+        "${RCLI[@]}" EVAL "for i=$s,$e do local m = string.format('m%012d', i) \
+            redis.call('ZADD', KEYS[1], (i * 7) % 1009, m) \
+            if ARGV[1] == '1' then redis.call('ZADD', KEYS[2], i, m) end end" \
+            2 "$key" clicks:total "$totals" >/dev/null
+    done
+}
+
 RESULTS=$WORK/live.tsv
 : >"$RESULTS"
+PIN_CLIENTS=
 side_rounds "$WORK/side" &
 side=$!
 sleep 10
 kill "$side"; pkill -P "$side" redis-benchmark; wait "$side" 2>/dev/null
 read -r p50 p99 mx < <(side_summary "$WORK/side")
-printf 'idle\t-\t-\t%s\t%s\t%s\t-\t-\t-\n' "$p50" "$p99" "$mx" >>"$RESULTS"
+printf 'idle\t-\t-\t%s\t%s\t%s\t-\t-\t-\t-\t-\t-\n' "$p50" "$p99" "$mx" >>"$RESULTS"
 
 for ((r = 1; r <= REPS; r++)); do
     for mode in stable live; do
-        "${PSQL[@]}" -c "TRUNCATE member, daily_click_count"
-        "${RCLI[@]}" DEL "clicks:daily:$TODAY" "clicks:daily:$YESTERDAY" bench:side >/dev/null
-        if [ "$mode" = stable ]; then day=$YESTERDAY; else day=$TODAY; fi
-        "${RCLI[@]}" COPY bench:day "clicks:daily:$day" >/dev/null
-        "${RCLI[@]}" SLOWLOG RESET >/dev/null
-        clients=()
-        if [ "$mode" = live ]; then
-            for c in 1 2; do
-                redis-benchmark -p "$REDIS_PORT" -c 1 -P 4 -n 100000000 -r $((N * 5 / 4)) -q \
-                    ZINCRBY "clicks:daily:$day" 1 m__rand_int__ >/dev/null 2>&1 &
-                clients+=($!)
-            done
+        "${RCLI[@]}" DEL "clicks:daily:$TODAY" "clicks:daily:$YESTERDAY" bench:side bench:noise >/dev/null
+        "${RCLI[@]}" COPY bench:day bench:noise >/dev/null
+        if [ "$mode" = stable ]; then
+            "${RCLI[@]}" COPY bench:day "clicks:daily:$YESTERDAY" >/dev/null
+            one_run stable "$YESTERDAY" bench:noise
+        else
+            "${RCLI[@]}" COPY bench:day "clicks:daily:$TODAY" >/dev/null
+            one_run live "$TODAY" "clicks:daily:$TODAY"
         fi
-        side_rounds "$WORK/side" &
-        side=$!
-        start=$(date +%s.%N)
-        status=$("${PSQL[@]}" -c "SELECT status FROM redis_sync.sync_run('live', '$day', resume => false)")
-        secs=$(echo "$(date +%s.%N) - $start" | bc)
-        kill "${clients[@]}" 2>/dev/null
-        kill "$side"; pkill -P "$side" redis-benchmark; wait "$side" 2>/dev/null
-        read -r p50 p99 mx < <(side_summary "$WORK/side")
-        read -r cmd us n < <(slowest)
-        printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$mode" "$secs" "$status" "${p50:--}" "${p99:--}" \
-            "${mx:--}" "${cmd:--}" "${us:-0}" "${n:-0}" >>"$RESULTS"
-        wait "${clients[@]}" 2>/dev/null
     done
 done
+
+# Pinned: Redis on CPU 1, everything else on CPU 0.
+if [ "$(nproc)" -ge 2 ] && command -v taskset >/dev/null; then
+    REDIS_PID=$(cat "$WORK/redis.pid")
+    taskset -a -p -c 1 "$REDIS_PID" >/dev/null
+    for pid in $(pgrep -f "postgres.*$WORK/pgdata" ; pgrep -P "$(head -1 "$WORK/pgdata/postmaster.pid")"); do
+        taskset -a -p -c 0 "$pid" >/dev/null 2>&1
+    done
+    PIN_CLIENTS="taskset -c 0"
+    "${RCLI[@]}" DEL "clicks:daily:$TODAY" bench:side >/dev/null
+    "${RCLI[@]}" COPY bench:day "clicks:daily:$TODAY" >/dev/null
+    one_run "pinned live" "$TODAY" "clicks:daily:$TODAY"
+    if [ "$BIG" -gt 0 ]; then
+        "${RCLI[@]}" DEL "clicks:daily:$TODAY" bench:side bench:noise >/dev/null
+        load_set "clicks:daily:$TODAY" 0 "$BIG" $((BIG > N ? 1 : 0))
+        N_SAVED=$N; N=$BIG
+        one_run "pinned live, $BIG" "$TODAY" "clicks:daily:$TODAY"
+        N=$N_SAVED
+    fi
+fi
 
 python3 - "$RESULTS" "$N" >bench/results-live.md <<'PY'
 import sys, statistics
 rows = [l.rstrip('\n').split('\t') for l in open(sys.argv[1])]
 n = int(sys.argv[2])
 print('# Live key: a sync of today\'s key against the same day once it is over\n')
-print('{:,} members, default job settings; the live run has two clients incrementing random members as fast as they can.'.format(n))
-print('Side client: one connection sending ZINCRBY one at a time (ms). Slowest: the slowest command in Redis\'s SLOWLOG during the run (microseconds), and how many took over 1 ms.\n')
-print('| run | seconds | status | side p50 | side p99 | side max | slowest command | its µs | commands > 1 ms |')
-print('|---|---|---|---|---|---|---|---|---|')
+print('{:,} members, default job settings (10 partitions, 4 workers, chunks of 1,000). Every run has two clients incrementing random members as fast as they can (`redis-benchmark -P 4`): of today\'s key in the live runs, of another key of the same size in the stable runs.'.format(n))
+print('Side client: one connection sending ZINCRBY one at a time (ms). Slowest: the slowest command in Redis\'s SLOWLOG during the run (microseconds), and how many took over 1 ms. EVAL (the copy\'s steps), ZRANGE and ZMSCORE: mean µs per call inside Redis (INFO commandstats).')
+print('Pinned: Redis alone on CPU 1, PostgreSQL and the clients on CPU 0.\n')
+print('| run | seconds | status | side p50 | side p99 | side max | slowest command | its µs | commands > 1 ms | EVAL µs | ZRANGE µs | ZMSCORE µs |')
+print('|---|---|---|---|---|---|---|---|---|---|---|---|')
 for r in rows:
+    if r[1] != '-':
+        r[1] = '{:.2f}'.format(float(r[1]))
     print('| ' + ' | '.join(r) + ' |')
 st = [float(r[1]) for r in rows if r[0] == 'stable']
 lv = [float(r[1]) for r in rows if r[0] == 'live']

@@ -38,7 +38,7 @@
 #include "redis_sync.h"
 
 /* Members copied by one script: a short command, as Redis wants them. */
-#define RS_SNAPSHOT_PAGE	"1000"
+#define RS_SNAPSHOT_PAGE	"500"
 
 /*
  * KEYS[1] source, KEYS[2] copy; ARGV[1] score and ARGV[2] member of the last
