@@ -978,12 +978,13 @@ rs_job_changed(RsRun *run, ErrorData *edata)
 		(now->total_key == NULL || strcmp(now->total_key, run->job->total_key) == 0) &&
 		now->member_table == run->job->member_table &&
 		now->daily_table == run->job->daily_table &&
-		now->partitions == run->job->partitions;
+		now->partitions == run->job->partitions &&
+		now->owner == run->job->owner;
 	if (same)
 		return NULL;
 	edata->message = psprintf("job \"%s\" was altered during run " INT64_FORMAT,
 							  run->job->job_name, run->run_id);
-	edata->detail = pstrdup("Its server, keys, tables or partitions changed while the run was going.");
+	edata->detail = pstrdup("Its server, keys, tables, partitions or owner changed while the run was going.");
 	return "failed";
 }
 

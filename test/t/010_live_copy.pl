@@ -11,7 +11,10 @@
 #   2. a run cancelled mid-copy cannot be resumed (its later partitions were
 #      never cut): the next sync_run says so, starts a new run, and is exact;
 #   3. the copy deleted mid-copy: the run fails naming the loss, never
-#      succeeds; the next sync_run is exact.
+#      succeeds; the next sync_run is exact;
+#   4. Redis at maxmemory with a volatile-* policy evicts the copy (the only
+#      key with an expiry): the run fails, never succeeds; exact once Redis
+#      has room.
 use strict;
 use warnings;
 
@@ -100,5 +103,22 @@ is($node->safe_psql('postgres', "SELECT status FROM redis_sync.run WHERE run_id 
 is($node->safe_psql('postgres', "SELECT status FROM redis_sync.sync_run('clicks', '$today')"),
 	'succeeded', 'copy deleted mid-copy: the next sync_run succeeded');
 expect_tables_match($node, $key, $today, 'copy deleted mid-copy, then a new run');
+
+# 4. Eviction: maxmemory a little above what Redis holds, volatile-lru.
+load_day($redis, $today, $n, 4);
+my ($used) = $redis->cli('INFO', 'memory') =~ /used_memory:(\d+)/;
+my ($evicted0) = $redis->cli('INFO', 'stats') =~ /evicted_keys:(\d+)/;
+$redis->cli('CONFIG', 'SET', 'maxmemory-policy', 'volatile-lru');
+$redis->cli('CONFIG', 'SET', 'maxmemory', $used + 2 * 1024 * 1024);
+($ret, $o) = $node->psql('postgres', "SELECT status FROM redis_sync.sync_run('clicks', '$today')");
+my ($evicted1) = $redis->cli('INFO', 'stats') =~ /evicted_keys:(\d+)/;
+$redis->cli('CONFIG', 'SET', 'maxmemory', '0');
+cmp_ok($evicted1, '>', $evicted0, 'eviction: Redis evicted the copy during the run');
+isnt($o, 'succeeded', 'eviction: the run did not succeed');
+like($node->safe_psql('postgres', "SELECT status || ' ' || error FROM redis_sync.run ORDER BY run_id DESC LIMIT 1"),
+	qr/^failed .*(lost members|maxmemory|read \d+ of \d+ ranks)/, 'eviction: the run is recorded failed, naming the loss');
+is($node->safe_psql('postgres', "SELECT status FROM redis_sync.sync_run('clicks', '$today')"),
+	'succeeded', 'eviction: once Redis has room, the next sync_run succeeded');
+expect_tables_match($node, $key, $today, 'evicted, then a new run');
 
 done_testing();
