@@ -574,10 +574,10 @@ typedef struct CronSchedule
 	int			interval_secs;	/* > 0: "N seconds" form */
 } CronSchedule;
 
-extern bool cron_parse(const char *expr, CronSchedule *sched, char **why);
-extern bool cron_schedule_equal(const CronSchedule *a, const CronSchedule *b);
-extern pg_tz *cron_timezone(const char *tzname);
-extern TimestampTz cron_next(const CronSchedule *sched, TimestampTz after,
+extern bool rs_cron_parse(const char *expr, CronSchedule *sched, char **why);
+extern bool rs_cron_schedule_equal(const CronSchedule *a, const CronSchedule *b);
+extern pg_tz *rs_cron_timezone(const char *tzname);
+extern TimestampTz rs_cron_next(const CronSchedule *sched, TimestampTz after,
 							 const char *tzname);
 extern void rs_validate_schedule(const char *expr);
 

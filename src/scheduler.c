@@ -337,12 +337,12 @@ rs_schedule_pass(void)
 		sj->due = false;
 		sj->owner = DatumGetObjectId(rs_spi_getdatum(i, 2, &isnull));
 		sj->day_offset = DatumGetInt32(rs_spi_getdatum(i, 4, &isnull));
-		if (!cron_parse(schedule, &cs, &why))
+		if (!rs_cron_parse(schedule, &cs, &why))
 		{
 			sj->next_due = DT_NOEND;
 			continue;
 		}
-		if (!found || !cron_schedule_equal(&sj->parsed, &cs))
+		if (!found || !rs_cron_schedule_equal(&sj->parsed, &cs))
 		{
 			/*
 			 * New to us (or rescheduled): due at the first time after the
@@ -352,11 +352,11 @@ rs_schedule_pass(void)
 			TimestampTz since = DatumGetTimestampTz(rs_spi_getdatum(i, 5, &isnull));
 
 			sj->parsed = cs;
-			sj->next_due = cron_next(&cs, since, rs_scheduler_timezone);
+			sj->next_due = rs_cron_next(&cs, since, rs_scheduler_timezone);
 		}
 		sj->due = (sj->next_due <= now);
 		if (sj->due)
-			sj->next_due = cron_next(&cs, now, rs_scheduler_timezone);
+			sj->next_due = rs_cron_next(&cs, now, rs_scheduler_timezone);
 	}
 	rs_commit_xact();
 
@@ -484,7 +484,7 @@ rs_today(TimestampTz now)
 	fsec_t		fsec;
 	int			tzoff;
 
-	if (timestamp2tm(now, &tzoff, &tm, &fsec, NULL, cron_timezone(rs_scheduler_timezone)) != 0)
+	if (timestamp2tm(now, &tzoff, &tm, &fsec, NULL, rs_cron_timezone(rs_scheduler_timezone)) != 0)
 		ereport(ERROR,
 				(errcode(ERRCODE_DATETIME_VALUE_OUT_OF_RANGE),
 				 errmsg("timestamp out of range")));
