@@ -30,7 +30,7 @@
 #include "utils/snapmgr.h"
 #include "utils/syscache.h"
 
-#include "redis_sync.h"
+#include "catalog.h"
 
 /* Lock key space of redis_sync (field 1 of its user locks): 'RSJB'. */
 #define RS_LOCK_CLASS	0x52534A42

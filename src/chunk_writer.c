@@ -20,7 +20,10 @@
 #include "utils/builtins.h"
 #include "utils/memutils.h"
 
+#include "catalog.h"
+#include "sync.h"
 #include "sync_worker.h"
+#include "zset.h"
 
 typedef struct RsChunkContext
 {

@@ -44,7 +44,10 @@
 #include "utils/memutils.h"
 #include "utils/timestamp.h"
 
-#include "redis_sync.h"
+#include "catalog.h"
+#include "redis_conn.h"
+#include "sync.h"
+#include "zset.h"
 
 /* Snapshot keys expire after 7 days, counted again from each resume. */
 #define RS_SNAPSHOT_TTL_SECONDS 604800

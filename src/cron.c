@@ -30,6 +30,7 @@
 #include "utils/datetime.h"
 #include "utils/timestamp.h"
 
+#include "cron.h"
 #include "redis_sync.h"
 
 PG_FUNCTION_INFO_V1(rs_next_run_sql);

@@ -26,7 +26,9 @@
 #include "parser/parse_type.h"
 #include "utils/builtins.h"
 
-#include "redis_sync.h"
+#include "fdw.h"
+#include "redis_conn.h"
+#include "zset.h"
 
 /* Keys asked for per SCAN step. */
 #define RS_SCAN_COUNT "1000"

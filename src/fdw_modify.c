@@ -44,7 +44,10 @@
 #include "utils/memutils.h"
 #include "utils/rel.h"
 
-#include "redis_sync.h"
+#include "fdw.h"
+#include "options.h"
+#include "redis_conn.h"
+#include "zset.h"
 
 /*
  * Rename a member, possibly into another key, atomically.

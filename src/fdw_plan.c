@@ -59,7 +59,11 @@
 #include "utils/rel.h"
 #include "utils/syscache.h"
 
-#include "redis_sync.h"
+#include "compat.h"
+#include "fdw.h"
+#include "options.h"
+#include "redis_conn.h"
+#include "zset.h"
 
 /* Planner state kept in baserel->fdw_private. */
 typedef struct RsRelInfo

@@ -53,7 +53,11 @@
 #include "utils/tuplestore.h"
 #include "storage/spin.h"
 
-#include "redis_sync.h"
+#include "compat.h"
+#include "fdw.h"
+#include "options.h"
+#include "redis_conn.h"
+#include "zset.h"
 
 /* The shared state of a parallel scan, in the parallel DSM. */
 typedef struct RsParallelState

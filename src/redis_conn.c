@@ -55,7 +55,9 @@
 #include "utils/syscache.h"
 #include "utils/timestamp.h"
 
-#include "redis_sync.h"
+#include "compat.h"
+#include "options.h"
+#include "redis_conn.h"
 
 /* One cache entry per user mapping. */
 typedef struct ConnCacheEntry

@@ -43,7 +43,10 @@
 #include "utils/memutils.h"
 #include "utils/timestamp.h"
 
+#include "catalog.h"
+#include "cron.h"
 #include "redis_sync.h"
+#include "sync.h"
 
 #define RS_SCHEDULER_MAX_SLEEP_MS	5000
 #define RS_SCHEDULER_NO_EXTENSION_SLEEP_MS	30000

@@ -47,7 +47,9 @@
 #include "utils/portal.h"
 #include "utils/snapmgr.h"
 
-#include "redis_sync.h"
+#include "catalog.h"
+#include "compat.h"
+#include "sync.h"
 
 /* State of the caller while it waits. */
 typedef struct RsWaitState

@@ -51,7 +51,12 @@
 #include "utils/lsyscache.h"
 #include "utils/memutils.h"
 
+#include "catalog.h"
+#include "redis_conn.h"
+#include "redis_sync.h"
+#include "sync.h"
 #include "sync_worker.h"
+#include "zset.h"
 
 #define RS_MAX_RETRIES 5
 

@@ -17,7 +17,8 @@
 #include "mb/pg_wchar.h"
 #include "utils/builtins.h"
 
-#include "redis_sync.h"
+#include "redis_conn.h"
+#include "zset.h"
 
 static int64 zr_range_width(RsConnection *conn, int64 start);
 

@@ -28,7 +28,8 @@
 
 #include "miscadmin.h"
 
-#include "redis_sync.h"
+#include "redis_conn.h"
+#include "zset.h"
 
 /* Members copied by one script: it runs well under a millisecond. */
 #define RS_SNAPSHOT_PAGE	"1000"

@@ -1,0 +1,69 @@
+/*-------------------------------------------------------------------------
+ *
+ * zset.h
+ *		  Reading sorted sets over the command layer: pages of rank windows,
+ *		  member lookups, cardinalities (zset_reader.c), snapshots of a key
+ *		  (zset_snapshot.c), and the error context that names a member.
+ *		  The foreign scan and the sync worker both read through it.
+ *
+ *-------------------------------------------------------------------------
+ */
+#ifndef RS_ZSET_H
+#define RS_ZSET_H
+
+#include "compat.h"
+#include "redis_conn.h"
+
+/* ---------------------------------------------------------------------
+ * in zset_reader.c
+ * ---------------------------------------------------------------------
+ */
+
+/* One page of a sorted set, in the memory context current when it was read. */
+typedef struct ZsetPage
+{
+	int			n;
+	int64		first_rank;		/* rank of entry 0, or -1 if unknown */
+	char	  **members;		/* not NUL-safe: use member_lens */
+	int		   *member_lens;
+	char	  **scores;			/* NUL-terminated score text, NULL for nil */
+	int64	   *ranks;			/* only for member lookups, else NULL */
+} ZsetPage;
+
+extern void zr_send_range(RsConnection *conn, const char *key, int64 start, int64 stop);
+extern void zr_receive_range(RsConnection *conn, const char *key, int64 start,
+							 ZsetPage *page);
+extern void zr_send_mscore(RsConnection *conn, const char *key, int n,
+						   char **members, int *lens);
+extern char **zr_receive_mscore(RsConnection *conn, const char *key, int n);
+extern void zr_send_rank(RsConnection *conn, const char *key,
+						 const char *member, int len);
+extern int64 zr_receive_integer(RsConnection *conn, const char *command,
+								const char *key, bool *isnull);
+extern void zr_send_simple(RsConnection *conn, int argc, const char **argv);
+extern int64 zr_card(RsConnection *conn, const char *key);
+pg_noreturn extern void zr_protocol_error(RsConnection *conn, const char *command, const char *key);
+extern char *rs_hex_bytes(const char *data, int len, int maxbytes);
+
+/* Error context for converting one member's values. */
+typedef struct RsMemberContext
+{
+	const char *key;
+	const char *member;
+	int			len;
+	int64		rank;			/* -1 if unknown */
+} RsMemberContext;
+
+extern char *rs_member_label(const char *member, int len);
+extern void rs_member_error_callback(void *arg);
+extern void rs_verify_member(const char *key, const char *member, int len,
+							 int64 rank);
+
+/* ---------------------------------------------------------------------
+ * in zset_snapshot.c
+ * ---------------------------------------------------------------------
+ */
+extern int64 zr_snapshot(RsConnection *conn, const char *source, const char *snapshot,
+						 int ttl_seconds);
+
+#endif							/* RS_ZSET_H */
