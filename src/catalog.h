@@ -59,7 +59,7 @@ extern void rs_spi_exec(const char *sql, int nargs, Oid *argtypes, Datum *values
 extern uint64 rs_spi_execute_plan(SPIPlanPtr plan, Datum *values, int expected);
 extern uint64 rs_catalog_execute_plan(SPIPlanPtr plan, Datum *values, int expected);
 extern Datum rs_spi_getdatum(int row, int col, bool *isnull);
-extern void rs_begin_xact(const char *activity);
+extern MemoryContext rs_begin_xact(const char *activity);
 extern void rs_commit_xact(void);
 extern void rs_set_safe_search_path(void);
 extern void rs_job_lock_tag(LOCKTAG *tag, int64 job_id);

@@ -78,9 +78,9 @@ static void rs_init_bgworker(BackgroundWorker *worker, const char *function, con
 static void rs_coordinator_sigterm(SIGNAL_ARGS);
 static void rs_coordinate(const RsRunRequest *req, RsRunShared *shared, RsRun *run);
 static bool rs_prepare_run(const RsRunRequest *req, RsRunShared *shared, RsRun *run);
-static void rs_new_run(const RsRunRequest *req, RsRun *run);
+static void rs_new_run(const RsRunRequest *req, RsRun *run, MemoryContext cxt);
 static void rs_job_busy(const RsRunRequest *req, RsRunShared *shared);
-static List *rs_supersede_runs(int64 job_id, DateADT run_date);
+static List *rs_supersede_runs(int64 job_id, DateADT run_date, MemoryContext cxt);
 static void rs_drop_snapshots(RsRun *run, List *run_ids);
 static char *rs_snapshot_key(int64 run_id);
 static const char *rs_job_changed(RsRun *run, ErrorData *edata);
@@ -178,6 +178,11 @@ rs_coordinator_main(Datum main_arg)
 	}
 	shared->error_partition = -1;
 
+	/*
+	 * The run's context: the job, keys, server and worker handles, which
+	 * outlive each of the run's transactions.  This process coordinates one
+	 * run and exits, so the run's context lives as long as the process.
+	 */
 	run_cxt = AllocSetContextCreate(TopMemoryContext, "redis_sync run",
 									ALLOCSET_DEFAULT_SIZES);
 	MemoryContextSwitchTo(run_cxt);
@@ -404,8 +409,10 @@ rs_prepare_run(const RsRunRequest *req, RsRunShared *shared, RsRun *run)
 	char	   *restart_why = NULL;	/* why an unfinished run cannot resume */
 	int64		members = 0;
 	List	   *superseded;
+	MemoryContext cxt;			/* the run's: what outlives a transaction */
+	MemoryContext spi_cxt;
 
-	rs_begin_xact("redis_sync: preparing a run");
+	cxt = rs_begin_xact("redis_sync: preparing a run");
 	run->job = rs_lookup_job_by_id(req->job_id);
 	strlcpy(shared->job_name, run->job->job_name, sizeof(shared->job_name));
 
@@ -430,7 +437,7 @@ rs_prepare_run(const RsRunRequest *req, RsRunShared *shared, RsRun *run)
 	rs_spi_exec("UPDATE redis_sync.run SET status = 'interrupted', finished_at = now() "
 				"WHERE job_id = $1 AND status = 'running'",
 				1, argtypes, values, NULL, SPI_OK_UPDATE);
-	superseded = rs_supersede_runs(req->job_id, req->run_date);
+	superseded = rs_supersede_runs(req->job_id, req->run_date, cxt);
 
 	if (req->resume)
 	{
@@ -446,10 +453,11 @@ rs_prepare_run(const RsRunRequest *req, RsRunShared *shared, RsRun *run)
 			Datum		d;
 
 			run->run_id = DatumGetInt64(rs_spi_getdatum(0, 1, &isnull));
+			/* both are compared in the next transaction */
 			d = rs_spi_getdatum(0, 2, &isnull);
-			source = isnull ? NULL : TextDatumGetCString(d);
+			source = isnull ? NULL : MemoryContextStrdup(cxt, TextDatumGetCString(d));
 			d = rs_spi_getdatum(0, 3, &isnull);
-			readkey = isnull ? NULL : TextDatumGetCString(d);
+			readkey = isnull ? NULL : MemoryContextStrdup(cxt, TextDatumGetCString(d));
 			prepared = (source != NULL && readkey != NULL);
 			members = DatumGetInt64(rs_spi_getdatum(0, 4, &isnull));
 			values[0] = Int64GetDatum(run->run_id);
@@ -469,13 +477,14 @@ rs_prepare_run(const RsRunRequest *req, RsRunShared *shared, RsRun *run)
 	shared->run_id = run->run_id;
 
 	rs_begin_xact("redis_sync: preparing a run");
+	spi_cxt = MemoryContextSwitchTo(cxt);
 	run->server = GetForeignServerByName(run->job->server_name, false);
 	/* USAGE may have been revoked, or the catalog row changed, since create_job. */
 	rs_check_server_access(run->server, run->job->owner);
 	run->user = GetUserMapping(run->job->owner, run->server->serverid);
+	run->source_key = rs_format_key(run->job->daily_key, req->run_date);
+	MemoryContextSwitchTo(spi_cxt);
 	run->conn = rs_get_connection(run->server, run->user);
-	run->source_key = MemoryContextStrdup(TopMemoryContext,
-										  rs_format_key(run->job->daily_key, req->run_date));
 	if (prepared && strcmp(source, readkey) != 0 && members > 0)
 	{
 		/*
@@ -490,7 +499,7 @@ rs_prepare_run(const RsRunRequest *req, RsRunShared *shared, RsRun *run)
 		if (rs_redis_integer(run->conn, snap, 3, argv) == 0)
 			restart_why = psprintf("Its snapshot \"%s\" no longer exists in Redis.", snap);
 		else
-			run->read_key = MemoryContextStrdup(TopMemoryContext, snap);
+			run->read_key = MemoryContextStrdup(cxt, snap);
 	}
 	else if (prepared)
 	{
@@ -535,7 +544,7 @@ rs_prepare_run(const RsRunRequest *req, RsRunShared *shared, RsRun *run)
 					1, argtypes, values, NULL, SPI_OK_UPDATE);
 	}
 	else
-		rs_new_run(req, run);
+		rs_new_run(req, run, cxt);
 	rs_commit_xact();
 	rs_drop_snapshots(run, superseded);
 	return true;
@@ -589,12 +598,12 @@ rs_job_busy(const RsRunRequest *req, RsRunShared *shared)
  * rs_supersede_runs
  *		Mark the job's unfinished runs of a date that a later run of that
  *		date has completed "superseded": resuming them would write their
- *		older values over the later run's.  Returns the ids (int8 in a List
- *		of palloc'd values) of those that read a snapshot, which is no
- *		longer needed.
+ *		older values over the later run's.  Returns the ids (a List of
+ *		int64 *, allocated in cxt) of those that read a snapshot, which is
+ *		no longer needed.
  */
 static List *
-rs_supersede_runs(int64 job_id, DateADT run_date)
+rs_supersede_runs(int64 job_id, DateADT run_date, MemoryContext cxt)
 {
 	List	   *snapshots = NIL;
 	Oid			argtypes[2] = {INT8OID, DATEOID};
@@ -618,10 +627,12 @@ rs_supersede_runs(int64 job_id, DateADT run_date)
 
 		if (DatumGetBool(rs_spi_getdatum(i, 2, &isnull)))
 		{
+			MemoryContext spi_cxt = MemoryContextSwitchTo(cxt);
 			int64	   *id = palloc(sizeof(int64));
 
 			*id = DatumGetInt64(rs_spi_getdatum(i, 1, &isnull));
 			snapshots = lappend(snapshots, id);
+			MemoryContextSwitchTo(spi_cxt);
 		}
 	}
 	return snapshots;
@@ -644,9 +655,10 @@ rs_snapshot_key(int64 run_id)
  * rs_new_run
  *		Prepare a run that has not read anything yet: snapshot the day's key
  *		if it may still change, count its members and record the partitions.
+ *		The run's read_key is allocated in cxt, the run's context.
  */
 static void
-rs_new_run(const RsRunRequest *req, RsRun *run)
+rs_new_run(const RsRunRequest *req, RsRun *run, MemoryContext cxt)
 {
 	Oid			argtypes[5];
 	Datum		values[5];
@@ -661,7 +673,7 @@ rs_new_run(const RsRunRequest *req, RsRun *run)
 	 */
 	if (req->run_date >= rs_today(GetCurrentTimestamp()))
 	{
-		run->read_key = MemoryContextStrdup(TopMemoryContext, rs_snapshot_key(run->run_id));
+		run->read_key = MemoryContextStrdup(cxt, rs_snapshot_key(run->run_id));
 		/* a page at a time, each with the expiry: Redis keeps serving its clients */
 		members = zr_snapshot(run->conn, run->source_key, run->read_key, RS_SNAPSHOT_TTL_SECONDS);
 	}
@@ -892,8 +904,9 @@ rs_finish_run(RsRun *run, RsRunShared *shared, const char *status, ErrorData *ed
 	ErrorData	check;
 	int			check_partition = -1;
 	List	   *superseded = NIL;
+	MemoryContext cxt;			/* the caller's: the snapshots' list lives in it */
 
-	rs_begin_xact("redis_sync: finishing a run");
+	cxt = rs_begin_xact("redis_sync: finishing a run");
 	values[0] = Int64GetDatum(run->run_id);
 	rs_spi_exec("UPDATE redis_sync.run_partition SET status = 'pending' "
 				"WHERE run_id = $1 AND status = 'running'",
@@ -994,13 +1007,15 @@ rs_finish_run(RsRun *run, RsRunShared *shared, const char *status, ErrorData *ed
 
 	if (strcmp(status, "succeeded") == 0)
 	{
-		superseded = rs_supersede_runs(run->job->job_id, run->run_date);
+		superseded = rs_supersede_runs(run->job->job_id, run->run_date, cxt);
 		if (run->read_key != NULL && strcmp(run->read_key, run->source_key) != 0)
 		{
+			MemoryContext spi_cxt = MemoryContextSwitchTo(cxt);
 			int64	   *id = palloc(sizeof(int64));
 
 			*id = run->run_id;
 			superseded = lappend(superseded, id);
+			MemoryContextSwitchTo(spi_cxt);
 		}
 	}
 	else if (strcmp(status, "failed") == 0 && run->scheduled)

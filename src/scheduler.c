@@ -120,6 +120,7 @@ rs_scheduler_main(Datum main_arg)
 	ctl.entrysize = sizeof(RsScheduledJob);
 	scheduled_jobs = hash_create("redis_sync scheduled jobs", 64, &ctl,
 								 HASH_ELEM | HASH_BLOBS);
+	/* Each pass allocates in the loop's context, which is reset per pass. */
 	loop_cxt = AllocSetContextCreate(TopMemoryContext, "redis_sync scheduler loop",
 									 ALLOCSET_DEFAULT_SIZES);
 	ereport(LOG,
@@ -151,6 +152,7 @@ rs_scheduler_main(Datum main_arg)
 			rs_retry_runs();
 			sleep_ms = Min(rs_schedule_pass(), RS_SCHEDULER_RETRY_POLL_MS);
 		}
+		/* (nothing is allocated while waiting; the loop's context is reset next) */
 		MemoryContextSwitchTo(TopMemoryContext);
 
 		rc = WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH,
@@ -236,9 +238,10 @@ rs_resume_interrupted_runs(void)
 				"AND EXISTS (SELECT 1 FROM pg_catalog.pg_roles o WHERE o.oid = j.owner::oid)",
 				0, NULL, NULL, NULL, SPI_OK_SELECT);
 	n = SPI_processed;
-	job_ids = palloc(sizeof(int64) * (n + 1));
-	owners = palloc(sizeof(Oid) * (n + 1));
-	dates = palloc(sizeof(DateADT) * (n + 1));
+	/* copied out of SPI: the runs start after the commit */
+	job_ids = SPI_palloc(sizeof(int64) * (n + 1));
+	owners = SPI_palloc(sizeof(Oid) * (n + 1));
+	dates = SPI_palloc(sizeof(DateADT) * (n + 1));
 	for (i = 0; i < n; i++)
 	{
 		bool		isnull;
@@ -281,9 +284,10 @@ rs_retry_runs(void)
 				"RETURNING r.job_id, j.owner::oid, r.run_date",
 				0, NULL, NULL, NULL, SPI_OK_UPDATE_RETURNING);
 	n = SPI_processed;
-	job_ids = palloc(sizeof(int64) * (n + 1));
-	owners = palloc(sizeof(Oid) * (n + 1));
-	dates = palloc(sizeof(DateADT) * (n + 1));
+	/* copied out of SPI: the runs start after the commit */
+	job_ids = SPI_palloc(sizeof(int64) * (n + 1));
+	owners = SPI_palloc(sizeof(Oid) * (n + 1));
+	dates = SPI_palloc(sizeof(DateADT) * (n + 1));
 	for (uint64 i = 0; i < n; i++)
 	{
 		bool		isnull;

@@ -96,7 +96,7 @@ static int64 rs_chunk_next(RsWorker *w, int64 offset);
 static void rs_send_chunk_range(RsWorker *w, int64 offset);
 static void rs_read_ahead(RsWorker *w, ZsetPage *page, int64 offset, MemoryContext cxt);
 static void rs_record_failure(RsWorker *w, ErrorData *edata);
-static void rs_count_type(Oid typid, RsCountType *ct);
+static void rs_count_type(Oid typid, RsCountType *ct, MemoryContext cxt);
 static SPIPlanPtr rs_prepare_kept(const char *sql, int nargs, Oid *argtypes);
 static char *rs_upsert_sql(const char *table, bool daily, bool filtered);
 
@@ -150,6 +150,11 @@ rs_sync_worker_main(Datum main_arg)
 	SetConfigOption("enable_bitmapscan", "off", PGC_USERSET, PGC_S_SESSION);
 	SetConfigOption("jit", "off", PGC_USERSET, PGC_S_SESSION);
 
+	/*
+	 * The worker's context: its job, key, server, type lookups and probes,
+	 * and the chunk and segment contexts, which outlive each transaction.  The process syncs
+	 * partitions of one run and exits, so it lives as long as the process.
+	 */
 	worker_cxt = AllocSetContextCreate(TopMemoryContext, "redis_sync worker",
 									   ALLOCSET_DEFAULT_SIZES);
 	w.chunk_cxt[0] = AllocSetContextCreate(worker_cxt, "redis_sync chunk",
@@ -201,8 +206,10 @@ rs_worker_setup(RsWorker *w)
 	char	   *daily_name;
 	char	   *sql;
 	Oid			ptypes[3];
+	MemoryContext cxt;			/* the worker's: w's fields live in it */
+	MemoryContext spi_cxt;
 
-	rs_begin_xact("redis_sync: starting");
+	cxt = rs_begin_xact("redis_sync: starting");
 	w->job = rs_lookup_job_by_id(w->req.job_id);
 
 	values[0] = Int64GetDatum(w->req.run_id);
@@ -213,7 +220,7 @@ rs_worker_setup(RsWorker *w)
 				(errcode(ERRCODE_UNDEFINED_OBJECT),
 				 errmsg("run " INT64_FORMAT " does not exist", w->req.run_id)));
 	w->run_date = DatumGetDateADT(rs_spi_getdatum(0, 1, &isnull));
-	w->read_key = TextDatumGetCString(rs_spi_getdatum(0, 2, &isnull));
+	w->read_key = MemoryContextStrdup(cxt, TextDatumGetCString(rs_spi_getdatum(0, 2, &isnull)));
 
 	/* Targets: checked again, since they may have changed since create_job. */
 	daily_name = rs_qualified_relname(w->job->daily_table, w->job->job_name);
@@ -221,8 +228,8 @@ rs_worker_setup(RsWorker *w)
 		Oid			t;
 
 		rs_validate_target_table(w->job->daily_table, true, w->req.owner, &t);
-		rs_count_type(t, &w->daily_type);
-		w->daily_probe = rs_probe_create(w->job->daily_table, true, t, TopMemoryContext);
+		rs_count_type(t, &w->daily_type, cxt);
+		w->daily_probe = rs_probe_create(w->job->daily_table, true, t, cxt);
 	}
 	ptypes[0] = TEXTARRAYOID;
 	ptypes[1] = get_array_type(w->daily_type.typid);
@@ -241,8 +248,8 @@ rs_worker_setup(RsWorker *w)
 		Oid			t;
 
 		rs_validate_target_table(w->job->member_table, false, w->req.owner, &t);
-		rs_count_type(t, &w->member_type);
-		w->member_probe = rs_probe_create(w->job->member_table, false, t, TopMemoryContext);
+		rs_count_type(t, &w->member_type, cxt);
+		w->member_probe = rs_probe_create(w->job->member_table, false, t, cxt);
 		ptypes[1] = get_array_type(w->member_type.typid);
 		w->member_plan = rs_prepare_kept(rs_upsert_sql(member_name, false, false), 2, ptypes);
 		w->member_filtered_plan = rs_prepare_kept(rs_upsert_sql(member_name, false, true), 2, ptypes);
@@ -268,9 +275,11 @@ rs_worker_setup(RsWorker *w)
 										 7, otypes);
 	}
 
+	spi_cxt = MemoryContextSwitchTo(cxt);
 	w->server = GetForeignServerByName(w->job->server_name, false);
 	rs_check_server_access(w->server, w->req.owner);
 	w->user = GetUserMapping(w->req.owner, w->server->serverid);
+	MemoryContextSwitchTo(spi_cxt);
 	w->conn = rs_get_connection(w->server, w->user);
 	rs_commit_xact();
 }
@@ -318,16 +327,19 @@ rs_prepare_kept(const char *sql, int nargs, Oid *argtypes)
 	return plan;
 }
 
-/* Look up what is needed to build arrays of, and parse values into, a type. */
+/*
+ * Look up what is needed to build arrays of, and parse values into, a type;
+ * the input function's cache lives in cxt.
+ */
 static void
-rs_count_type(Oid typid, RsCountType *ct)
+rs_count_type(Oid typid, RsCountType *ct, MemoryContext cxt)
 {
 	Oid			infunc;
 
 	ct->typid = typid;
 	get_typlenbyvalalign(typid, &ct->typlen, &ct->typbyval, &ct->typalign);
 	getTypeInputInfo(typid, &infunc, &ct->ioparam);
-	fmgr_info_cxt(infunc, &ct->infunc, TopMemoryContext);
+	fmgr_info_cxt(infunc, &ct->infunc, cxt);
 }
 
 /*
