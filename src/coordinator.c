@@ -89,7 +89,6 @@ static int	rs_launch_workers(RsRun *run, int wanted);
 static void rs_stop_workers(RsRun *run);
 static void rs_finish_run(RsRun *run, RsRunShared *shared, const char *status,
 						  ErrorData *edata);
-static int64 rs_redis_integer(RsConnection *conn, const char *key, int argc, const char **argv);
 
 /*
  * rs_start_coordinator
@@ -496,7 +495,7 @@ rs_prepare_run(const RsRunRequest *req, RsRunShared *shared, RsRun *run)
 		char	   *snap = rs_snapshot_key(run->run_id);
 		const char *argv[3] = {"EXPIRE", snap, RS_SNAPSHOT_TTL};
 
-		if (rs_redis_integer(run->conn, snap, 3, argv) == 0)
+		if (zr_integer_command(run->conn, snap, 3, argv) == 0)
 			restart_why = psprintf("Its snapshot \"%s\" no longer exists in Redis.", snap);
 		else
 			run->read_key = MemoryContextStrdup(cxt, snap);
@@ -710,17 +709,6 @@ rs_new_run(const RsRunRequest *req, RsRun *run, MemoryContext cxt)
 					"  FROM generate_series(0, $3 - 1) p) q",
 					3, argtypes, values, NULL, SPI_OK_INSERT);
 	}
-}
-
-/*
- * rs_redis_integer
- *		Send one command whose reply is an integer, and return it.
- */
-static int64
-rs_redis_integer(RsConnection *conn, const char *key, int argc, const char **argv)
-{
-	zr_send_simple(conn, argc, argv);
-	return zr_receive_integer(conn, argv[0], key, NULL);
 }
 
 /*
@@ -1057,7 +1045,7 @@ rs_drop_snapshots(RsRun *run, List *run_ids)
 			char	   *snap = rs_snapshot_key(*(int64 *) lfirst(lc));
 			const char *argv[2] = {"UNLINK", snap};
 
-			(void) rs_redis_integer(run->conn, snap, 2, argv);
+			(void) zr_integer_command(run->conn, snap, 2, argv);
 		}
 		rs_commit_xact();
 	}

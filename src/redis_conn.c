@@ -44,6 +44,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <hiredis/hiredis.h>
 
 #include "access/xact.h"
 #include "miscadmin.h"

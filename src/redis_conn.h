@@ -5,15 +5,15 @@
  *		  TCP in redis_conn.c, TLS in redis_tls.c), sending commands,
  *		  receiving and checking replies, waiting on the latch.
  *
- * The only header that includes hiredis: what includes it works with
- * Redis replies.
+ * hiredis's structures are declared here only by name: the files of the
+ * command layer (redis_conn.c, redis_tls.c, zset_reader.c, zset_writer.c,
+ * zset_snapshot.c) include hiredis itself, and no other file can parse a
+ * reply.
  *
  *-------------------------------------------------------------------------
  */
 #ifndef RS_REDIS_CONN_H
 #define RS_REDIS_CONN_H
-
-#include <hiredis/hiredis.h>
 
 #include "datatype/timestamp.h"
 #include "foreign/foreign.h"
@@ -56,7 +56,7 @@ typedef struct RsRangeRequest
  */
 typedef struct RsConnection
 {
-	redisContext *ctx;
+	struct redisContext *ctx;
 	void	   *tls;			/* OpenSSL's SSL of a TLS connection, owned
 								 * by ctx; NULL for plain TCP */
 	char		desc[NAMEDATALEN];	/* foreign server name, for messages */
@@ -81,11 +81,11 @@ extern void rs_discard_connection(RsConnection *conn);
 extern void rs_send(RsConnection *conn, int argc, const char **argv,
 					const size_t *argvlen);
 extern void rs_flush(RsConnection *conn);
-extern redisReply *rs_receive(RsConnection *conn);
-extern void rs_check_reply(RsConnection *conn, redisReply *reply,
+extern struct redisReply *rs_receive(RsConnection *conn);
+extern void rs_check_reply(RsConnection *conn, struct redisReply *reply,
 						   const char *command, const char *key);
-extern redisReply *rs_command(RsConnection *conn, const char *key, int argc,
-							  const char **argv, const size_t *argvlen);
+extern struct redisReply *rs_command(RsConnection *conn, const char *key, int argc,
+									 const char **argv, const size_t *argvlen);
 extern bool rs_is_transient_error(int sqlerrcode);
 extern int	rs_wait_socket(RsConnection *conn, int events, TimestampTz deadline);
 

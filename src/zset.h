@@ -1,15 +1,19 @@
 /*-------------------------------------------------------------------------
  *
  * zset.h
- *		  Reading sorted sets over the command layer: pages of rank windows,
- *		  member lookups, cardinalities (zset_reader.c), snapshots of a key
+ *		  Sorted sets over the command layer: reading pages of rank windows,
+ *		  member lookups, cardinalities and key scans (zset_reader.c),
+ *		  writing members (zset_writer.c), snapshots of a key
  *		  (zset_snapshot.c), and the error context that names a member.
- *		  The foreign scan and the sync worker both read through it.
+ *		  The foreign table and the sync engine reach Redis only through
+ *		  these functions and redis_conn.h's connections.
  *
  *-------------------------------------------------------------------------
  */
 #ifndef RS_ZSET_H
 #define RS_ZSET_H
+
+#include "nodes/pg_list.h"
 
 #include "compat.h"
 #include "redis_conn.h"
@@ -41,7 +45,11 @@ extern void zr_send_rank(RsConnection *conn, const char *key,
 extern int64 zr_receive_integer(RsConnection *conn, const char *command,
 								const char *key, bool *isnull);
 extern void zr_send_simple(RsConnection *conn, int argc, const char **argv);
+extern int64 zr_integer_command(RsConnection *conn, const char *key, int argc,
+								const char **argv);
 extern int64 zr_card(RsConnection *conn, const char *key);
+extern char *zr_scan_zsets(RsConnection *conn, const char *cursor, const char *pattern,
+						   const char *count, List **keys);
 pg_noreturn extern void zr_protocol_error(RsConnection *conn, const char *command, const char *key);
 extern char *rs_hex_bytes(const char *data, int len, int maxbytes);
 
@@ -58,6 +66,24 @@ extern char *rs_member_label(const char *member, int len);
 extern void rs_member_error_callback(void *arg);
 extern void rs_verify_member(const char *key, const char *member, int len,
 							 int64 rank);
+
+/* ---------------------------------------------------------------------
+ * in zset_writer.c
+ * ---------------------------------------------------------------------
+ */
+extern void zr_send_zadd(RsConnection *conn, const char *key, const char *flag,
+						 const char *score, const char *member, int len);
+extern void zr_receive_added(RsConnection *conn, int n, const char *const *keys,
+							 bool *added);
+extern void zr_send_rem(RsConnection *conn, const char *key, const char *member, int len);
+extern void zr_send_rename(RsConnection *conn, const char *old_key, const char *new_key,
+						   const char *old_member, int old_len, const char *new_member,
+						   int new_len, const char *score);
+extern int	zr_receive_rename(RsConnection *conn, const char *key, int64 *rank);
+extern void zr_send_delete(RsConnection *conn, const char *key, const char *member, int len);
+extern bool zr_receive_delete(RsConnection *conn, const char *key, char **score,
+							  int64 *rank);
+extern void zr_unlink(RsConnection *conn, const char *key);
 
 /* ---------------------------------------------------------------------
  * in zset_snapshot.c

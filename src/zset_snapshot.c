@@ -26,6 +26,8 @@
  */
 #include "postgres.h"
 
+#include <hiredis/hiredis.h>
+
 #include "miscadmin.h"
 
 #include "redis_conn.h"
