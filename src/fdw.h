@@ -65,10 +65,12 @@ typedef enum RsScanOrder
 /* Indexes into the fdw_private list of a redis_zset ForeignScan. */
 enum RsFdwPrivateIndex
 {
-	RS_PRIV_CONDKINDS,			/* integer list, parallel to fdw_exprs */
-	RS_PRIV_CONDOPS,			/* integer list, parallel to fdw_exprs */
+	RS_PRIV_CONDKINDS,			/* integer List of RsCondKind, parallel to
+								 * fdw_exprs */
+	RS_PRIV_CONDOPS,			/* integer List of RsCondOp, parallel to
+								 * fdw_exprs */
 	RS_PRIV_ORDER,				/* Integer: RsScanOrder */
-	RS_PRIV_LIMIT,				/* Integer-ish: Float of limit_tuples or -1 */
+	RS_PRIV_LIMIT,				/* Integer: rows a LIMIT needs, or -1 */
 	RS_PRIV_NEED_RANK,			/* Boolean */
 	RS_PRIV_MATERIALIZE,		/* Boolean: read all before the first row */
 	RS_PRIV_COUNT

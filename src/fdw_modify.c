@@ -181,9 +181,9 @@ rsPlanForeignModify(PlannerInfo *root, ModifyTable *plan, Index resultRelation,
 							get_attname(rte->relid, attnums[RS_FIELD_RANK], false), relname),
 					 errdetail("The rank of a member follows from its score.")));
 	}
-	return list_make2(makeInteger(plan->onConflictAction == ONCONFLICT_NOTHING ? 1 : 0),
-					  makeInteger(plan->returningLists != NIL &&
-								  list_nth(plan->returningLists, subplan_index) != NIL ? 1 : 0));
+	return list_make2(makeBoolean(plan->onConflictAction == ONCONFLICT_NOTHING),
+					  makeBoolean(plan->returningLists != NIL &&
+								  list_nth(plan->returningLists, subplan_index) != NIL));
 }
 
 /*
@@ -265,8 +265,8 @@ void
 rsBeginForeignModify(ModifyTableState *mtstate, ResultRelInfo *rinfo,
 					 List *fdw_private, int subplan_index, int eflags)
 {
-	bool		do_nothing = intVal(list_nth(fdw_private, RS_MPRIV_DO_NOTHING)) != 0;
-	bool		returning = intVal(list_nth(fdw_private, RS_MPRIV_RETURNING)) != 0;
+	bool		do_nothing = boolVal(list_nth(fdw_private, RS_MPRIV_DO_NOTHING));
+	bool		returning = boolVal(list_nth(fdw_private, RS_MPRIV_RETURNING));
 
 	(void) rs_init_modify(mtstate, rinfo, mtstate->operation, do_nothing, returning,
 						  (eflags & EXEC_FLAG_EXPLAIN_ONLY) != 0);

@@ -705,7 +705,7 @@ rsGetForeignPlan(PlannerInfo *root, RelOptInfo *baserel, Oid foreigntableid,
 
 	return make_foreignscan(tlist, local, baserel->relid, values,
 							lappend(list_make5(kinds, ops, makeInteger(order), makeInteger(limit),
-											   makeInteger(info->need_rank ? 1 : 0)),
-									makeInteger(rs_feeds_own_write(root, info, foreigntableid) ? 1 : 0)),
+											   makeBoolean(info->need_rank)),
+									makeBoolean(rs_feeds_own_write(root, info, foreigntableid))),
 							NIL, NIL, outer_plan);
 }
