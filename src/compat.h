@@ -117,6 +117,19 @@
 #endif
 
 /*
+ * The role a foreign table is planned to be read as (InvalidOid: the current
+ * user), which the executor checks as too: kept in the RelOptInfo from 16
+ * on, in the range table entry before (planner_rt_fetch needs
+ * parser/parsetree.h).
+ */
+#if PG_VERSION_NUM >= 160000
+#define rs_rel_check_as_user(root, rel)	((rel)->userid)
+#else
+#define rs_rel_check_as_user(root, rel) \
+	(planner_rt_fetch((rel)->relid, (root))->checkAsUser)
+#endif
+
+/*
  * The per-object ACL checks became object_aclcheck() in 16; the old name
  * of the one used here stays available.
  */

@@ -261,7 +261,10 @@ rsGetForeignRelSize(PlannerInfo *root, RelOptInfo *baserel, Oid foreigntableid)
 	{
 		ForeignTable *table = GetForeignTable(foreigntableid);
 		ForeignServer *server = GetForeignServer(table->serverid);
-		UserMapping *user = GetUserMapping(GetUserId(), server->serverid);
+		/* the role the executor reads as (a view's owner, say), as postgres_fdw does */
+		Oid			userid = rs_rel_check_as_user(root, baserel);
+		UserMapping *user = GetUserMapping(OidIsValid(userid) ? userid : GetUserId(),
+										   server->serverid);
 		RsConnection *conn = rs_get_connection(server, user);
 
 		if (conn->pending == 0)
