@@ -305,10 +305,8 @@ rs_hex_bytes(const char *data, int len, int maxbytes)
 {
 	int			n = Min(len, maxbytes);
 	char	   *out = palloc(n * 2 + 4);
-	int			i;
 
-	for (i = 0; i < n; i++)
-		snprintf(out + 2 * i, 3, "%02x", (unsigned char) data[i]);
+	hex_encode(data, n, out);
 	strcpy(out + 2 * n, len > n ? "..." : "");
 	return out;
 }
