@@ -125,10 +125,10 @@ rs_sync_worker_main(Datum main_arg)
 
 	/*
 	 * Most of a sync's WAL is full-page images of the pages that its upserts
-	 * dirty first after each checkpoint; lz4 shrinks them for little CPU (a
-	 * 1,000,000-member first sync in the benchmark: 1.46 GB of WAL down to
-	 * 0.77 GB, 6% faster).  wal_compression needs superuser, which the worker
-	 * is not: redis_sync.worker_wal_compression is the superuser's choice.
+	 * dirty first after each checkpoint; lz4 shrinks them for little CPU
+	 * (bench/README.md has the measurements).  wal_compression needs
+	 * superuser, which the worker is not: redis_sync.worker_wal_compression
+	 * is the superuser's choice.
 	 */
 	wal_compression = rs_wal_compression_name();
 	if (wal_compression != NULL)
@@ -141,8 +141,8 @@ rs_sync_worker_main(Datum main_arg)
 	 * scan, and JIT compilation would cost more than the chunk.  Nor may
 	 * the probe scan the table: a daily table that was empty when last
 	 * analyzed looks cheaper to scan than to probe, yet the other workers
-	 * fill it while the plan runs, once per row of the chunk (a 5,000-row
-	 * chunk took 19 s that way).  The same holds for the foreign key checks.
+	 * fill it while the plan runs, and the scan would read it once per row
+	 * of the chunk.  The same holds for the foreign key checks.
 	 */
 	SetConfigOption("enable_seqscan", "off", PGC_USERSET, PGC_S_SESSION);
 	SetConfigOption("enable_hashjoin", "off", PGC_USERSET, PGC_S_SESSION);

@@ -6,9 +6,8 @@
  *
  * A run of a day whose key may still change reads a copy of the key, so
  * that ranks stay still while its workers read them.  COPY would make the
- * copy in one command, but that command runs for as long as the set is big
- * (about 0.7 s for 1,000,000 members), and Redis serves no one else
- * meanwhile.  zr_snapshot() copies the set a page at a time instead, each
+ * copy in one command, but that command runs for as long as the set is big,
+ * and Redis serves no one else meanwhile.  zr_snapshot() copies the set a page at a time instead, each
  * page in one short script, in ascending (score, member) order: each script
  * finds where the previous page ended by its last (score, member) pair (not
  * by its rank, which shifts as scores change), and copies the next page.
