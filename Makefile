@@ -23,6 +23,7 @@ OBJS = \
 	src/options.o \
 	src/zset_reader.o \
 	src/zset_snapshot.o \
+	src/zset_writer.o \
 	src/fdw_plan.o \
 	src/fdw_scan.o \
 	src/fdw_window.o \

@@ -30,7 +30,7 @@
 #include "utils/snapmgr.h"
 #include "utils/syscache.h"
 
-#include "redis_sync.h"
+#include "catalog.h"
 
 /* Lock key space of redis_sync (field 1 of its user locks): 'RSJB'. */
 #define RS_LOCK_CLASS	0x52534A42
@@ -293,36 +293,47 @@ rs_qualified_relname(Oid relid, const char *job_name)
 /*
  * rs_begin_xact / rs_commit_xact
  *		A background worker's transaction with SPI and a snapshot, following
- *		worker_spi.  The caller's memory context stays current throughout
- *		(SPI_palloc'd results land in it too), so what the caller allocates
- *		inside the transaction outlives it.
+ *		worker_spi: StartTransactionCommand, SPI_connect, PushActiveSnapshot;
+ *		then SPI_finish, PopActiveSnapshot, CommitTransactionCommand.
+ *
+ *		rs_begin_xact returns the caller's memory context (current at the
+ *		call), and SPI_connect is called with it current, so that SPI_palloc
+ *		copies results out to it.  In between, SPI's procedure context is
+ *		current, as SPI_connect leaves it: what is allocated there goes away
+ *		with SPI_finish.  What must outlive the transaction is allocated in
+ *		the caller's context: by SPI_palloc (as the catalog lookups here do)
+ *		or after an explicit MemoryContextSwitchTo.  rs_commit_xact makes
+ *		the caller's context current again (SPI_finish restores it, and the
+ *		commit leaves TopMemoryContext current).
  */
-static MemoryContext rs_xact_caller_cxt = NULL;
-
-void
+MemoryContext
 rs_begin_xact(const char *activity)
 {
-	rs_xact_caller_cxt = CurrentMemoryContext;
+	MemoryContext caller_cxt = CurrentMemoryContext;
+
 	SetCurrentStatementStartTimestamp();
 	StartTransactionCommand();
 	/* SPI_palloc'd results go to the caller's context, which outlives the transaction. */
-	MemoryContextSwitchTo(rs_xact_caller_cxt);
+	MemoryContextSwitchTo(caller_cxt);
 	if (SPI_connect() != SPI_OK_CONNECT)
 		elog(ERROR, "SPI_connect failed");
-	/* Keep allocating in the caller's context, not SPI's procedure context. */
-	MemoryContextSwitchTo(rs_xact_caller_cxt);
 	PushActiveSnapshot(GetTransactionSnapshot());
 	if (activity)
 		pgstat_report_activity(STATE_RUNNING, activity);
+	return caller_cxt;
 }
 
 void
 rs_commit_xact(void)
 {
+	MemoryContext caller_cxt;
+
 	SPI_finish();
+	/* SPI_finish made the context current at SPI_connect current again. */
+	caller_cxt = CurrentMemoryContext;
 	PopActiveSnapshot();
 	CommitTransactionCommand();
-	MemoryContextSwitchTo(rs_xact_caller_cxt);
+	MemoryContextSwitchTo(caller_cxt);
 	pgstat_report_stat(false);
 	pgstat_report_activity(STATE_IDLE, NULL);
 }

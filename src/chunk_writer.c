@@ -20,7 +20,10 @@
 #include "utils/builtins.h"
 #include "utils/memutils.h"
 
+#include "catalog.h"
+#include "sync.h"
 #include "sync_worker.h"
+#include "zset.h"
 
 typedef struct RsChunkContext
 {
@@ -37,7 +40,8 @@ typedef struct RsRejects RsRejects;
 static void rs_chunk_error_callback(void *arg);
 static int	rs_member_cmp(const void *a, const void *b, void *arg);
 static int64 rs_write_rows(RsWorker *w, RsChunkRows *rows, int from, int to);
-static bool rs_try_write_rows(RsWorker *w, RsChunkRows *rows, int64 *written);
+static bool rs_try_write_rows(RsWorker *w, RsChunkRows *rows, int64 *written,
+							  MemoryContext outer_cxt);
 static bool rs_convert_or_reject(RsWorker *w, ZsetPage *page, char **totals, int k,
 								 int64 rank, RsChunkRows *rows, int j, RsRejects *rej);
 static int64 rs_write_rows_one_by_one(RsWorker *w, RsChunkRows *rows, RsRejects *rej);
@@ -262,6 +266,7 @@ rs_write_chunk(RsWorker *w, ZsetPage *page, char **totals, int64 next, int64 ord
 	char		activity[200];
 	RsChunkContext chunk_cb;
 	ErrorContextCallback errcb;
+	MemoryContext chunk_cxt;
 
 	/*
 	 * Write the chunk in name order: the upserts' index probes then walk the
@@ -340,8 +345,8 @@ rs_write_chunk(RsWorker *w, ZsetPage *page, char **totals, int64 next, int64 ord
 	errcb.previous = error_context_stack;
 	error_context_stack = &errcb;
 
-	rs_begin_xact(activity);
-	if (rows.n > 0 && !rs_try_write_rows(w, &rows, &written))
+	chunk_cxt = rs_begin_xact(activity);
+	if (rows.n > 0 && !rs_try_write_rows(w, &rows, &written, chunk_cxt))
 	{
 		/* Find the offending members: write the chunk row by row. */
 		error_context_stack = &errcb;
@@ -372,10 +377,11 @@ rs_write_chunk(RsWorker *w, ZsetPage *page, char **totals, int64 next, int64 ord
 /*
  * rs_try_write_rows
  *		rs_write_rows of the whole chunk; but if it fails for a data reason,
- *		abort the transaction and return false.
+ *		abort the transaction, make outer_cxt (the chunk's context, current
+ *		when the transaction began) current, and return false.
  */
 static bool
-rs_try_write_rows(RsWorker *w, RsChunkRows *rows, int64 *written)
+rs_try_write_rows(RsWorker *w, RsChunkRows *rows, int64 *written, MemoryContext outer_cxt)
 {
 	MemoryContext cxt = CurrentMemoryContext;
 	volatile bool ok = true;
@@ -396,7 +402,8 @@ rs_try_write_rows(RsWorker *w, RsChunkRows *rows, int64 *written)
 		FreeErrorData(edata);
 		/* the whole chunk's transaction, with any subtransaction inside it */
 		AbortOutOfAnyTransaction();
-		MemoryContextSwitchTo(cxt);
+		/* cxt, SPI's procedure context, went with the transaction */
+		MemoryContextSwitchTo(outer_cxt);
 		ok = false;
 	}
 	PG_END_TRY();

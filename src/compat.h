@@ -6,8 +6,9 @@
  *
  * The rest of the code is written against one interface; each difference
  * is bridged here by a macro, named after what it does rather than after
- * a version.  Include after <hiredis/hiredis.h> and the PostgreSQL headers
- * that declare what a macro uses (access/nbtree.h for the nbtree ones).
+ * a version.  Include after <hiredis/hiredis.h> (in the files that use
+ * hiredis) and the PostgreSQL headers that declare what a macro uses
+ * (access/nbtree.h for the nbtree ones).
  *
  * Tested combinations: PostgreSQL 15 with hiredis 0.14 (make test), and
  * PostgreSQL 15 and 18 with hiredis 1.x and TLS (make test-matrix).  The
@@ -37,9 +38,10 @@
 
 /*
  * TLS needs hiredis_ssl, which exists from hiredis 1.0 on; the Makefile
- * defines RS_HAVE_TLS when it finds it.
+ * defines RS_HAVE_TLS when it finds it.  Checked where hiredis is included
+ * (the command layer); the other files do not see hiredis.
  */
-#if defined(RS_HAVE_TLS) && !(defined(HIREDIS_MAJOR) && HIREDIS_MAJOR >= 1)
+#if defined(RS_HAVE_TLS) && defined(HIREDIS_MAJOR) && HIREDIS_MAJOR < 1
 #error "RS_HAVE_TLS needs hiredis 1.0 or later"
 #endif
 
@@ -112,6 +114,19 @@
 #else
 #define rs_scan_check_as_user(fsplan, estate) \
 	(exec_rt_fetch((fsplan)->scan.scanrelid, (estate))->checkAsUser)
+#endif
+
+/*
+ * The role a foreign table is planned to be read as (InvalidOid: the current
+ * user), which the executor checks as too: kept in the RelOptInfo from 16
+ * on, in the range table entry before (planner_rt_fetch needs
+ * parser/parsetree.h).
+ */
+#if PG_VERSION_NUM >= 160000
+#define rs_rel_check_as_user(root, rel)	((rel)->userid)
+#else
+#define rs_rel_check_as_user(root, rel) \
+	(planner_rt_fetch((rel)->relid, (root))->checkAsUser)
 #endif
 
 /*

@@ -44,7 +44,10 @@
 #include "utils/memutils.h"
 #include "utils/timestamp.h"
 
-#include "redis_sync.h"
+#include "catalog.h"
+#include "redis_conn.h"
+#include "sync.h"
+#include "zset.h"
 
 /* Snapshot keys expire after 7 days, counted again from each resume. */
 #define RS_SNAPSHOT_TTL_SECONDS 604800
@@ -79,9 +82,9 @@ static void rs_init_bgworker(BackgroundWorker *worker, const char *function, con
 static void rs_coordinator_sigterm(SIGNAL_ARGS);
 static void rs_coordinate(const RsRunRequest *req, RsRunShared *shared, RsRun *run);
 static bool rs_prepare_run(const RsRunRequest *req, RsRunShared *shared, RsRun *run);
-static void rs_new_run(const RsRunRequest *req, RsRun *run);
+static void rs_new_run(const RsRunRequest *req, RsRun *run, MemoryContext cxt);
 static void rs_job_busy(const RsRunRequest *req, RsRunShared *shared);
-static List *rs_supersede_runs(int64 job_id, DateADT run_date);
+static List *rs_supersede_runs(int64 job_id, DateADT run_date, MemoryContext cxt);
 static void rs_drop_snapshots(RsRun *run, List *run_ids);
 static char *rs_snapshot_key(int64 run_id);
 static const char *rs_job_changed(RsRun *run, ErrorData *edata);
@@ -96,7 +99,6 @@ static bool rs_partition_copied(RsRun *run);
 static void rs_stop_workers(RsRun *run);
 static void rs_finish_run(RsRun *run, RsRunShared *shared, const char *status,
 						  ErrorData *edata);
-static int64 rs_redis_integer(RsConnection *conn, const char *key, int argc, const char **argv);
 
 /*
  * rs_start_coordinator
@@ -185,6 +187,11 @@ rs_coordinator_main(Datum main_arg)
 	}
 	shared->error_partition = -1;
 
+	/*
+	 * The run's context: the job, keys, server and worker handles, which
+	 * outlive each of the run's transactions.  This process coordinates one
+	 * run and exits, so the run's context lives as long as the process.
+	 */
 	run_cxt = AllocSetContextCreate(TopMemoryContext, "redis_sync run",
 									ALLOCSET_DEFAULT_SIZES);
 	MemoryContextSwitchTo(run_cxt);
@@ -589,8 +596,10 @@ rs_prepare_run(const RsRunRequest *req, RsRunShared *shared, RsRun *run)
 	char	   *restart_why = NULL;	/* why an unfinished run cannot resume */
 	int64		members = 0;
 	List	   *superseded;
+	MemoryContext cxt;			/* the run's: what outlives a transaction */
+	MemoryContext spi_cxt;
 
-	rs_begin_xact("redis_sync: preparing a run");
+	cxt = rs_begin_xact("redis_sync: preparing a run");
 	run->job = rs_lookup_job_by_id(req->job_id);
 	strlcpy(shared->job_name, run->job->job_name, sizeof(shared->job_name));
 
@@ -615,7 +624,7 @@ rs_prepare_run(const RsRunRequest *req, RsRunShared *shared, RsRun *run)
 	rs_spi_exec("UPDATE redis_sync.run SET status = 'interrupted', finished_at = now() "
 				"WHERE job_id = $1 AND status = 'running'",
 				1, argtypes, values, NULL, SPI_OK_UPDATE);
-	superseded = rs_supersede_runs(req->job_id, req->run_date);
+	superseded = rs_supersede_runs(req->job_id, req->run_date, cxt);
 
 	if (req->resume)
 	{
@@ -631,10 +640,11 @@ rs_prepare_run(const RsRunRequest *req, RsRunShared *shared, RsRun *run)
 			Datum		d;
 
 			run->run_id = DatumGetInt64(rs_spi_getdatum(0, 1, &isnull));
+			/* both are compared in the next transaction */
 			d = rs_spi_getdatum(0, 2, &isnull);
-			source = isnull ? NULL : TextDatumGetCString(d);
+			source = isnull ? NULL : MemoryContextStrdup(cxt, TextDatumGetCString(d));
 			d = rs_spi_getdatum(0, 3, &isnull);
-			readkey = isnull ? NULL : TextDatumGetCString(d);
+			readkey = isnull ? NULL : MemoryContextStrdup(cxt, TextDatumGetCString(d));
 			prepared = (source != NULL && readkey != NULL);
 			d = rs_spi_getdatum(0, 4, &isnull);
 			members = isnull ? -1 : DatumGetInt64(d);
@@ -655,13 +665,14 @@ rs_prepare_run(const RsRunRequest *req, RsRunShared *shared, RsRun *run)
 	shared->run_id = run->run_id;
 
 	rs_begin_xact("redis_sync: preparing a run");
+	spi_cxt = MemoryContextSwitchTo(cxt);
 	run->server = GetForeignServerByName(run->job->server_name, false);
 	/* USAGE may have been revoked, or the catalog row changed, since create_job. */
 	rs_check_server_access(run->server, run->job->owner);
 	run->user = GetUserMapping(run->job->owner, run->server->serverid);
+	run->source_key = rs_format_key(run->job->daily_key, req->run_date);
+	MemoryContextSwitchTo(spi_cxt);
 	run->conn = rs_get_connection(run->server, run->user);
-	run->source_key = MemoryContextStrdup(TopMemoryContext,
-										  rs_format_key(run->job->daily_key, req->run_date));
 	if (prepared && strcmp(source, readkey) != 0 && members < 0)
 	{
 		/* Its copy was never finished: the partitions past it were never cut. */
@@ -679,10 +690,10 @@ rs_prepare_run(const RsRunRequest *req, RsRunShared *shared, RsRun *run)
 		char	   *snap = rs_snapshot_key(run->run_id);
 		const char *argv[3] = {"EXPIRE", snap, RS_SNAPSHOT_TTL};
 
-		if (rs_redis_integer(run->conn, snap, 3, argv) == 0)
+		if (zr_integer_command(run->conn, snap, 3, argv) == 0)
 			restart_why = psprintf("Its snapshot \"%s\" no longer exists in Redis.", snap);
 		else
-			run->read_key = MemoryContextStrdup(TopMemoryContext, snap);
+			run->read_key = MemoryContextStrdup(cxt, snap);
 	}
 	else if (prepared)
 	{
@@ -727,7 +738,7 @@ rs_prepare_run(const RsRunRequest *req, RsRunShared *shared, RsRun *run)
 					1, argtypes, values, NULL, SPI_OK_UPDATE);
 	}
 	else
-		rs_new_run(req, run);
+		rs_new_run(req, run, cxt);
 	rs_commit_xact();
 	rs_drop_snapshots(run, superseded);
 	return true;
@@ -781,12 +792,12 @@ rs_job_busy(const RsRunRequest *req, RsRunShared *shared)
  * rs_supersede_runs
  *		Mark the job's unfinished runs of a date that a later run of that
  *		date has completed "superseded": resuming them would write their
- *		older values over the later run's.  Returns the ids (int8 in a List
- *		of palloc'd values) of those that read a snapshot, which is no
- *		longer needed.
+ *		older values over the later run's.  Returns the ids (a List of
+ *		int64 *, allocated in cxt) of those that read a snapshot, which is
+ *		no longer needed.
  */
 static List *
-rs_supersede_runs(int64 job_id, DateADT run_date)
+rs_supersede_runs(int64 job_id, DateADT run_date, MemoryContext cxt)
 {
 	List	   *snapshots = NIL;
 	Oid			argtypes[2] = {INT8OID, DATEOID};
@@ -810,10 +821,12 @@ rs_supersede_runs(int64 job_id, DateADT run_date)
 
 		if (DatumGetBool(rs_spi_getdatum(i, 2, &isnull)))
 		{
+			MemoryContext spi_cxt = MemoryContextSwitchTo(cxt);
 			int64	   *id = palloc(sizeof(int64));
 
 			*id = DatumGetInt64(rs_spi_getdatum(i, 1, &isnull));
 			snapshots = lappend(snapshots, id);
+			MemoryContextSwitchTo(spi_cxt);
 		}
 	}
 	return snapshots;
@@ -839,10 +852,11 @@ rs_snapshot_key(int64 run_id)
  *		all its partitions now.  A key that may still change is copied
  *		(zset_snapshot.c): here the copy begins, and rs_copy_while_syncing
  *		finishes it, recording each partition once it is copied; the run's
- *		member count stays NULL until the copy is complete.
+ *		member count stays NULL until the copy is complete.  The run's
+ *		read_key and copy are allocated in cxt, the run's context.
  */
 static void
-rs_new_run(const RsRunRequest *req, RsRun *run)
+rs_new_run(const RsRunRequest *req, RsRun *run, MemoryContext cxt)
 {
 	Oid			argtypes[4] = {INT8OID, INT8OID, TEXTOID, TEXTOID};
 	Datum		values[4];
@@ -856,9 +870,9 @@ rs_new_run(const RsRunRequest *req, RsRun *run)
 	 */
 	if (req->run_date >= rs_today(GetCurrentTimestamp()))
 	{
-		run->read_key = MemoryContextStrdup(TopMemoryContext, rs_snapshot_key(run->run_id));
+		run->read_key = MemoryContextStrdup(cxt, rs_snapshot_key(run->run_id));
 		/* a page at a time, each with the expiry: Redis keeps serving its clients */
-		run->copy = palloc(sizeof(ZsetCopy));
+		run->copy = MemoryContextAllocZero(cxt, sizeof(ZsetCopy));
 		zr_copy_begin(run->conn, run->copy, run->source_key, run->read_key, RS_SNAPSHOT_TTL_SECONDS);
 		run->first_count = run->copy->card_at_start;
 		nulls[1] = 'n';
@@ -882,17 +896,6 @@ rs_new_run(const RsRunRequest *req, RsRun *run)
 				1, argtypes, values, NULL, SPI_OK_DELETE);
 	if (run->copy == NULL)
 		rs_record_partitions(run, run->first_count, true);
-}
-
-/*
- * rs_redis_integer
- *		Send one command whose reply is an integer, and return it.
- */
-static int64
-rs_redis_integer(RsConnection *conn, const char *key, int argc, const char **argv)
-{
-	zr_send_simple(conn, argc, argv);
-	return zr_receive_integer(conn, argv[0], key, NULL);
 }
 
 /*
@@ -1077,8 +1080,9 @@ rs_finish_run(RsRun *run, RsRunShared *shared, const char *status, ErrorData *ed
 	ErrorData	check;
 	int			check_partition = -1;
 	List	   *superseded = NIL;
+	MemoryContext cxt;			/* the caller's: the snapshots' list lives in it */
 
-	rs_begin_xact("redis_sync: finishing a run");
+	cxt = rs_begin_xact("redis_sync: finishing a run");
 	values[0] = Int64GetDatum(run->run_id);
 	rs_spi_exec("UPDATE redis_sync.run_partition SET status = 'pending' "
 				"WHERE run_id = $1 AND status = 'running'",
@@ -1179,13 +1183,15 @@ rs_finish_run(RsRun *run, RsRunShared *shared, const char *status, ErrorData *ed
 
 	if (strcmp(status, "succeeded") == 0)
 	{
-		superseded = rs_supersede_runs(run->job->job_id, run->run_date);
+		superseded = rs_supersede_runs(run->job->job_id, run->run_date, cxt);
 		if (run->read_key != NULL && strcmp(run->read_key, run->source_key) != 0)
 		{
+			MemoryContext spi_cxt = MemoryContextSwitchTo(cxt);
 			int64	   *id = palloc(sizeof(int64));
 
 			*id = run->run_id;
 			superseded = lappend(superseded, id);
+			MemoryContextSwitchTo(spi_cxt);
 		}
 	}
 	else if (strcmp(status, "failed") == 0 && run->scheduled)
@@ -1227,7 +1233,7 @@ rs_drop_snapshots(RsRun *run, List *run_ids)
 			char	   *snap = rs_snapshot_key(*(int64 *) lfirst(lc));
 			const char *argv[2] = {"UNLINK", snap};
 
-			(void) rs_redis_integer(run->conn, snap, 2, argv);
+			(void) zr_integer_command(run->conn, snap, 2, argv);
 		}
 		rs_commit_xact();
 	}

@@ -30,6 +30,7 @@
 #include "utils/datetime.h"
 #include "utils/timestamp.h"
 
+#include "cron.h"
 #include "redis_sync.h"
 
 PG_FUNCTION_INFO_V1(rs_next_run_sql);
@@ -159,12 +160,12 @@ bad:
 }
 
 /*
- * cron_parse
+ * rs_cron_parse
  *		Parse a schedule.  Returns false and sets *why (a full sentence)
  *		if it is invalid.
  */
 bool
-cron_parse(const char *expr, CronSchedule *sched, char **why)
+rs_cron_parse(const char *expr, CronSchedule *sched, char **why)
 {
 	char	   *copy;
 	char	   *fields[6];
@@ -188,7 +189,7 @@ cron_parse(const char *expr, CronSchedule *sched, char **why)
 
 		for (i = 0; i < lengthof(macros); i++)
 			if (pg_strcasecmp(expr, macros[i][0]) == 0)
-				return cron_parse(macros[i][1], sched, why);
+				return rs_cron_parse(macros[i][1], sched, why);
 		*why = psprintf("\"%s\" is not one of @hourly, @daily, @weekly, @monthly and @yearly.", expr);
 		return false;
 	}
@@ -267,14 +268,14 @@ cron_parse(const char *expr, CronSchedule *sched, char **why)
 }
 
 /*
- * cron_schedule_equal
+ * rs_cron_schedule_equal
  *		Do two parsed schedules have the same fields?  Schedules that are
  *		written differently but parse the same ("0 0 * * 7" and "@weekly",
  *		or the same text with more spaces) are equal; the comparison does
  *		not depend on the length of the text.
  */
 bool
-cron_schedule_equal(const CronSchedule *a, const CronSchedule *b)
+rs_cron_schedule_equal(const CronSchedule *a, const CronSchedule *b)
 {
 	return a->minutes == b->minutes &&
 		a->hours == b->hours &&
@@ -296,7 +297,7 @@ rs_validate_schedule(const char *expr)
 	CronSchedule sched;
 	char	   *why = NULL;
 
-	if (!cron_parse(expr, &sched, &why))
+	if (!rs_cron_parse(expr, &sched, &why))
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("invalid cron schedule \"%s\"", expr),
@@ -316,13 +317,13 @@ cron_day_matches(const CronSchedule *s, int year, int month, int day)
 }
 
 /*
- * cron_timezone
+ * rs_cron_timezone
  *		The zone named tzname, or the session's zone for NULL or "".  The
  *		redis_sync.timezone setting is checked when it is set, so an error
  *		here means a caller passed an unchecked name.
  */
 pg_tz *
-cron_timezone(const char *tzname)
+rs_cron_timezone(const char *tzname)
 {
 	pg_tz	   *tz;
 
@@ -337,13 +338,13 @@ cron_timezone(const char *tzname)
 }
 
 /*
- * cron_next
+ * rs_cron_next
  *		The first time strictly after "after" at which the schedule is due,
  *		evaluated in time zone tzname (NULL or "" for the session's), or
  *		DT_NOEND if it never is (e.g. "0 0 30 2 *").
  */
 TimestampTz
-cron_next(const CronSchedule *s, TimestampTz after, const char *tzname)
+rs_cron_next(const CronSchedule *s, TimestampTz after, const char *tzname)
 {
 	pg_tz	   *tz;
 	struct pg_tm tm;
@@ -353,7 +354,7 @@ cron_next(const CronSchedule *s, TimestampTz after, const char *tzname)
 
 	if (s->interval_secs > 0)
 		return after + (TimestampTz) s->interval_secs * USECS_PER_SEC;
-	tz = cron_timezone(tzname);
+	tz = rs_cron_timezone(tzname);
 	if (timestamp2tm(after, &tzoff, &tm, &fsec, NULL, tz) != 0)
 		return DT_NOEND;
 
@@ -443,10 +444,10 @@ rs_next_run_sql(PG_FUNCTION_ARGS)
 	TimestampTz next;
 
 	rs_validate_schedule(expr);
-	(void) cron_parse(expr, &sched, NULL);
+	(void) rs_cron_parse(expr, &sched, NULL);
 	if (TIMESTAMP_NOT_FINITE(after))
 		PG_RETURN_NULL();
-	next = cron_next(&sched, after, rs_scheduler_timezone);
+	next = rs_cron_next(&sched, after, rs_scheduler_timezone);
 	if (TIMESTAMP_NOT_FINITE(next))
 		PG_RETURN_NULL();
 	PG_RETURN_TIMESTAMPTZ(next);
@@ -454,7 +455,7 @@ rs_next_run_sql(PG_FUNCTION_ARGS)
 
 /*
  * redis_sync.cron_schedule_equal(a text, b text) returns boolean
- *		Whether two valid schedules mean the same (cron_schedule_equal); an
+ *		Whether two valid schedules mean the same (rs_cron_schedule_equal); an
  *		error names an invalid one.
  */
 Datum
@@ -467,7 +468,7 @@ rs_cron_schedule_equal_sql(PG_FUNCTION_ARGS)
 
 	rs_validate_schedule(a);
 	rs_validate_schedule(b);
-	(void) cron_parse(a, &sa, NULL);
-	(void) cron_parse(b, &sb, NULL);
-	PG_RETURN_BOOL(cron_schedule_equal(&sa, &sb));
+	(void) rs_cron_parse(a, &sa, NULL);
+	(void) rs_cron_parse(b, &sb, NULL);
+	PG_RETURN_BOOL(rs_cron_schedule_equal(&sa, &sb));
 }

@@ -26,7 +26,9 @@
 #include "parser/parse_type.h"
 #include "utils/builtins.h"
 
-#include "redis_sync.h"
+#include "fdw.h"
+#include "redis_conn.h"
+#include "zset.h"
 
 /* Keys asked for per SCAN step. */
 #define RS_SCAN_COUNT "1000"
@@ -97,38 +99,24 @@ rsImportForeignSchema(ImportForeignSchemaStmt *stmt, Oid serverOid)
 	rs_claim_connection(conn, &keys, NULL);
 	do
 	{
-		const char *argv[8] = {"SCAN", cursor, "MATCH", stmt->remote_schema,
-		"COUNT", RS_SCAN_COUNT, "TYPE", "zset"};
-		redisReply *reply = rs_command(conn, NULL, 8, argv, NULL);
-		size_t		i;
+		List	   *found = NIL;
+		ListCell   *fc;
 
-		if (reply->type != REDIS_REPLY_ARRAY || reply->elements != 2 ||
-			reply->element[0]->type != REDIS_REPLY_STRING ||
-			reply->element[1]->type != REDIS_REPLY_ARRAY)
+		cursor = zr_scan_zsets(conn, cursor, stmt->remote_schema, RS_SCAN_COUNT, &found);
+		foreach(fc, found)
 		{
-			freeReplyObject(reply);
-			rs_discard_connection(conn);
-			ereport(ERROR,
-					(errcode(ERRCODE_FDW_ERROR),
-					 errmsg("unexpected reply from Redis server \"%s\" to SCAN",
-							server->servername)));
-		}
-		cursor = pnstrdup(reply->element[0]->str, reply->element[0]->len);
-		for (i = 0; i < reply->element[1]->elements; i++)
-		{
-			redisReply *k = reply->element[1]->element[i];
+			text	   *k = lfirst(fc);
+			const char *kstr = VARDATA_ANY(k);
+			int			klen = VARSIZE_ANY_EXHDR(k);
 
-			if (k->type != REDIS_REPLY_STRING)
-				continue;
-			if (memchr(k->str, '\0', k->len) != NULL)
+			if (memchr(kstr, '\0', klen) != NULL)
 				ereport(WARNING,
 						(errcode(ERRCODE_CHARACTER_NOT_IN_REPERTOIRE),
 						 errmsg("skipping Redis key 0x%s: it contains a zero byte",
-								rs_hex_bytes(k->str, k->len, 64))));
+								rs_hex_bytes(kstr, klen, 64))));
 			else
-				keys = lappend(keys, pnstrdup(k->str, k->len));
+				keys = lappend(keys, text_to_cstring(k));
 		}
-		freeReplyObject(reply);
 	} while (strcmp(cursor, "0") != 0);
 	rs_release_connection(conn, &keys);
 

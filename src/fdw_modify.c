@@ -44,33 +44,10 @@
 #include "utils/memutils.h"
 #include "utils/rel.h"
 
-#include "redis_sync.h"
-
-/*
- * Rename a member, possibly into another key, atomically.
- * KEYS: old key, new key.  ARGV: old member, new member, new score.
- * Returns {0} if the old member is gone, {-1} if the new member already
- * exists, else {1, rank of the new member}.
- */
-static const char rs_rename_script[] =
-"local old = redis.call('ZSCORE', KEYS[1], ARGV[1])\n"
-"if not old then return {0} end\n"
-"if redis.call('ZSCORE', KEYS[2], ARGV[2]) then return {-1} end\n"
-"redis.call('ZREM', KEYS[1], ARGV[1])\n"
-"redis.call('ZADD', KEYS[2], ARGV[3], ARGV[2])\n"
-"return {1, redis.call('ZRANK', KEYS[2], ARGV[2])}\n";
-
-/*
- * Delete a member and return what it was, for DELETE ... RETURNING.
- * KEYS: key.  ARGV: member.  Returns nil if the member is gone, else
- * {score, rank}.
- */
-static const char rs_delete_script[] =
-"local s = redis.call('ZSCORE', KEYS[1], ARGV[1])\n"
-"if not s then return nil end\n"
-"local r = redis.call('ZRANK', KEYS[1], ARGV[1])\n"
-"redis.call('ZREM', KEYS[1], ARGV[1])\n"
-"return {s, r}\n";
+#include "fdw.h"
+#include "options.h"
+#include "redis_conn.h"
+#include "zset.h"
 
 /* Indexes into the fdw_private list of a redis_zset ModifyTable. */
 enum RsModifyPrivateIndex
@@ -114,10 +91,6 @@ static void rs_get_row(RsModifyState *st, TupleTableSlot *slot, RsWriteRow *row)
 static void rs_get_old_row(RsModifyState *st, TupleTableSlot *planSlot, RsWriteRow *row);
 static char *rs_score_text(RsModifyState *st, Datum value, const RsWriteRow *row);
 static void rs_member_exists_error(const char *key, const char *member, int len);
-static void rs_send_zadd(RsConnection *conn, const RsWriteRow *row, const char *flag);
-static void rs_send_member_cmd(RsConnection *conn, const char *cmd, const RsWriteRow *row);
-static void rs_send_script(RsConnection *conn, const char *script, int nkeys, int nargs,
-						   const char **args, const size_t *lens);
 static void rs_set_returned(RsModifyState *st, EState *estate, TupleTableSlot *slot,
 							const RsWriteRow *row, const char *score, int64 rank);
 static int64 rs_zadd_and_rank(RsModifyState *st, const RsWriteRow *row, const char *flag,
@@ -208,9 +181,9 @@ rsPlanForeignModify(PlannerInfo *root, ModifyTable *plan, Index resultRelation,
 							get_attname(rte->relid, attnums[RS_FIELD_RANK], false), relname),
 					 errdetail("The rank of a member follows from its score.")));
 	}
-	return list_make2(makeInteger(plan->onConflictAction == ONCONFLICT_NOTHING ? 1 : 0),
-					  makeInteger(plan->returningLists != NIL &&
-								  list_nth(plan->returningLists, subplan_index) != NIL ? 1 : 0));
+	return list_make2(makeBoolean(plan->onConflictAction == ONCONFLICT_NOTHING),
+					  makeBoolean(plan->returningLists != NIL &&
+								  list_nth(plan->returningLists, subplan_index) != NIL));
 }
 
 /*
@@ -292,8 +265,8 @@ void
 rsBeginForeignModify(ModifyTableState *mtstate, ResultRelInfo *rinfo,
 					 List *fdw_private, int subplan_index, int eflags)
 {
-	bool		do_nothing = intVal(list_nth(fdw_private, RS_MPRIV_DO_NOTHING)) != 0;
-	bool		returning = intVal(list_nth(fdw_private, RS_MPRIV_RETURNING)) != 0;
+	bool		do_nothing = boolVal(list_nth(fdw_private, RS_MPRIV_DO_NOTHING));
+	bool		returning = boolVal(list_nth(fdw_private, RS_MPRIV_RETURNING));
 
 	(void) rs_init_modify(mtstate, rinfo, mtstate->operation, do_nothing, returning,
 						  (eflags & EXEC_FLAG_EXPLAIN_ONLY) != 0);
@@ -480,71 +453,6 @@ rs_member_exists_error(const char *key, const char *member, int len)
 			 errhint("Use INSERT ... ON CONFLICT DO NOTHING to skip existing members, or UPDATE to change their scores.")));
 }
 
-/* Queue ZADD key <flag> score member. */
-static void
-rs_send_zadd(RsConnection *conn, const RsWriteRow *row, const char *flag)
-{
-	const char *argv[5];
-	size_t		lens[5];
-
-	argv[0] = "ZADD";
-	argv[1] = row->key;
-	argv[2] = flag;
-	argv[3] = row->score;
-	argv[4] = row->member;
-	lens[0] = 4;
-	lens[1] = strlen(row->key);
-	lens[2] = strlen(flag);
-	lens[3] = strlen(row->score);
-	lens[4] = row->member_len;
-	rs_send(conn, 5, argv, lens);
-}
-
-/* Queue a command of the form CMD key member (ZRANK, ZREM). */
-static void
-rs_send_member_cmd(RsConnection *conn, const char *cmd, const RsWriteRow *row)
-{
-	const char *argv[3];
-	size_t		lens[3];
-
-	argv[0] = cmd;
-	argv[1] = row->key;
-	argv[2] = row->member;
-	lens[0] = strlen(cmd);
-	lens[1] = strlen(row->key);
-	lens[2] = row->member_len;
-	rs_send(conn, 3, argv, lens);
-}
-
-/*
- * rs_send_script
- *		Queue EVAL of a Lua script with nkeys keys, the first of the nargs
- *		arguments (at most 5 in all).
- */
-static void
-rs_send_script(RsConnection *conn, const char *script, int nkeys, int nargs,
-			   const char **args, const size_t *lens)
-{
-	const char *argv[8];
-	size_t		argvlen[8];
-	char		nkeys_text[2] = {'0' + nkeys, '\0'};
-	int			i;
-
-	Assert(nargs <= 5 && nkeys <= nargs);
-	argv[0] = "EVAL";
-	argv[1] = script;
-	argv[2] = nkeys_text;
-	argvlen[0] = 4;
-	argvlen[1] = strlen(script);
-	argvlen[2] = 1;
-	for (i = 0; i < nargs; i++)
-	{
-		argv[3 + i] = args[i];
-		argvlen[3 + i] = lens[i];
-	}
-	rs_send(conn, 3 + nargs, argv, argvlen);
-}
-
 /*
  * rs_set_returned
  *		Make "slot" the row as it now is in Redis, for RETURNING: the key
@@ -629,8 +537,8 @@ rs_zadd_and_rank(RsModifyState *st, const RsWriteRow *row, const char *flag, int
 	bool		isnull;
 
 	rs_claim_connection(st->conn, st, NULL);
-	rs_send_zadd(st->conn, row, flag);
-	rs_send_member_cmd(st->conn, "ZRANK", row);
+	zr_send_zadd(st->conn, row->key, flag, row->score, row->member, row->member_len);
+	zr_send_rank(st->conn, row->key, row->member, row->member_len);
 	added = zr_receive_integer(st->conn, "ZADD", row->key, NULL);
 	*rank = zr_receive_integer(st->conn, "ZRANK", row->key, &isnull);
 	/* One member was given: ZADD counts 0 or 1 added. */
@@ -658,10 +566,10 @@ rsExecForeignBatchInsert(EState *estate, ResultRelInfo *rinfo, TupleTableSlot **
 	MemoryContext oldcxt;
 	RsWriteRow *rows;
 	int			n = *numSlots;
-	volatile int ninserted = 0;
-	volatile int conflict = -1;
-	redisReply *volatile failed = NULL;
-	volatile int failed_row = -1;
+	int			ninserted = 0;
+	int			conflict = -1;
+	const char **keys;
+	bool	   *added;
 	int			i;
 
 	MemoryContextReset(st->temp_cxt);
@@ -669,66 +577,44 @@ rsExecForeignBatchInsert(EState *estate, ResultRelInfo *rinfo, TupleTableSlot **
 
 	/* Check every row before anything is sent. */
 	rows = palloc(sizeof(RsWriteRow) * n);
+	keys = palloc(sizeof(char *) * n);
+	added = palloc(sizeof(bool) * n);
 	for (i = 0; i < n; i++)
+	{
 		rs_get_row(st, slots[i], &rows[i]);
+		keys[i] = rows[i].key;
+	}
 
 	rs_claim_connection(st->conn, st, NULL);
 	for (i = 0; i < n; i++)
-		rs_send_zadd(st->conn, &rows[i], "NX");
-
-	PG_TRY();
-	{
-		for (i = 0; i < n; i++)
-		{
-			redisReply *reply = rs_receive(st->conn);
-
-			if (reply->type == REDIS_REPLY_ERROR && failed == NULL)
-			{
-				failed = reply;
-				failed_row = i;
-				continue;
-			}
-			/* ZADD NX of one member: 1 if added, 0 if it exists. */
-			if (reply->type != REDIS_REPLY_ERROR &&
-				(reply->type != REDIS_REPLY_INTEGER || reply->integer < 0 || reply->integer > 1))
-			{
-				freeReplyObject(reply);
-				zr_protocol_error(st->conn, "ZADD", rows[i].key);
-			}
-			if (reply->type == REDIS_REPLY_INTEGER && reply->integer == 1)
-			{
-				/*
-				 * Keep inserted rows first, swapping slot pairs.  COPY (which
-				 * batches from PostgreSQL 16 on) passes no plan slots.
-				 */
-				TupleTableSlot *tmp = slots[ninserted];
-
-				slots[ninserted] = slots[i];
-				slots[i] = tmp;
-				if (planSlots != NULL)
-				{
-					tmp = planSlots[ninserted];
-					planSlots[ninserted] = planSlots[i];
-					planSlots[i] = tmp;
-				}
-				ninserted++;
-			}
-			else if (reply->type == REDIS_REPLY_INTEGER && conflict < 0)
-				conflict = i;
-			freeReplyObject(reply);
-		}
-	}
-	PG_CATCH();
-	{
-		if (failed != NULL)
-			freeReplyObject(failed);
-		PG_RE_THROW();
-	}
-	PG_END_TRY();
+		zr_send_zadd(st->conn, rows[i].key, "NX", rows[i].score, rows[i].member,
+					 rows[i].member_len);
+	zr_receive_added(st->conn, n, keys, added);
 	rs_release_connection(st->conn, st);
 
-	if (failed != NULL)
-		rs_check_reply(st->conn, failed, "ZADD", rows[failed_row].key);
+	for (i = 0; i < n; i++)
+	{
+		if (added[i])
+		{
+			/*
+			 * Keep inserted rows first, swapping slot pairs.  COPY (which
+			 * batches from PostgreSQL 16 on) passes no plan slots.
+			 */
+			TupleTableSlot *tmp = slots[ninserted];
+
+			slots[ninserted] = slots[i];
+			slots[i] = tmp;
+			if (planSlots != NULL)
+			{
+				tmp = planSlots[ninserted];
+				planSlots[ninserted] = planSlots[i];
+				planSlots[i] = tmp;
+			}
+			ninserted++;
+		}
+		else if (conflict < 0)
+			conflict = i;
+	}
 	if (conflict >= 0 && !st->do_nothing)
 		rs_member_exists_error(rows[conflict].key, rows[conflict].member,
 							   rows[conflict].member_len);
@@ -821,31 +707,13 @@ rsExecForeignUpdate(EState *estate, ResultRelInfo *rinfo, TupleTableSlot *slot,
 		(void) rs_zadd_and_rank(st, &row, "XX", &rank);
 	else
 	{
-		const char *args[5] = {old.key, row.key, old.member, row.member, row.score};
-		size_t		lens[5] = {strlen(old.key), strlen(row.key), old.member_len,
-		row.member_len, strlen(row.score)};
-		redisReply *reply;
-		int64		status;
+		int			status;
 
 		rs_claim_connection(st->conn, st, NULL);
-		rs_send_script(st->conn, rs_rename_script, 2, 5, args, lens);
-		reply = rs_receive(st->conn);
+		zr_send_rename(st->conn, old.key, row.key, old.member, old.member_len,
+					   row.member, row.member_len, row.score);
+		status = zr_receive_rename(st->conn, row.key, &rank);
 		rs_release_connection(st->conn, st);
-		rs_check_reply(st->conn, reply, "EVAL", row.key);
-		/* {0}, {-1}, or {1, rank}: see rs_rename_script */
-		if (reply->type != REDIS_REPLY_ARRAY || reply->elements < 1 ||
-			reply->element[0]->type != REDIS_REPLY_INTEGER ||
-			reply->element[0]->integer < -1 || reply->element[0]->integer > 1 ||
-			reply->elements != (reply->element[0]->integer == 1 ? 2 : 1) ||
-			(reply->elements == 2 && (reply->element[1]->type != REDIS_REPLY_INTEGER ||
-									  reply->element[1]->integer < 0)))
-		{
-			freeReplyObject(reply);
-			zr_protocol_error(st->conn, "the rename of a member", row.key);
-		}
-		status = reply->element[0]->integer;
-		rank = status == 1 ? reply->element[1]->integer : -1;
-		freeReplyObject(reply);
 		if (status < 0)
 			rs_member_exists_error(row.key, row.member, row.member_len);
 		if (status == 0)
@@ -871,7 +739,6 @@ rsExecForeignDelete(EState *estate, ResultRelInfo *rinfo, TupleTableSlot *slot,
 	RsModifyState *st = (RsModifyState *) rinfo->ri_FdwState;
 	MemoryContext oldcxt;
 	RsWriteRow	old;
-	redisReply *reply;
 	char	   *score;
 	int64		rank;
 	int64		removed;
@@ -883,7 +750,7 @@ rsExecForeignDelete(EState *estate, ResultRelInfo *rinfo, TupleTableSlot *slot,
 
 	if (!st->returning)
 	{
-		rs_send_member_cmd(st->conn, "ZREM", &old);
+		zr_send_rem(st->conn, old.key, old.member, old.member_len);
 		removed = zr_receive_integer(st->conn, "ZREM", old.key, NULL);
 		/* One member was given: ZREM counts 0 or 1 removed. */
 		if (removed < 0 || removed > 1)
@@ -893,31 +760,14 @@ rsExecForeignDelete(EState *estate, ResultRelInfo *rinfo, TupleTableSlot *slot,
 		return removed == 0 ? NULL : slot;
 	}
 
+	zr_send_delete(st->conn, old.key, old.member, old.member_len);
+	if (!zr_receive_delete(st->conn, old.key, &score, &rank))
 	{
-		const char *args[2] = {old.key, old.member};
-		size_t		lens[2] = {strlen(old.key), old.member_len};
-
-		rs_send_script(st->conn, rs_delete_script, 1, 2, args, lens);
-	}
-	reply = rs_receive(st->conn);
-	rs_release_connection(st->conn, st);
-	rs_check_reply(st->conn, reply, "EVAL", old.key);
-	if (reply->type == REDIS_REPLY_NIL)
-	{
-		freeReplyObject(reply);
+		rs_release_connection(st->conn, st);
 		MemoryContextSwitchTo(oldcxt);
 		return NULL;
 	}
-	if (reply->type != REDIS_REPLY_ARRAY || reply->elements != 2 ||
-		reply->element[0]->type != REDIS_REPLY_STRING ||
-		reply->element[1]->type != REDIS_REPLY_INTEGER || reply->element[1]->integer < 0)
-	{
-		freeReplyObject(reply);
-		zr_protocol_error(st->conn, "the delete of a member", old.key);
-	}
-	score = pnstrdup(reply->element[0]->str, reply->element[0]->len);
-	rank = reply->element[1]->integer;
-	freeReplyObject(reply);
+	rs_release_connection(st->conn, st);
 
 	ExecStoreAllNullTuple(slot);
 	rs_set_returned(st, estate, slot, &old, score, rank);
@@ -1021,14 +871,8 @@ rsExecForeignTruncate(List *rels, DropBehavior behavior, bool restart_seqs)
 	/* All tables belong to one server (the executor groups them so). */
 	foreach(lc, keys)
 	{
-		const char *argv[2];
-		redisReply *reply;
-
-		argv[0] = "UNLINK";
-		argv[1] = lfirst(lc);
 		rs_claim_connection(conn, &keys, NULL);
-		reply = rs_command(conn, argv[1], 2, argv, NULL);
-		freeReplyObject(reply);
+		zr_unlink(conn, lfirst(lc));
 		rs_release_connection(conn, &keys);
 	}
 }

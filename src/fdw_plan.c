@@ -59,7 +59,11 @@
 #include "utils/rel.h"
 #include "utils/syscache.h"
 
-#include "redis_sync.h"
+#include "compat.h"
+#include "fdw.h"
+#include "options.h"
+#include "redis_conn.h"
+#include "zset.h"
 
 /* Planner state kept in baserel->fdw_private. */
 typedef struct RsRelInfo
@@ -67,7 +71,9 @@ typedef struct RsRelInfo
 	RsTableOptions topts;
 	AttrNumber	attnums[RS_NUM_FIELDS]; /* 0 if the table lacks the field */
 	Oid			atttypes[RS_NUM_FIELDS];
-	List	   *pushed;			/* RsPushedCond of baserestrictinfo, classified once */
+	List	   *pushed;			/* RsPushedCond of baserestrictinfo and of the
+								 * join clauses of parameterized paths,
+								 * classified once */
 	List	   *local_conds;	/* RestrictInfos evaluated locally (with rechecks) */
 	bool		has_member_cond;
 	bool		has_multi_key;	/* key = ANY(...) */
@@ -255,7 +261,10 @@ rsGetForeignRelSize(PlannerInfo *root, RelOptInfo *baserel, Oid foreigntableid)
 	{
 		ForeignTable *table = GetForeignTable(foreigntableid);
 		ForeignServer *server = GetForeignServer(table->serverid);
-		UserMapping *user = GetUserMapping(GetUserId(), server->serverid);
+		/* the role the executor reads as (a view's owner, say), as postgres_fdw does */
+		Oid			userid = rs_rel_check_as_user(root, baserel);
+		UserMapping *user = GetUserMapping(OidIsValid(userid) ? userid : GetUserId(),
+										   server->serverid);
 		RsConnection *conn = rs_get_connection(server, user);
 
 		if (conn->pending == 0)
@@ -539,19 +548,20 @@ rsGetForeignPaths(PlannerInfo *root, RelOptInfo *baserel, Oid foreigntableid)
 	{
 		RestrictInfo *ri = lfirst_node(RestrictInfo, lc);
 		Relids		required_outer;
-		RsCondKind	kind;
-		RsCondOp	op;
-		Expr	   *value;
+		RsPushedCond *pc;
 		double		rows;
 
-		if (!join_clause_is_movable_to(ri, baserel) ||
-			!rs_classify(root, baserel, info, ri->clause, &kind, &op, &value) ||
-			kind != RS_COND_MEMBER)
+		if (!join_clause_is_movable_to(ri, baserel))
+			continue;
+		pc = rs_classify_restriction(root, baserel, info, ri);
+		if (pc == NULL || pc->kind != RS_COND_MEMBER)
 			continue;
 		required_outer = bms_difference(ri->clause_relids, baserel->relids);
 		if (bms_is_empty(required_outer))
 			continue;
-		rows = (op == RS_OP_ANY ? 10 : 1) * (info->has_multi_key ? 3 : 1);
+		/* rsGetForeignPlan finds it here if the path is chosen */
+		info->pushed = lappend(info->pushed, pc);
+		rows = (pc->op == RS_OP_ANY ? 10 : 1) * (info->has_multi_key ? 3 : 1);
 		add_path(baserel, (Path *)
 				 rs_create_foreignscan_path(root, baserel, NULL, rows, 10.0, 10.0 + rows * cpu_tuple_cost,
 										 NIL, required_outer, NULL,
@@ -659,11 +669,14 @@ rsGetForeignPlan(PlannerInfo *root, RelOptInfo *baserel, Oid foreigntableid,
 		RsPushedCond *pc = NULL;
 		ListCell   *pl;
 
-		/* Restrictions were classified in rsGetForeignRelSize. */
+		/*
+		 * Restrictions were classified in rsGetForeignRelSize, and the join
+		 * clauses of parameterized paths in rsGetForeignPaths; a join clause
+		 * that the planner built anew for this path is classified here.
+		 */
 		foreach(pl, info->pushed)
 			if (((RsPushedCond *) lfirst(pl))->ri == ri)
 				pc = lfirst(pl);
-		/* Join clauses of a parameterized path are classified here. */
 		if (pc == NULL && !list_member_ptr(info->local_conds, ri))
 			pc = rs_classify_restriction(root, baserel, info, ri);
 
@@ -701,7 +714,7 @@ rsGetForeignPlan(PlannerInfo *root, RelOptInfo *baserel, Oid foreigntableid,
 
 	return make_foreignscan(tlist, local, baserel->relid, values,
 							lappend(list_make5(kinds, ops, makeInteger(order), makeInteger(limit),
-											   makeInteger(info->need_rank ? 1 : 0)),
-									makeInteger(rs_feeds_own_write(root, info, foreigntableid) ? 1 : 0)),
+											   makeBoolean(info->need_rank)),
+									makeBoolean(rs_feeds_own_write(root, info, foreigntableid))),
 							NIL, NIL, outer_plan);
 }

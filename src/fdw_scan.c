@@ -53,7 +53,11 @@
 #include "utils/tuplestore.h"
 #include "storage/spin.h"
 
-#include "redis_sync.h"
+#include "compat.h"
+#include "fdw.h"
+#include "options.h"
+#include "redis_conn.h"
+#include "zset.h"
 
 /* The shared state of a parallel scan, in the parallel DSM. */
 typedef struct RsParallelState
@@ -184,8 +188,8 @@ rsBeginForeignScan(ForeignScanState *node, int eflags)
 	st->cond_ops = list_nth(priv, RS_PRIV_CONDOPS);
 	st->order = intVal(list_nth(priv, RS_PRIV_ORDER));
 	st->limit = intVal(list_nth(priv, RS_PRIV_LIMIT));
-	st->need_rank = intVal(list_nth(priv, RS_PRIV_NEED_RANK)) != 0;
-	st->materialize = intVal(list_nth(priv, RS_PRIV_MATERIALIZE)) != 0;
+	st->need_rank = boolVal(list_nth(priv, RS_PRIV_NEED_RANK));
+	st->materialize = boolVal(list_nth(priv, RS_PRIV_MATERIALIZE));
 	st->cond_exprs = fsplan->fdw_exprs;
 	st->cond_values = ExecInitExprList(fsplan->fdw_exprs, (PlanState *) node);
 

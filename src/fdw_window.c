@@ -32,7 +32,7 @@
 #include "utils/float.h"
 #include "utils/numeric.h"
 
-#include "redis_sync.h"
+#include "fdw.h"
 
 static bool rs_is_integer_type(Oid typid);
 static double rs_value_double(Datum value, Oid typid, bool *is_int, int64 *ival);

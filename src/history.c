@@ -22,7 +22,8 @@
 #include "utils/guc.h"
 #include "utils/timestamp.h"
 
-#include "redis_sync.h"
+#include "catalog.h"
+#include "sync.h"
 
 PG_FUNCTION_INFO_V1(purge_runs);
 

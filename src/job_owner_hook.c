@@ -30,7 +30,8 @@
 #include "utils/builtins.h"
 #include "utils/lsyscache.h"
 
-#include "redis_sync.h"
+#include "catalog.h"
+#include "sync.h"
 
 static ProcessUtility_hook_type rs_prev_process_utility = NULL;
 

@@ -35,7 +35,12 @@
 #include "utils/rel.h"
 #include "utils/syscache.h"
 
-#include "redis_sync.h"
+#include "catalog.h"
+#include "compat.h"
+#include "cron.h"
+#include "fdw.h"
+#include "options.h"
+#include "sync.h"
 
 PG_FUNCTION_INFO_V1(rs_format_key_sql);
 PG_FUNCTION_INFO_V1(rs_check_job_sql);

@@ -32,7 +32,22 @@
 #include "utils/guc.h"
 #include "utils/lsyscache.h"
 
-#include "redis_sync.h"
+#include "options.h"
+#include "redis_conn.h"
+
+#define RS_FDW_NAME			"redis_zset"
+
+/* Largest page_size of a foreign table. */
+#define RS_MAX_PAGE_SIZE	1000000
+
+/* Rows per pipelined batch of an INSERT, unless batch_size says otherwise. */
+#define RS_DEFAULT_BATCH_SIZE	1000
+#define RS_MAX_BATCH_SIZE		100000
+
+/* Bounds and default of the server option max_reply_bytes. */
+#define RS_MIN_REPLY_BYTES		((int64) 1024)
+#define RS_MAX_REPLY_BYTES		((int64) 4 * 1024 * 1024 * 1024)
+#define RS_DEFAULT_REPLY_BYTES	((int64) 256 * 1024 * 1024)
 
 /* Kinds of option value. */
 typedef enum RsOptionType

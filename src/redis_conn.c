@@ -44,6 +44,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <hiredis/hiredis.h>
 
 #include "access/xact.h"
 #include "miscadmin.h"
@@ -55,7 +56,9 @@
 #include "utils/syscache.h"
 #include "utils/timestamp.h"
 
-#include "redis_sync.h"
+#include "compat.h"
+#include "options.h"
+#include "redis_conn.h"
 
 /* One cache entry per user mapping. */
 typedef struct ConnCacheEntry

@@ -18,7 +18,9 @@
 #include "pgtime.h"
 #include "utils/guc.h"
 
+#include "fdw.h"
 #include "redis_sync.h"
+#include "sync.h"
 
 PG_MODULE_MAGIC;
 

@@ -43,7 +43,9 @@
 #include "storage/latch.h"
 #include "utils/timestamp.h"
 
-#include "redis_sync.h"
+#include "compat.h"
+#include "options.h"
+#include "redis_conn.h"
 
 #ifdef RS_HAVE_TLS
 

@@ -43,7 +43,10 @@
 #include "utils/memutils.h"
 #include "utils/timestamp.h"
 
+#include "catalog.h"
+#include "cron.h"
 #include "redis_sync.h"
+#include "sync.h"
 
 #define RS_SCHEDULER_MAX_SLEEP_MS	5000
 #define RS_SCHEDULER_NO_EXTENSION_SLEEP_MS	30000
@@ -117,6 +120,7 @@ rs_scheduler_main(Datum main_arg)
 	ctl.entrysize = sizeof(RsScheduledJob);
 	scheduled_jobs = hash_create("redis_sync scheduled jobs", 64, &ctl,
 								 HASH_ELEM | HASH_BLOBS);
+	/* Each pass allocates in the loop's context, which is reset per pass. */
 	loop_cxt = AllocSetContextCreate(TopMemoryContext, "redis_sync scheduler loop",
 									 ALLOCSET_DEFAULT_SIZES);
 	ereport(LOG,
@@ -148,6 +152,7 @@ rs_scheduler_main(Datum main_arg)
 			rs_retry_runs();
 			sleep_ms = Min(rs_schedule_pass(), RS_SCHEDULER_RETRY_POLL_MS);
 		}
+		/* (nothing is allocated while waiting; the loop's context is reset next) */
 		MemoryContextSwitchTo(TopMemoryContext);
 
 		rc = WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH,
@@ -234,9 +239,10 @@ rs_resume_interrupted_runs(void)
 				"AND EXISTS (SELECT 1 FROM pg_catalog.pg_roles o WHERE o.oid = j.owner::oid)",
 				0, NULL, NULL, NULL, SPI_OK_SELECT);
 	n = SPI_processed;
-	job_ids = palloc(sizeof(int64) * (n + 1));
-	owners = palloc(sizeof(Oid) * (n + 1));
-	dates = palloc(sizeof(DateADT) * (n + 1));
+	/* copied out of SPI: the runs start after the commit */
+	job_ids = SPI_palloc(sizeof(int64) * (n + 1));
+	owners = SPI_palloc(sizeof(Oid) * (n + 1));
+	dates = SPI_palloc(sizeof(DateADT) * (n + 1));
 	for (i = 0; i < n; i++)
 	{
 		bool		isnull;
@@ -279,9 +285,10 @@ rs_retry_runs(void)
 				"RETURNING r.job_id, j.owner::oid, r.run_date",
 				0, NULL, NULL, NULL, SPI_OK_UPDATE_RETURNING);
 	n = SPI_processed;
-	job_ids = palloc(sizeof(int64) * (n + 1));
-	owners = palloc(sizeof(Oid) * (n + 1));
-	dates = palloc(sizeof(DateADT) * (n + 1));
+	/* copied out of SPI: the runs start after the commit */
+	job_ids = SPI_palloc(sizeof(int64) * (n + 1));
+	owners = SPI_palloc(sizeof(Oid) * (n + 1));
+	dates = SPI_palloc(sizeof(DateADT) * (n + 1));
 	for (uint64 i = 0; i < n; i++)
 	{
 		bool		isnull;
@@ -338,12 +345,12 @@ rs_schedule_pass(void)
 		sj->due = false;
 		sj->owner = DatumGetObjectId(rs_spi_getdatum(i, 2, &isnull));
 		sj->day_offset = DatumGetInt32(rs_spi_getdatum(i, 4, &isnull));
-		if (!cron_parse(schedule, &cs, &why))
+		if (!rs_cron_parse(schedule, &cs, &why))
 		{
 			sj->next_due = DT_NOEND;
 			continue;
 		}
-		if (!found || !cron_schedule_equal(&sj->parsed, &cs))
+		if (!found || !rs_cron_schedule_equal(&sj->parsed, &cs))
 		{
 			/*
 			 * New to us (or rescheduled): due at the first time after the
@@ -353,11 +360,11 @@ rs_schedule_pass(void)
 			TimestampTz since = DatumGetTimestampTz(rs_spi_getdatum(i, 5, &isnull));
 
 			sj->parsed = cs;
-			sj->next_due = cron_next(&cs, since, rs_scheduler_timezone);
+			sj->next_due = rs_cron_next(&cs, since, rs_scheduler_timezone);
 		}
 		sj->due = (sj->next_due <= now);
 		if (sj->due)
-			sj->next_due = cron_next(&cs, now, rs_scheduler_timezone);
+			sj->next_due = rs_cron_next(&cs, now, rs_scheduler_timezone);
 	}
 	rs_commit_xact();
 
@@ -485,7 +492,7 @@ rs_today(TimestampTz now)
 	fsec_t		fsec;
 	int			tzoff;
 
-	if (timestamp2tm(now, &tzoff, &tm, &fsec, NULL, cron_timezone(rs_scheduler_timezone)) != 0)
+	if (timestamp2tm(now, &tzoff, &tm, &fsec, NULL, rs_cron_timezone(rs_scheduler_timezone)) != 0)
 		ereport(ERROR,
 				(errcode(ERRCODE_DATETIME_VALUE_OUT_OF_RANGE),
 				 errmsg("timestamp out of range")));

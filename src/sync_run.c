@@ -47,7 +47,9 @@
 #include "utils/portal.h"
 #include "utils/snapmgr.h"
 
-#include "redis_sync.h"
+#include "catalog.h"
+#include "compat.h"
+#include "sync.h"
 
 /* State of the caller while it waits. */
 typedef struct RsWaitState
@@ -347,9 +349,9 @@ rs_check_blocked_by_caller(RsRunShared *shared, const char *job_name)
  * after it was taken.  The caller of sync_run() would hold it for the whole
  * run, so the versions that the workers' updates leave behind could not be
  * pruned during the run: no update could stay on its page (HOT), each
- * wrote a new index entry and a new page, and a 1,000,000-member run wrote
- * twice the WAL and twice the full-page images that it writes otherwise,
- * and left the dead versions to the next reader.  sync_run() itself reads
+ * wrote a new index entry and a new page, and a run wrote far more WAL
+ * and full-page images than it writes otherwise, and left the dead
+ * versions to the next reader.  sync_run() itself reads
  * nothing after it starts waiting, so the xmin only matters if the query
  * around it does; rs_caller_needs_no_snapshot decides that it does not.
  * The xmin is advertised again before sync_run() returns or fails.

@@ -51,7 +51,12 @@
 #include "utils/lsyscache.h"
 #include "utils/memutils.h"
 
+#include "catalog.h"
+#include "redis_conn.h"
+#include "redis_sync.h"
+#include "sync.h"
 #include "sync_worker.h"
+#include "zset.h"
 
 #define RS_MAX_RETRIES 5
 
@@ -94,7 +99,7 @@ static int64 rs_chunk_next(RsWorker *w, int64 offset);
 static void rs_send_chunk_range(RsWorker *w, int64 offset);
 static void rs_read_ahead(RsWorker *w, ZsetPage *page, int64 offset, MemoryContext cxt);
 static void rs_record_failure(RsWorker *w, ErrorData *edata);
-static void rs_count_type(Oid typid, RsCountType *ct);
+static void rs_count_type(Oid typid, RsCountType *ct, MemoryContext cxt);
 static SPIPlanPtr rs_prepare_kept(const char *sql, int nargs, Oid *argtypes);
 static char *rs_upsert_sql(const char *table, bool daily, bool filtered);
 
@@ -123,10 +128,10 @@ rs_sync_worker_main(Datum main_arg)
 
 	/*
 	 * Most of a sync's WAL is full-page images of the pages that its upserts
-	 * dirty first after each checkpoint; lz4 shrinks them for little CPU (a
-	 * 1,000,000-member first sync in the benchmark: 1.46 GB of WAL down to
-	 * 0.77 GB, 6% faster).  wal_compression needs superuser, which the worker
-	 * is not: redis_sync.worker_wal_compression is the superuser's choice.
+	 * dirty first after each checkpoint; lz4 shrinks them for little CPU
+	 * (bench/README.md has the measurements).  wal_compression needs
+	 * superuser, which the worker is not: redis_sync.worker_wal_compression
+	 * is the superuser's choice.
 	 */
 	wal_compression = rs_wal_compression_name();
 	if (wal_compression != NULL)
@@ -139,8 +144,8 @@ rs_sync_worker_main(Datum main_arg)
 	 * scan, and JIT compilation would cost more than the chunk.  Nor may
 	 * the probe scan the table: a daily table that was empty when last
 	 * analyzed looks cheaper to scan than to probe, yet the other workers
-	 * fill it while the plan runs, once per row of the chunk (a 5,000-row
-	 * chunk took 19 s that way).  The same holds for the foreign key checks.
+	 * fill it while the plan runs, and the scan would read it once per row
+	 * of the chunk.  The same holds for the foreign key checks.
 	 */
 	SetConfigOption("enable_seqscan", "off", PGC_USERSET, PGC_S_SESSION);
 	SetConfigOption("enable_hashjoin", "off", PGC_USERSET, PGC_S_SESSION);
@@ -148,6 +153,11 @@ rs_sync_worker_main(Datum main_arg)
 	SetConfigOption("enable_bitmapscan", "off", PGC_USERSET, PGC_S_SESSION);
 	SetConfigOption("jit", "off", PGC_USERSET, PGC_S_SESSION);
 
+	/*
+	 * The worker's context: its job, key, server, type lookups and probes,
+	 * and the chunk and segment contexts, which outlive each transaction.  The process syncs
+	 * partitions of one run and exits, so it lives as long as the process.
+	 */
 	worker_cxt = AllocSetContextCreate(TopMemoryContext, "redis_sync worker",
 									   ALLOCSET_DEFAULT_SIZES);
 	w.chunk_cxt[0] = AllocSetContextCreate(worker_cxt, "redis_sync chunk",
@@ -199,8 +209,10 @@ rs_worker_setup(RsWorker *w)
 	char	   *daily_name;
 	char	   *sql;
 	Oid			ptypes[3];
+	MemoryContext cxt;			/* the worker's: w's fields live in it */
+	MemoryContext spi_cxt;
 
-	rs_begin_xact("redis_sync: starting");
+	cxt = rs_begin_xact("redis_sync: starting");
 	w->job = rs_lookup_job_by_id(w->req.job_id);
 
 	values[0] = Int64GetDatum(w->req.run_id);
@@ -211,7 +223,7 @@ rs_worker_setup(RsWorker *w)
 				(errcode(ERRCODE_UNDEFINED_OBJECT),
 				 errmsg("run " INT64_FORMAT " does not exist", w->req.run_id)));
 	w->run_date = DatumGetDateADT(rs_spi_getdatum(0, 1, &isnull));
-	w->read_key = TextDatumGetCString(rs_spi_getdatum(0, 2, &isnull));
+	w->read_key = MemoryContextStrdup(cxt, TextDatumGetCString(rs_spi_getdatum(0, 2, &isnull)));
 
 	/* Targets: checked again, since they may have changed since create_job. */
 	daily_name = rs_qualified_relname(w->job->daily_table, w->job->job_name);
@@ -219,8 +231,8 @@ rs_worker_setup(RsWorker *w)
 		Oid			t;
 
 		rs_validate_target_table(w->job->daily_table, true, w->req.owner, &t);
-		rs_count_type(t, &w->daily_type);
-		w->daily_probe = rs_probe_create(w->job->daily_table, true, t, TopMemoryContext);
+		rs_count_type(t, &w->daily_type, cxt);
+		w->daily_probe = rs_probe_create(w->job->daily_table, true, t, cxt);
 	}
 	ptypes[0] = TEXTARRAYOID;
 	ptypes[1] = get_array_type(w->daily_type.typid);
@@ -239,8 +251,8 @@ rs_worker_setup(RsWorker *w)
 		Oid			t;
 
 		rs_validate_target_table(w->job->member_table, false, w->req.owner, &t);
-		rs_count_type(t, &w->member_type);
-		w->member_probe = rs_probe_create(w->job->member_table, false, t, TopMemoryContext);
+		rs_count_type(t, &w->member_type, cxt);
+		w->member_probe = rs_probe_create(w->job->member_table, false, t, cxt);
 		ptypes[1] = get_array_type(w->member_type.typid);
 		w->member_plan = rs_prepare_kept(rs_upsert_sql(member_name, false, false), 2, ptypes);
 		w->member_filtered_plan = rs_prepare_kept(rs_upsert_sql(member_name, false, true), 2, ptypes);
@@ -266,9 +278,11 @@ rs_worker_setup(RsWorker *w)
 										 7, otypes);
 	}
 
+	spi_cxt = MemoryContextSwitchTo(cxt);
 	w->server = GetForeignServerByName(w->job->server_name, false);
 	rs_check_server_access(w->server, w->req.owner);
 	w->user = GetUserMapping(w->req.owner, w->server->serverid);
+	MemoryContextSwitchTo(spi_cxt);
 	w->conn = rs_get_connection(w->server, w->user);
 	rs_commit_xact();
 }
@@ -316,16 +330,19 @@ rs_prepare_kept(const char *sql, int nargs, Oid *argtypes)
 	return plan;
 }
 
-/* Look up what is needed to build arrays of, and parse values into, a type. */
+/*
+ * Look up what is needed to build arrays of, and parse values into, a type;
+ * the input function's cache lives in cxt.
+ */
 static void
-rs_count_type(Oid typid, RsCountType *ct)
+rs_count_type(Oid typid, RsCountType *ct, MemoryContext cxt)
 {
 	Oid			infunc;
 
 	ct->typid = typid;
 	get_typlenbyvalalign(typid, &ct->typlen, &ct->typbyval, &ct->typalign);
 	getTypeInputInfo(typid, &infunc, &ct->ioparam);
-	fmgr_info_cxt(infunc, &ct->infunc, TopMemoryContext);
+	fmgr_info_cxt(infunc, &ct->infunc, cxt);
 }
 
 /*

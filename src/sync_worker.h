@@ -12,7 +12,9 @@
 #include "executor/spi.h"
 #include "fmgr.h"
 
-#include "redis_sync.h"
+#include "catalog.h"
+#include "sync.h"
+#include "zset.h"
 
 /* A target column's type, for building arrays and parsing scores. */
 typedef struct RsCountType

@@ -59,7 +59,8 @@
 #include "utils/syscache.h"
 #include "utils/typcache.h"
 
-#include "redis_sync.h"
+#include "compat.h"
+#include "sync.h"
 
 /* At most this many index entries (row versions) are followed per key. */
 #define RS_PROBE_MAX_TIDS 16

@@ -30,7 +30,10 @@
 #include "utils/backend_status.h"
 #include "utils/timestamp.h"
 
+#include "catalog.h"
+#include "compat.h"
 #include "redis_sync.h"
+#include "sync.h"
 
 /* How long to wait for a started process to show in the status array. */
 #define RS_SLOT_VISIBLE_TIMEOUT_MS	10000

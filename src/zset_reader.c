@@ -14,10 +14,13 @@
  */
 #include "postgres.h"
 
+#include <hiredis/hiredis.h>
+
 #include "mb/pg_wchar.h"
 #include "utils/builtins.h"
 
-#include "redis_sync.h"
+#include "redis_conn.h"
+#include "zset.h"
 
 static int64 zr_range_width(RsConnection *conn, int64 start);
 
@@ -230,6 +233,19 @@ zr_receive_integer(RsConnection *conn, const char *command, const char *key,
 }
 
 /*
+ * zr_integer_command
+ *		Send one command whose arguments are all NUL-terminated strings and
+ *		whose reply is an integer (EXPIRE, UNLINK, ZCARD...), and return it.
+ *		"key" names the key in messages.
+ */
+int64
+zr_integer_command(RsConnection *conn, const char *key, int argc, const char **argv)
+{
+	zr_send_simple(conn, argc, argv);
+	return zr_receive_integer(conn, argv[0], key, NULL);
+}
+
+/*
  * zr_card
  *		ZCARD key: the number of members (0 for a missing key).
  */
@@ -238,8 +254,46 @@ zr_card(RsConnection *conn, const char *key)
 {
 	const char *argv[2] = {"ZCARD", key};
 
-	zr_send_simple(conn, 2, argv);
-	return zr_receive_integer(conn, "ZCARD", key, NULL);
+	return zr_integer_command(conn, key, 2, argv);
+}
+
+/*
+ * zr_scan_zsets
+ *		One step of SCAN over the sorted-set keys that match "pattern",
+ *		asking for about "count" keys, from "cursor" ("0" to start).  Appends
+ *		the keys found to *keys, as text (a key may hold any bytes, a zero
+ *		byte too), and returns the next cursor, "0" when the walk is done.
+ *		SCAN may return a key more than once.
+ */
+char *
+zr_scan_zsets(RsConnection *conn, const char *cursor, const char *pattern,
+			  const char *count, List **keys)
+{
+	const char *argv[8] = {"SCAN", cursor, "MATCH", pattern, "COUNT", count, "TYPE", "zset"};
+	redisReply *reply = rs_command(conn, NULL, 8, argv, NULL);
+	char	   *next;
+
+	if (reply->type != REDIS_REPLY_ARRAY || reply->elements != 2 ||
+		reply->element[0]->type != REDIS_REPLY_STRING ||
+		reply->element[1]->type != REDIS_REPLY_ARRAY)
+	{
+		freeReplyObject(reply);
+		rs_discard_connection(conn);
+		ereport(ERROR,
+				(errcode(ERRCODE_FDW_ERROR),
+				 errmsg("unexpected reply from Redis server \"%s\" to SCAN",
+						conn->desc)));
+	}
+	next = pnstrdup(reply->element[0]->str, reply->element[0]->len);
+	for (size_t i = 0; i < reply->element[1]->elements; i++)
+	{
+		redisReply *k = reply->element[1]->element[i];
+
+		if (k->type == REDIS_REPLY_STRING)
+			*keys = lappend(*keys, cstring_to_text_with_len(k->str, k->len));
+	}
+	freeReplyObject(reply);
+	return next;
 }
 
 /*
@@ -251,10 +305,8 @@ rs_hex_bytes(const char *data, int len, int maxbytes)
 {
 	int			n = Min(len, maxbytes);
 	char	   *out = palloc(n * 2 + 4);
-	int			i;
 
-	for (i = 0; i < n; i++)
-		snprintf(out + 2 * i, 3, "%02x", (unsigned char) data[i]);
+	hex_encode(data, n, out);
 	strcpy(out + 2 * n, len > n ? "..." : "");
 	return out;
 }

@@ -33,9 +33,13 @@
  */
 #include "postgres.h"
 
-#include "miscadmin.h"
+#include <hiredis/hiredis.h>
 
-#include "redis_sync.h"
+#include "miscadmin.h"
+#include "utils/memutils.h"
+
+#include "redis_conn.h"
+#include "zset.h"
 
 /* Members copied by one script: a short command, as Redis wants them. */
 #define RS_SNAPSHOT_PAGE	"500"
