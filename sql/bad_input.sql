@@ -4,7 +4,7 @@
 -- and leave the server serving.
 --
 \set VERBOSITY default
-\! redis-cli -p $REDIS_PORT flushall > /dev/null
+\! redis-cli -h $REDIS_HOST -p $REDIS_PORT flushall > /dev/null
 CREATE SCHEMA bad;
 SET search_path = bad, public;
 CREATE TABLE bad.member (name text PRIMARY KEY, click_count bigint NOT NULL);
@@ -18,11 +18,11 @@ SELECT redis_sync.create_job('bad_small', 'redis', 'bad:%Y-%m-%d', NULL, NULL, '
 CREATE FOREIGN TABLE bad_ft (key text, member text, score bigint) SERVER redis;
 
 -- keys of every other Redis type: the scan and the sync name the key
-\! redis-cli -p $REDIS_PORT set bad:2020-03-01 a-string > /dev/null
-\! redis-cli -p $REDIS_PORT rpush bad:2020-03-02 a b > /dev/null
-\! redis-cli -p $REDIS_PORT sadd bad:2020-03-03 a b > /dev/null
-\! redis-cli -p $REDIS_PORT hset bad:2020-03-04 a 1 > /dev/null
-\! redis-cli -p $REDIS_PORT xadd bad:2020-03-05 '*' a 1 > /dev/null
+\! redis-cli -h $REDIS_HOST -p $REDIS_PORT set bad:2020-03-01 a-string > /dev/null
+\! redis-cli -h $REDIS_HOST -p $REDIS_PORT rpush bad:2020-03-02 a b > /dev/null
+\! redis-cli -h $REDIS_HOST -p $REDIS_PORT sadd bad:2020-03-03 a b > /dev/null
+\! redis-cli -h $REDIS_HOST -p $REDIS_PORT hset bad:2020-03-04 a 1 > /dev/null
+\! redis-cli -h $REDIS_HOST -p $REDIS_PORT xadd bad:2020-03-05 '*' a 1 > /dev/null
 SELECT * FROM bad_ft WHERE key = 'bad:2020-03-02';
 SELECT * FROM bad_ft WHERE key = 'bad:2020-03-05' AND member = 'a';
 \set VERBOSITY terse
@@ -35,21 +35,21 @@ SELECT * FROM redis_sync.sync_run('bad', '2020-03-05');
 SELECT count(*) FROM bad.daily;
 
 -- a total key of the wrong type fails the run too
-\! redis-cli -p $REDIS_PORT zadd bad:2020-03-06 1 a > /dev/null
-\! redis-cli -p $REDIS_PORT set bad:total x > /dev/null
+\! redis-cli -h $REDIS_HOST -p $REDIS_PORT zadd bad:2020-03-06 1 a > /dev/null
+\! redis-cli -h $REDIS_HOST -p $REDIS_PORT set bad:total x > /dev/null
 \set VERBOSITY terse
 SELECT * FROM redis_sync.sync_run('bad', '2020-03-06');
 \set VERBOSITY default
-\! redis-cli -p $REDIS_PORT del bad:total > /dev/null
+\! redis-cli -h $REDIS_HOST -p $REDIS_PORT del bad:total > /dev/null
 
 -- members with a NUL byte: not text, so the scan shows the bytes; bytea reads them
-\! redis-cli -p $REDIS_PORT eval "redis.call('ZADD', KEYS[1], 1, 'nul\0inside', 2, 'ok')" 1 bad:nul > /dev/null
+\! redis-cli -h $REDIS_HOST -p $REDIS_PORT eval "redis.call('ZADD', KEYS[1], 1, 'nul\0inside', 2, 'ok')" 1 bad:nul > /dev/null
 SELECT member, score FROM bad_ft WHERE key = 'bad:nul';
 CREATE FOREIGN TABLE bad_bytes (member bytea, score int) SERVER redis OPTIONS (key 'bad:nul');
 SELECT * FROM bad_bytes;
 
 -- a 512 KB member goes through the scan and the sync whole
-\! redis-cli -p $REDIS_PORT eval "redis.call('ZADD', KEYS[1], 3, string.rep('x', 524288)); redis.call('ZADD', KEYS[1], 4, 'short')" 1 bad:2020-03-07 > /dev/null
+\! redis-cli -h $REDIS_HOST -p $REDIS_PORT eval "redis.call('ZADD', KEYS[1], 3, string.rep('x', 524288)); redis.call('ZADD', KEYS[1], 4, 'short')" 1 bad:2020-03-07 > /dev/null
 SELECT length(member), score FROM bad_ft WHERE key = 'bad:2020-03-07' ORDER BY score;
 -- (one partition of one-member chunks, so that the order of the writes is
 -- known: "short" sorts first and commits, then the long member fails)
@@ -60,15 +60,15 @@ SELECT length(name), click_count FROM bad.daily WHERE click_date = '2020-03-07' 
 SELECT length(name), click_count FROM bad.member ORDER BY click_count;
 
 -- scores that do not fit the column: infinities, beyond bigint, beyond int
-\! redis-cli -p $REDIS_PORT zadd bad:inf 1 fine +inf up -inf down > /dev/null
+\! redis-cli -h $REDIS_HOST -p $REDIS_PORT zadd bad:inf 1 fine +inf up -inf down > /dev/null
 SELECT * FROM bad_ft WHERE key = 'bad:inf' AND member = 'fine';
 SELECT * FROM bad_ft WHERE key = 'bad:inf';
 SELECT * FROM bad_ft WHERE key = 'bad:inf' AND member = 'down';
-\! redis-cli -p $REDIS_PORT zadd bad:2020-03-08 1 a 2 b 3 c 1e19 huge > /dev/null
+\! redis-cli -h $REDIS_HOST -p $REDIS_PORT zadd bad:2020-03-08 1 a 2 b 3 c 1e19 huge > /dev/null
 SELECT * FROM redis_sync.sync_run('bad', '2020-03-08');
-\! redis-cli -p $REDIS_PORT zadd bad:2020-03-09 1 a 3000000000 big-for-int > /dev/null
+\! redis-cli -h $REDIS_HOST -p $REDIS_PORT zadd bad:2020-03-09 1 a 3000000000 big-for-int > /dev/null
 SELECT * FROM redis_sync.sync_run('bad_small', '2020-03-09');
-\! redis-cli -p $REDIS_PORT zadd bad:2020-03-10 1 a +inf endless > /dev/null
+\! redis-cli -h $REDIS_HOST -p $REDIS_PORT zadd bad:2020-03-10 1 a +inf endless > /dev/null
 SELECT * FROM redis_sync.sync_run('bad', '2020-03-10');
 \set VERBOSITY terse
 SELECT run_date, status, error_sqlstate, error_partition IS NOT NULL AS has_partition, error

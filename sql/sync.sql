@@ -2,8 +2,8 @@
 -- sync_run: results checked against Redis, re-runs, resume, errors
 --
 -- 2,500 members on 2020-01-21; totals for all but the last 100, plus others
-\! redis-cli -p $REDIS_PORT eval "for i=1,2500 do redis.call('ZADD', KEYS[1], (i * 7) % 101, 'user' .. i) end" 1 clicks:daily:2020-01-21 > /dev/null
-\! redis-cli -p $REDIS_PORT eval "for i=1,2400 do redis.call('ZADD', KEYS[1], i * 3, 'user' .. i) end; for i=1,50 do redis.call('ZADD', KEYS[1], 1, 'other' .. i) end" 1 clicks:total > /dev/null
+\! redis-cli -h $REDIS_HOST -p $REDIS_PORT eval "for i=1,2500 do redis.call('ZADD', KEYS[1], (i * 7) % 101, 'user' .. i) end" 1 clicks:daily:2020-01-21 > /dev/null
+\! redis-cli -h $REDIS_HOST -p $REDIS_PORT eval "for i=1,2400 do redis.call('ZADD', KEYS[1], i * 3, 'user' .. i) end; for i=1,50 do redis.call('ZADD', KEYS[1], 1, 'other' .. i) end" 1 clicks:total > /dev/null
 CREATE FOREIGN TABLE day21 (member text, score bigint, rank bigint) SERVER redis OPTIONS (key 'clicks:daily:2020-01-21');
 CREATE FOREIGN TABLE totals (member text, score bigint) SERVER redis OPTIONS (key 'clicks:total');
 
@@ -33,15 +33,15 @@ SELECT count(*) AS rewritten FROM daily_click_count d JOIN before b USING (name,
 SELECT count(*) AS rewritten FROM member m JOIN before_m b USING (name) WHERE m.xmin::text <> b.x;
 
 -- a changed count is written, and only it
-\! redis-cli -p $REDIS_PORT zincrby clicks:daily:2020-01-21 5 user10 > /dev/null
-\! redis-cli -p $REDIS_PORT zincrby clicks:total 5 user10 > /dev/null
+\! redis-cli -h $REDIS_HOST -p $REDIS_PORT zincrby clicks:daily:2020-01-21 5 user10 > /dev/null
+\! redis-cli -h $REDIS_HOST -p $REDIS_PORT zincrby clicks:total 5 user10 > /dev/null
 SELECT run_id, status, members, rows_written FROM redis_sync.sync_run('daily_clicks', '2020-01-21');
 SELECT m.click_count, d.click_count FROM member m JOIN daily_click_count d USING (name)
  WHERE name = 'user10';
 
 -- every count changed: the chunks after the first try a plain INSERT, meet
 -- the existing rows, and fall back to the upsert; the result is exact
-\! redis-cli -p $REDIS_PORT eval "for i=1,2500 do redis.call('ZINCRBY', KEYS[1], 1, 'user' .. i) end" 1 clicks:daily:2020-01-21 > /dev/null
+\! redis-cli -h $REDIS_HOST -p $REDIS_PORT eval "for i=1,2500 do redis.call('ZINCRBY', KEYS[1], 1, 'user' .. i) end" 1 clicks:daily:2020-01-21 > /dev/null
 SELECT run_id, status, members, rows_written FROM redis_sync.sync_run('daily_clicks', '2020-01-21');
 SELECT count(*) AS mismatches FROM day21 d
   FULL JOIN (SELECT * FROM daily_click_count WHERE click_date = '2020-01-21') c ON c.name = d.member
@@ -51,7 +51,7 @@ SELECT count(*) AS mismatches FROM day21 d
 SELECT run_id, status, members, rows_written FROM redis_sync.sync_run('daily_clicks', '2020-01-19');
 
 -- a missing total key: new members get 0, existing members keep their count
-\! redis-cli -p $REDIS_PORT zadd clicks:daily:2020-01-20 4 user1 6 newbie > /dev/null
+\! redis-cli -h $REDIS_HOST -p $REDIS_PORT zadd clicks:daily:2020-01-20 4 user1 6 newbie > /dev/null
 SELECT redis_sync.alter_job('daily_clicks', total_key => 'clicks:none');
 SELECT run_id, status, members, rows_written FROM redis_sync.sync_run('daily_clicks', '2020-01-20');
 SELECT name, click_count FROM member WHERE name IN ('user1', 'newbie') ORDER BY name;
@@ -66,7 +66,7 @@ SELECT pg_advisory_unlock(1381190210, 1);
 
 -- a failed partition: earlier chunks stay, the error names the member and rank,
 -- and the next sync_run resumes the same run
-\! redis-cli -p $REDIS_PORT eval "for i=1,1000 do redis.call('ZADD', KEYS[1], i, 'm' .. i) end" 1 clicks:daily:2020-01-17 > /dev/null
+\! redis-cli -h $REDIS_HOST -p $REDIS_PORT eval "for i=1,1000 do redis.call('ZADD', KEYS[1], i, 'm' .. i) end" 1 clicks:daily:2020-01-17 > /dev/null
 ALTER TABLE daily_click_count ADD CONSTRAINT no_777 CHECK (click_count <> 777);
 -- one worker takes the partitions in order, so the state at the failure is known
 SELECT redis_sync.alter_job('daily_clicks', workers => 1);
@@ -88,12 +88,12 @@ SELECT run_id, status, members, rows_written FROM redis_sync.sync_run('daily_cli
 -- a past day's key that lost members before a resume: its partitions no
 -- longer fit the key, so a new run reads it (and the failed one is superseded
 -- when that run succeeds); a key that shrinks during a run fails it (007)
-\! redis-cli -p $REDIS_PORT eval "for i=1,1000 do redis.call('ZADD', KEYS[1], i, 'm' .. i) end" 1 clicks:daily:2020-01-18 > /dev/null
+\! redis-cli -h $REDIS_HOST -p $REDIS_PORT eval "for i=1,1000 do redis.call('ZADD', KEYS[1], i, 'm' .. i) end" 1 clicks:daily:2020-01-18 > /dev/null
 ALTER TABLE daily_click_count ADD CONSTRAINT no_555 CHECK (click_count <> 555) NOT VALID;
 SELECT redis_sync.alter_job('daily_clicks', workers => 1);
 SELECT status FROM redis_sync.sync_run('daily_clicks', '2020-01-18');
 ALTER TABLE daily_click_count DROP CONSTRAINT no_555;
-\! redis-cli -p $REDIS_PORT zremrangebyrank clicks:daily:2020-01-18 300 -1 > /dev/null
+\! redis-cli -h $REDIS_HOST -p $REDIS_PORT zremrangebyrank clicks:daily:2020-01-18 300 -1 > /dev/null
 SELECT redis_sync.alter_job('daily_clicks', workers => 3);
 SELECT status, members FROM redis_sync.sync_run('daily_clicks', '2020-01-18');
 SELECT count(*) AS partitions, count(*) FILTER (WHERE status = 'succeeded') AS succeeded
@@ -102,11 +102,11 @@ SELECT count(*), min(click_count), max(click_count) FROM daily_click_count WHERE
 
 -- bad data in Redis
 \set VERBOSITY default
-\! redis-cli -p $REDIS_PORT set clicks:daily:2020-01-16 oops > /dev/null
+\! redis-cli -h $REDIS_HOST -p $REDIS_PORT set clicks:daily:2020-01-16 oops > /dev/null
 SELECT * FROM redis_sync.sync_run('daily_clicks', '2020-01-16');
-\! redis-cli -p $REDIS_PORT eval "redis.call('ZADD', KEYS[1], 1, 'fine', 2, 'bad\255name')" 1 clicks:daily:2020-01-15 > /dev/null
+\! redis-cli -h $REDIS_HOST -p $REDIS_PORT eval "redis.call('ZADD', KEYS[1], 1, 'fine', 2, 'bad\255name')" 1 clicks:daily:2020-01-15 > /dev/null
 SELECT * FROM redis_sync.sync_run('daily_clicks', '2020-01-15');
-\! redis-cli -p $REDIS_PORT zadd clicks:daily:2020-01-14 1.5 fractional > /dev/null
+\! redis-cli -h $REDIS_HOST -p $REDIS_PORT zadd clicks:daily:2020-01-14 1.5 fractional > /dev/null
 SELECT * FROM redis_sync.sync_run('daily_clicks', '2020-01-14');
 \set VERBOSITY terse
 SELECT run_date, status, error_sqlstate, error FROM redis_sync.run WHERE status = 'failed' ORDER BY run_id;
@@ -120,7 +120,7 @@ ALTER TABLE daily_click_count ADD PRIMARY KEY (name, click_date);
 -- server and user mapping shares the worker's connection: a worker writes a
 -- segment read whole, with no reply in flight, so the trigger reads safely
 -- (a worker reading ahead in rank order would refuse with a "busy" error)
-\! redis-cli -p $REDIS_PORT eval "for i=1,2000 do redis.call('ZADD', KEYS[1], i, 'user' .. i) end" 1 clicks:daily:2020-01-13 > /dev/null
+\! redis-cli -h $REDIS_HOST -p $REDIS_PORT eval "for i=1,2000 do redis.call('ZADD', KEYS[1], i, 'user' .. i) end" 1 clicks:daily:2020-01-13 > /dev/null
 CREATE FUNCTION peek_totals() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN PERFORM count(*) FROM public.totals; RETURN NEW; END $$;
 CREATE TRIGGER peek_totals BEFORE INSERT ON daily_click_count
@@ -137,10 +137,10 @@ SELECT status, members FROM redis_sync.sync_run('daily_clicks', '2020-01-13');
 SET timezone = 'UTC';
 SELECT redis_sync.format_key('clicks:daily:%Y-%m-%d', current_date) AS today_key \gset
 \setenv TODAY_KEY :today_key
-\! redis-cli -p $REDIS_PORT zadd $TODAY_KEY 1 today1 2 today2 > /dev/null
+\! redis-cli -h $REDIS_HOST -p $REDIS_PORT zadd $TODAY_KEY 1 today1 2 today2 > /dev/null
 SELECT status, members FROM redis_sync.sync_run('daily_clicks');
 SELECT read_key LIKE 'redis_sync:snapshot:%' AS snapshot FROM redis_sync.run ORDER BY run_id DESC LIMIT 1;
-\! redis-cli -p $REDIS_PORT --raw keys 'redis_sync:*'
+\! redis-cli -h $REDIS_HOST -p $REDIS_PORT --raw keys 'redis_sync:*'
 RESET timezone;
 
 -- views

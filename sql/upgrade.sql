@@ -14,7 +14,7 @@ CREATE USER MAPPING FOR PUBLIC SERVER up_redis;
 CREATE TABLE member (name text PRIMARY KEY, click_count bigint NOT NULL);
 CREATE TABLE daily_click_count (name text NOT NULL, click_date date NOT NULL,
   click_count bigint NOT NULL, PRIMARY KEY (name, click_date));
-\! redis-cli -p $REDIS_PORT eval "for i=1,40 do redis.call('ZADD', KEYS[1], i, 'up' .. i); redis.call('ZADD', KEYS[2], i * 10, 'up' .. i) end" 2 up:daily:2020-02-02 up:total > /dev/null
+\! redis-cli -h $REDIS_HOST -p $REDIS_PORT eval "for i=1,40 do redis.call('ZADD', KEYS[1], i, 'up' .. i); redis.call('ZADD', KEYS[2], i * 10, 'up' .. i) end" 2 up:daily:2020-02-02 up:total > /dev/null
 
 -- jobs made by 0.1's functions
 SELECT redis_sync.create_job('up_job', 'up_redis', 'up:daily:%Y-%m-%d', 'up:total',

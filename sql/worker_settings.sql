@@ -24,18 +24,18 @@ CREATE TABLE wal_daily (name text NOT NULL, click_date date NOT NULL, click_coun
                         PRIMARY KEY (name, click_date)) WITH (fillfactor = 50);
 SELECT redis_sync.create_job('wal_job', 'redis', 'wal:daily:%Y-%m-%d', 'wal:total',
                              'wal_member', 'wal_daily', workers => 2) > 0 AS created;
-\! redis-cli -p $REDIS_PORT eval "for i=1,3000 do redis.call('ZADD', KEYS[1], i, 'member' .. i); redis.call('ZADD', KEYS[2], i, 'member' .. i) end" 2 wal:daily:2020-03-01 wal:total > /dev/null
+\! redis-cli -h $REDIS_HOST -p $REDIS_PORT eval "for i=1,3000 do redis.call('ZADD', KEYS[1], i, 'member' .. i); redis.call('ZADD', KEYS[2], i, 'member' .. i) end" 2 wal:daily:2020-03-01 wal:total > /dev/null
 SELECT status, rows_written FROM redis_sync.sync_run('wal_job', '2020-03-01');
 
 ALTER DATABASE contrib_regression SET redis_sync.worker_wal_compression = off;
-\! redis-cli -p $REDIS_PORT eval "for i=1,3000 do redis.call('ZINCRBY', KEYS[1], 1, 'member' .. i) end" 1 wal:daily:2020-03-01 > /dev/null
+\! redis-cli -h $REDIS_HOST -p $REDIS_PORT eval "for i=1,3000 do redis.call('ZINCRBY', KEYS[1], 1, 'member' .. i) end" 1 wal:daily:2020-03-01 > /dev/null
 CHECKPOINT;
 SELECT pg_current_wal_lsn() AS lsn \gset
 SELECT status, rows_written FROM redis_sync.sync_run('wal_job', '2020-03-01');
 SELECT pg_current_wal_lsn() - :'lsn' AS wal_off \gset
 
 ALTER DATABASE contrib_regression SET redis_sync.worker_wal_compression = lz4;
-\! redis-cli -p $REDIS_PORT eval "for i=1,3000 do redis.call('ZINCRBY', KEYS[1], 1, 'member' .. i) end" 1 wal:daily:2020-03-01 > /dev/null
+\! redis-cli -h $REDIS_HOST -p $REDIS_PORT eval "for i=1,3000 do redis.call('ZINCRBY', KEYS[1], 1, 'member' .. i) end" 1 wal:daily:2020-03-01 > /dev/null
 CHECKPOINT;
 SELECT pg_current_wal_lsn() AS lsn \gset
 SELECT status, rows_written FROM redis_sync.sync_run('wal_job', '2020-03-01');
@@ -47,4 +47,4 @@ SELECT count(*), sum(click_count) FROM wal_daily;
 ALTER DATABASE contrib_regression RESET redis_sync.worker_wal_compression;
 SELECT redis_sync.drop_job('wal_job');
 DROP TABLE wal_daily, wal_member;
-\! redis-cli -p $REDIS_PORT del wal:daily:2020-03-01 wal:total > /dev/null
+\! redis-cli -h $REDIS_HOST -p $REDIS_PORT del wal:daily:2020-03-01 wal:total > /dev/null
