@@ -168,3 +168,4 @@ SET client_min_messages = warning;
 DROP TABLE diff_result, l_f8, l_num, l_txt, l_real, l_cents, l_big, l_int;
 DROP SERVER diff_redis CASCADE;
 RESET client_min_messages;
+\! redis-cli -h $REDIS_HOST -p $REDIS_PORT del df:float df:real df:cents df:big df:int > /dev/null

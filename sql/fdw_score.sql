@@ -156,3 +156,4 @@ SELECT member FROM f_num WHERE score BETWEEN -1e400 AND 1e400;
 SET client_min_messages = warning;
 DROP SERVER score_redis CASCADE;
 RESET client_min_messages;
+\! redis-cli -h $REDIS_HOST -p $REDIS_PORT del sc:inf sc:frac sc:cents sc:big sc:int > /dev/null
