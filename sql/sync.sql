@@ -53,6 +53,7 @@ EXCEPTION WHEN OTHERS THEN
                    FROM unnest(string_to_array(ctx, E'\n')) WITH ORDINALITY AS c(line, n)
                   WHERE ctx <> '';
 END $$;
+
 -- 2,500 members on 2020-01-21; totals for all but the last 100, plus others
 \! redis-cli -h $REDIS_HOST -p $REDIS_PORT eval "for i=1,2500 do redis.call('ZADD', KEYS[1], (i * 7) % 101, 'user' .. i) end" 1 sync:daily:2020-01-21 > /dev/null
 \! redis-cli -h $REDIS_HOST -p $REDIS_PORT eval "for i=1,2400 do redis.call('ZADD', KEYS[1], i * 3, 'user' .. i) end; for i=1,50 do redis.call('ZADD', KEYS[1], 1, 'other' .. i) end" 1 sync:total > /dev/null
