@@ -76,6 +76,10 @@ ifdef RS_WERROR
 PG_CFLAGS = -Wall -Wextra -Wformat=2 -Wno-unused-parameter -Wno-missing-field-initializers -Wno-sign-compare -Werror
 endif
 
+# make installcheck runs these files against an installed redis_sync and a
+# running PostgreSQL (PGHOST, PGPORT, PGUSER), with the Redis at REDIS_HOST
+# (default 127.0.0.1) and REDIS_PORT; REGRESS=name runs one file.  Each file
+# creates and drops what it uses, and touches only Redis keys of its own prefix.
 REGRESS = options tls fdw_scan fdw_pipeline fdw_pushdown fdw_score fdw_differential fdw_errors fdw_write fdw_import fdw_parallel jobs sync bad_input cron worker_settings target_probe upgrade
 REGRESS_OPTS = --dbname=contrib_regression
 
@@ -83,6 +87,12 @@ PG_CONFIG ?= pg_config
 PGXS := $(shell $(PG_CONFIG) --pgxs 2>/dev/null)
 ifneq ($(PGXS),)
 include $(PGXS)
+# the Redis the pg_regress files use
+REDIS_HOST ?= 127.0.0.1
+export REDIS_HOST REDIS_PORT
+installcheck: check-redis-port
+check-redis-port:
+	@test -n "$(REDIS_PORT)" || { echo "make installcheck needs REDIS_PORT (and REDIS_HOST, default 127.0.0.1): the Redis the tests use" >&2; exit 1; }
 else
 # No PostgreSQL to build against (yet): "make test" and "make demo" install
 # it; a plain "make" says so instead of running another target.
@@ -90,7 +100,7 @@ all:
 	@echo "pg_config not found: install postgresql-server-dev-15 (make test does), or set PG_CONFIG" >&2; exit 1
 endif
 
-.PHONY: test test-full test-matrix print-tls demo demo-stop bench bench-live bench-scan
+.PHONY: check-redis-port test test-full test-matrix print-tls demo demo-stop bench bench-live bench-scan
 test:
 	bash test/run_tests.sh
 test-full:

@@ -1,6 +1,9 @@
 --
 -- Cron schedules: parsing and next due times
 --
+SET client_min_messages = warning;
+CREATE EXTENSION IF NOT EXISTS redis_sync;
+RESET client_min_messages;
 SET timezone = 'UTC';
 SELECT s, redis_sync.next_run(s, '2026-11-21 10:17:30+00') AS next
   FROM unnest(ARRAY[

@@ -6,19 +6,20 @@
 -- 2^53.  The seed is fixed; the output is the number of mismatches (0), and
 -- the first mismatching query if there is one.
 --
+\getenv redis_host REDIS_HOST
 \getenv redis_port REDIS_PORT
 SET client_min_messages = warning;
 CREATE EXTENSION IF NOT EXISTS redis_sync;
 RESET client_min_messages;
-CREATE SERVER diff_redis FOREIGN DATA WRAPPER redis_zset OPTIONS (port :'redis_port');
+CREATE SERVER diff_redis FOREIGN DATA WRAPPER redis_zset OPTIONS (host :'redis_host', port :'redis_port');
 CREATE USER MAPPING FOR PUBLIC SERVER diff_redis;
-\! redis-cli -p $REDIS_PORT del df:float df:real df:cents df:big df:int > /dev/null
-\! redis-cli -p $REDIS_PORT zadd df:float -inf a inf b inf b2 0 c -0 c2 0.1 d 0.1 d2 0.1 d3 0.3 e 0.30000000000000004 e2 0.5 f 1.005 g 2.675 h 1e-300 i 5e-324 j -2.5 k 1.7976931348623157e308 l -1e308 m 9007199254740992 n 9007199254740994 o -9007199254740992 p 9007199254740991 q 99999999999999984 r 1e17 s 123456789.123 t 7 u 7 u2 2147483647 v 16777217 w 1.00 x 2.67 y > /dev/null
-\! redis-cli -p $REDIS_PORT zadd df:real -inf a inf b 0 c 0.1 d 0.1 d2 0.3 e 0.5 f 1.005 g 2.675 h 16777216 i 16777217 j 3.4e38 k -3.4e38 l 1e-30 m 7 n 7 n2 0.10000000149011612 o 0.099999994039535522 p 0.30000001192092896 q > /dev/null
-\! redis-cli -p $REDIS_PORT zadd df:cents 1.005 a 2.675 b 0.125 c 0.135 d -1.005 e 0 f 9999999999.99 g 0.005 h 0.004999 i 7 j 7 j2 1.004999 k 1.015 l -0.005 m 1 n 2.67 o 0.1 p > /dev/null
-\! redis-cli -p $REDIS_PORT zadd df:big 9007199254740992 a -9007199254740992 b 9007199254740994 c -9007199254740994 d 9007199254740991 e 99999999999999984 f -99999999999999984 g 0 h 5 i 5 j 5 k 2147483648 l -2147483649 m 9007199254740996 n 18014398509481984 o 7 p > /dev/null
-\! redis-cli -p $REDIS_PORT zadd df:int 2147483647 a -2147483648 b 0 c 7 d 7 e 16777217 f -1 g 1 h 2147483646 i 5 j > /dev/null
-\! redis-cli -p $REDIS_PORT eval "for i = 1, 40 do redis.call('ZADD', KEYS[1], string.format('%.17g', i * 0.1 - 1), 'r' .. i); redis.call('ZADD', KEYS[2], string.format('%.17g', i * 0.1 - 1), 'r' .. i); redis.call('ZADD', KEYS[3], string.format('%.17g', i * 0.013 - 0.2), 'r' .. i); redis.call('ZADD', KEYS[4], i * 1000003 - 20000000, 'r' .. i); redis.call('ZADD', KEYS[5], i * 7919 - 100000, 'r' .. i) end" 5 df:float df:real df:cents df:big df:int > /dev/null
+\! redis-cli -h $REDIS_HOST -p $REDIS_PORT del df:float df:real df:cents df:big df:int > /dev/null
+\! redis-cli -h $REDIS_HOST -p $REDIS_PORT zadd df:float -inf a inf b inf b2 0 c -0 c2 0.1 d 0.1 d2 0.1 d3 0.3 e 0.30000000000000004 e2 0.5 f 1.005 g 2.675 h 1e-300 i 5e-324 j -2.5 k 1.7976931348623157e308 l -1e308 m 9007199254740992 n 9007199254740994 o -9007199254740992 p 9007199254740991 q 99999999999999984 r 1e17 s 123456789.123 t 7 u 7 u2 2147483647 v 16777217 w 1.00 x 2.67 y > /dev/null
+\! redis-cli -h $REDIS_HOST -p $REDIS_PORT zadd df:real -inf a inf b 0 c 0.1 d 0.1 d2 0.3 e 0.5 f 1.005 g 2.675 h 16777216 i 16777217 j 3.4e38 k -3.4e38 l 1e-30 m 7 n 7 n2 0.10000000149011612 o 0.099999994039535522 p 0.30000001192092896 q > /dev/null
+\! redis-cli -h $REDIS_HOST -p $REDIS_PORT zadd df:cents 1.005 a 2.675 b 0.125 c 0.135 d -1.005 e 0 f 9999999999.99 g 0.005 h 0.004999 i 7 j 7 j2 1.004999 k 1.015 l -0.005 m 1 n 2.67 o 0.1 p > /dev/null
+\! redis-cli -h $REDIS_HOST -p $REDIS_PORT zadd df:big 9007199254740992 a -9007199254740992 b 9007199254740994 c -9007199254740994 d 9007199254740991 e 99999999999999984 f -99999999999999984 g 0 h 5 i 5 j 5 k 2147483648 l -2147483649 m 9007199254740996 n 18014398509481984 o 7 p > /dev/null
+\! redis-cli -h $REDIS_HOST -p $REDIS_PORT zadd df:int 2147483647 a -2147483648 b 0 c 7 d 7 e 16777217 f -1 g 1 h 2147483646 i 5 j > /dev/null
+\! redis-cli -h $REDIS_HOST -p $REDIS_PORT eval "for i = 1, 40 do redis.call('ZADD', KEYS[1], string.format('%.17g', i * 0.1 - 1), 'r' .. i); redis.call('ZADD', KEYS[2], string.format('%.17g', i * 0.1 - 1), 'r' .. i); redis.call('ZADD', KEYS[3], string.format('%.17g', i * 0.013 - 0.2), 'r' .. i); redis.call('ZADD', KEYS[4], i * 1000003 - 20000000, 'r' .. i); redis.call('ZADD', KEYS[5], i * 7919 - 100000, 'r' .. i) end" 5 df:float df:real df:cents df:big df:int > /dev/null
 
 CREATE FOREIGN TABLE d_f8 (member text, score float8, rank bigint) SERVER diff_redis OPTIONS (key 'df:float', page_size '7');
 CREATE FOREIGN TABLE d_num (member text, score numeric, rank bigint) SERVER diff_redis OPTIONS (key 'df:float', page_size '7');
@@ -167,3 +168,4 @@ SET client_min_messages = warning;
 DROP TABLE diff_result, l_f8, l_num, l_txt, l_real, l_cents, l_big, l_int;
 DROP SERVER diff_redis CASCADE;
 RESET client_min_messages;
+\! redis-cli -h $REDIS_HOST -p $REDIS_PORT del df:float df:real df:cents df:big df:int > /dev/null

@@ -1,11 +1,19 @@
 --
 -- Parallel scans: the workers share one rank window
 --
-\! redis-cli -p $REDIS_PORT flushall > /dev/null
-\! redis-cli -p $REDIS_PORT eval "for i=1,20000 do redis.call('ZADD', KEYS[1], i % 977, 'user' .. i) end" 1 rs:par > /dev/null
+\getenv redis_host REDIS_HOST
+\getenv redis_port REDIS_PORT
+SET client_min_messages = warning;
+CREATE EXTENSION IF NOT EXISTS redis_sync;
+RESET client_min_messages;
+CREATE SERVER par_redis FOREIGN DATA WRAPPER redis_zset OPTIONS (host :'redis_host', port :'redis_port');
+CREATE USER MAPPING FOR PUBLIC SERVER par_redis;
+-- this file's keys start with "par:"
+\! redis-cli -h $REDIS_HOST -p $REDIS_PORT eval "for _, k in ipairs(redis.call('KEYS', ARGV[1])) do redis.call('DEL', k) end" 0 'par:*' > /dev/null
+\! redis-cli -h $REDIS_HOST -p $REDIS_PORT eval "for i=1,20000 do redis.call('ZADD', KEYS[1], i % 977, 'user' .. i) end" 1 par:set > /dev/null
 
 CREATE FOREIGN TABLE par (member text, score float8, rank bigint)
-  SERVER redis OPTIONS (key 'rs:par', page_size '100');
+  SERVER par_redis OPTIONS (key 'par:set', page_size '100');
 
 -- the serial result
 SET max_parallel_workers_per_gather = 0;
@@ -31,9 +39,9 @@ EXPLAIN (ANALYZE, COSTS OFF, TIMING OFF, SUMMARY OFF)
 SELECT g, (SELECT count(*) FROM par WHERE score < g) FROM generate_series(1, 3) g;
 
 -- a key column table, or member lookups, are not parallel: serial plan
-CREATE FOREIGN TABLE par_keys (key text, member text, score float8) SERVER redis;
-EXPLAIN (COSTS OFF) SELECT count(*) FROM par_keys WHERE key = 'rs:par';
-SELECT count(*) FROM par_keys WHERE key = 'rs:par';
+CREATE FOREIGN TABLE par_keys (key text, member text, score float8) SERVER par_redis;
+EXPLAIN (COSTS OFF) SELECT count(*) FROM par_keys WHERE key = 'par:set';
+SELECT count(*) FROM par_keys WHERE key = 'par:set';
 
 -- with debug_parallel_query (force_parallel_mode before PostgreSQL 16), a
 -- small scan runs in a worker
@@ -51,3 +59,8 @@ RESET debug_parallel_query;
 RESET force_parallel_mode;
 \endif
 DROP TABLE par_serial;
+
+SET client_min_messages = warning;
+DROP SERVER par_redis CASCADE;
+RESET client_min_messages;
+\! redis-cli -h $REDIS_HOST -p $REDIS_PORT eval "for _, k in ipairs(redis.call('KEYS', ARGV[1])) do redis.call('DEL', k) end" 0 'par:*' > /dev/null

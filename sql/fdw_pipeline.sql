@@ -5,15 +5,16 @@
 -- or fails mid-scan while pages are in flight, then checks that the
 -- connection still answers exactly (a full read of a known set).
 --
+\getenv redis_host REDIS_HOST
 \getenv redis_port REDIS_PORT
 SET client_min_messages = warning;
 CREATE EXTENSION IF NOT EXISTS redis_sync;
 RESET client_min_messages;
-CREATE SERVER pipe_redis FOREIGN DATA WRAPPER redis_zset OPTIONS (port :'redis_port');
+CREATE SERVER pipe_redis FOREIGN DATA WRAPPER redis_zset OPTIONS (host :'redis_host', port :'redis_port');
 CREATE USER MAPPING FOR PUBLIC SERVER pipe_redis;
-\! redis-cli -p $REDIS_PORT del pl:a pl:b pl:c pl:bad > /dev/null
-\! redis-cli -p $REDIS_PORT eval "for i=1,2500 do redis.call('ZADD', KEYS[1], i, 'user' .. i); redis.call('ZADD', KEYS[2], 2 * i, 'user' .. i) end" 2 pl:a pl:b > /dev/null
-\! redis-cli -p $REDIS_PORT eval "for i=1,300 do redis.call('ZADD', KEYS[1], i, 'user' .. i) end; redis.call('ZADD', KEYS[1], 10000000000, 'huge')" 1 pl:bad > /dev/null
+\! redis-cli -h $REDIS_HOST -p $REDIS_PORT del pl:a pl:b pl:c pl:bad > /dev/null
+\! redis-cli -h $REDIS_HOST -p $REDIS_PORT eval "for i=1,2500 do redis.call('ZADD', KEYS[1], i, 'user' .. i); redis.call('ZADD', KEYS[2], 2 * i, 'user' .. i) end" 2 pl:a pl:b > /dev/null
+\! redis-cli -h $REDIS_HOST -p $REDIS_PORT eval "for i=1,300 do redis.call('ZADD', KEYS[1], i, 'user' .. i) end; redis.call('ZADD', KEYS[1], 10000000000, 'huge')" 1 pl:bad > /dev/null
 
 -- pages of 7: a full read is 358 pages
 CREATE FOREIGN TABLE pa (member text, score bigint, rank bigint)
@@ -40,14 +41,16 @@ DECLARE
   calls bigint;
 BEGIN
   TRUNCATE pipe_stats;
-  EXECUTE format($c$COPY pipe_stats FROM PROGRAM 'redis-cli -p %s info commandstats; redis-cli -p %s config resetstat > /dev/null'$c$,
-                 current_setting('pipe_test.redis_port'), current_setting('pipe_test.redis_port'));
+  EXECUTE format($c$COPY pipe_stats FROM PROGRAM 'redis-cli -h %s -p %s info commandstats; redis-cli -h %s -p %s config resetstat > /dev/null'$c$,
+                 current_setting('pipe_test.redis_host'), current_setting('pipe_test.redis_port'),
+                 current_setting('pipe_test.redis_host'), current_setting('pipe_test.redis_port'));
   SELECT coalesce(substring(line FROM 'cmdstat_zrange:calls=([0-9]+)')::bigint, 0) INTO calls
     FROM pipe_stats WHERE line LIKE 'cmdstat_zrange:%';
   RETURN coalesce(calls, 0);
 END
 $$;
-SELECT set_config('pipe_test.redis_port', :'redis_port', false) IS NOT NULL AS port_set;
+SELECT set_config('pipe_test.redis_host', :'redis_host', false) IS NOT NULL AND
+       set_config('pipe_test.redis_port', :'redis_port', false) IS NOT NULL AS port_set;
 SELECT pipe_zranges() >= 0 AS reset;
 
 -- a full read asks for each page once
@@ -147,4 +150,4 @@ SELECT pipe_check();
 DROP FUNCTION pipe_check();
 DROP FUNCTION pipe_zranges();
 DROP SERVER pipe_redis CASCADE;
-\! redis-cli -p $REDIS_PORT del pl:a pl:b pl:c pl:bad > /dev/null
+\! redis-cli -h $REDIS_HOST -p $REDIS_PORT del pl:a pl:b pl:c pl:bad > /dev/null

@@ -2,6 +2,27 @@
 -- What the scan pushes down to Redis, shown with EXPLAIN (VERBOSE, COSTS OFF),
 -- and the results of each shape
 --
+\getenv redis_host REDIS_HOST
+\getenv redis_port REDIS_PORT
+SET client_min_messages = warning;
+CREATE EXTENSION IF NOT EXISTS redis_sync;
+RESET client_min_messages;
+CREATE SERVER push_redis FOREIGN DATA WRAPPER redis_zset OPTIONS (host :'redis_host', port :'redis_port');
+CREATE USER MAPPING FOR PUBLIC SERVER push_redis;
+-- this file's keys start with "push:"
+\! redis-cli -h $REDIS_HOST -p $REDIS_PORT eval "for _, k in ipairs(redis.call('KEYS', ARGV[1])) do redis.call('DEL', k) end" 0 'push:*' > /dev/null
+-- the sets and tables that fdw_scan reads
+\! redis-cli -h $REDIS_HOST -p $REDIS_PORT zadd push:small 1 a 2 b 3 c 3 d 10.5 e > /dev/null
+\! redis-cli -h $REDIS_HOST -p $REDIS_PORT eval "for i=1,2500 do redis.call('ZADD', KEYS[1], i, 'user' .. i) end" 1 push:big > /dev/null
+CREATE FOREIGN TABLE small (member text, score float8, rank bigint)
+  SERVER push_redis OPTIONS (key 'push:small', page_size '2');
+CREATE FOREIGN TABLE big (member text, score bigint, rank bigint)
+  SERVER push_redis OPTIONS (key 'push:big', page_size '7');
+CREATE FOREIGN TABLE anykey (key text, member text, score float8, rank bigint) SERVER push_redis;
+CREATE TABLE people (name text PRIMARY KEY, team text);
+INSERT INTO people VALUES ('a', 'red'), ('c', 'blue'), ('e', 'red'), ('zz', 'blue');
+ANALYZE people;
+
 -- rank windows
 EXPLAIN (VERBOSE, COSTS OFF) SELECT * FROM big WHERE rank < 3;
 SELECT * FROM big WHERE rank < 3;
@@ -71,5 +92,11 @@ SELECT count(*), sum(b2.score) FROM big b1 JOIN big b2 ON b2.member = b1.member;
 RESET enable_hashjoin;
 RESET enable_mergejoin;
 -- key column conditions
-EXPLAIN (VERBOSE, COSTS OFF) SELECT * FROM anykey WHERE key = 'rs:small' AND rank < 2;
-EXPLAIN (VERBOSE, COSTS OFF) SELECT * FROM anykey WHERE key = ANY (ARRAY['rs:a', 'rs:b']);
+EXPLAIN (VERBOSE, COSTS OFF) SELECT * FROM anykey WHERE key = 'push:small' AND rank < 2;
+EXPLAIN (VERBOSE, COSTS OFF) SELECT * FROM anykey WHERE key = ANY (ARRAY['push:a', 'push:b']);
+
+SET client_min_messages = warning;
+DROP TABLE people;
+DROP SERVER push_redis CASCADE;
+RESET client_min_messages;
+\! redis-cli -h $REDIS_HOST -p $REDIS_PORT eval "for _, k in ipairs(redis.call('KEYS', ARGV[1])) do redis.call('DEL', k) end" 0 'push:*' > /dev/null

@@ -4,18 +4,19 @@
 -- the column (float8; integers), otherwise pushed as a widened window and
 -- rechecked locally (numeric, numeric(p,s), real), or kept local (text).
 --
+\getenv redis_host REDIS_HOST
 \getenv redis_port REDIS_PORT
 SET client_min_messages = warning;
 CREATE EXTENSION IF NOT EXISTS redis_sync;
 RESET client_min_messages;
-CREATE SERVER score_redis FOREIGN DATA WRAPPER redis_zset OPTIONS (port :'redis_port');
+CREATE SERVER score_redis FOREIGN DATA WRAPPER redis_zset OPTIONS (host :'redis_host', port :'redis_port');
 CREATE USER MAPPING FOR PUBLIC SERVER score_redis;
-\! redis-cli -p $REDIS_PORT del sc:inf sc:frac sc:cents sc:big sc:int > /dev/null
-\! redis-cli -p $REDIS_PORT zadd sc:inf -inf a 0 b inf c > /dev/null
-\! redis-cli -p $REDIS_PORT zadd sc:frac 0.1 a 0.3 b 0.5 c > /dev/null
-\! redis-cli -p $REDIS_PORT zadd sc:cents 1.005 a 2.675 b > /dev/null
-\! redis-cli -p $REDIS_PORT zadd sc:big 9007199254740992 a -9007199254740992 b > /dev/null
-\! redis-cli -p $REDIS_PORT zadd sc:int -2147483648 a 0 b 7 c 7 d 2147483647 e > /dev/null
+\! redis-cli -h $REDIS_HOST -p $REDIS_PORT del sc:inf sc:frac sc:cents sc:big sc:int > /dev/null
+\! redis-cli -h $REDIS_HOST -p $REDIS_PORT zadd sc:inf -inf a 0 b inf c > /dev/null
+\! redis-cli -h $REDIS_HOST -p $REDIS_PORT zadd sc:frac 0.1 a 0.3 b 0.5 c > /dev/null
+\! redis-cli -h $REDIS_HOST -p $REDIS_PORT zadd sc:cents 1.005 a 2.675 b > /dev/null
+\! redis-cli -h $REDIS_HOST -p $REDIS_PORT zadd sc:big 9007199254740992 a -9007199254740992 b > /dev/null
+\! redis-cli -h $REDIS_HOST -p $REDIS_PORT zadd sc:int -2147483648 a 0 b 7 c 7 d 2147483647 e > /dev/null
 
 --
 -- 1. Infinite bounds
@@ -155,3 +156,4 @@ SELECT member FROM f_num WHERE score BETWEEN -1e400 AND 1e400;
 SET client_min_messages = warning;
 DROP SERVER score_redis CASCADE;
 RESET client_min_messages;
+\! redis-cli -h $REDIS_HOST -p $REDIS_PORT del sc:inf sc:frac sc:cents sc:big sc:int > /dev/null

@@ -5,11 +5,20 @@
 --
 -- 600 members; a varchar name with a numeric count, and a daily table whose
 -- unique key starts with the date
-\! redis-cli -p $REDIS_PORT eval "for i=1,600 do redis.call('ZADD', KEYS[1], i % 37, 'p' .. i); redis.call('ZADD', KEYS[2], i * 2, 'p' .. i) end" 2 probe:daily:2020-04-01 probe:total > /dev/null
+\getenv redis_host REDIS_HOST
+\getenv redis_port REDIS_PORT
+SET client_min_messages = warning;
+CREATE EXTENSION IF NOT EXISTS redis_sync;
+RESET client_min_messages;
+CREATE SERVER probe_redis FOREIGN DATA WRAPPER redis_zset OPTIONS (host :'redis_host', port :'redis_port');
+CREATE USER MAPPING FOR PUBLIC SERVER probe_redis;
+-- this file's keys start with "probe:"
+\! redis-cli -h $REDIS_HOST -p $REDIS_PORT eval "for _, k in ipairs(redis.call('KEYS', ARGV[1])) do redis.call('DEL', k) end" 0 'probe:*' > /dev/null
+\! redis-cli -h $REDIS_HOST -p $REDIS_PORT eval "for i=1,600 do redis.call('ZADD', KEYS[1], i % 37, 'p' .. i); redis.call('ZADD', KEYS[2], i * 2, 'p' .. i) end" 2 probe:daily:2020-04-01 probe:total > /dev/null
 CREATE TABLE probe_member (name varchar(40) PRIMARY KEY, click_count numeric(12,2) NOT NULL);
 CREATE TABLE probe_daily (click_date date NOT NULL, name text NOT NULL, click_count bigint NOT NULL,
                           CONSTRAINT probe_daily_key UNIQUE (click_date, name));
-SELECT redis_sync.create_job('probe_job', 'redis', 'probe:daily:%Y-%m-%d', 'probe:total',
+SELECT redis_sync.create_job('probe_job', 'probe_redis', 'probe:daily:%Y-%m-%d', 'probe:total',
                              'probe_member', 'probe_daily', partitions => 2, workers => 2,
                              chunk_size => 50) > 0 AS created;
 SELECT status, rows_written FROM redis_sync.sync_run('probe_job', '2020-04-01');
@@ -39,8 +48,8 @@ CREATE FUNCTION probed() RETURNS TABLE (idx name, probed boolean) LANGUAGE sql A
     SELECT n.idx, n.scans - d.scans BETWEEN 1 AND 24 AND n.tuples = d.tuples
       FROM n JOIN d USING (idx) ORDER BY 1 $$;
 -- the counts in Redis and in the tables, side by side
-CREATE FOREIGN TABLE probe_day (member text, score bigint) SERVER redis OPTIONS (key 'probe:daily:2020-04-01');
-CREATE FOREIGN TABLE probe_tot (member text, score bigint) SERVER redis OPTIONS (key 'probe:total');
+CREATE FOREIGN TABLE probe_day (member text, score bigint) SERVER probe_redis OPTIONS (key 'probe:daily:2020-04-01');
+CREATE FOREIGN TABLE probe_tot (member text, score bigint) SERVER probe_redis OPTIONS (key 'probe:total');
 CREATE VIEW probe_mismatches AS
 SELECT (SELECT count(*) FROM probe_day d
           FULL JOIN (SELECT * FROM probe_daily WHERE click_date = '2020-04-01') c ON c.name = d.member
@@ -82,8 +91,8 @@ UPDATE probe_member SET click_count = click_count;
 UPDATE probe_daily SET click_count = click_count;
 UPDATE probe_daily SET click_count = click_count;
 SELECT status, rows_written FROM redis_sync.sync_run('probe_job', '2020-04-01');
-\! redis-cli -p $REDIS_PORT zincrby probe:total 1 p42 > /dev/null
-\! redis-cli -p $REDIS_PORT zincrby probe:daily:2020-04-01 1 p43 > /dev/null
+\! redis-cli -h $REDIS_HOST -p $REDIS_PORT zincrby probe:total 1 p42 > /dev/null
+\! redis-cli -h $REDIS_HOST -p $REDIS_PORT zincrby probe:daily:2020-04-01 1 p43 > /dev/null
 SELECT status, rows_written FROM redis_sync.sync_run('probe_job', '2020-04-01');
 SELECT * FROM probe_mismatches;
 
@@ -93,7 +102,7 @@ SELECT * FROM probe_mismatches;
 ALTER TABLE probe_member ENABLE ROW LEVEL SECURITY;
 ALTER TABLE probe_daily DROP CONSTRAINT probe_daily_key;
 CREATE UNIQUE INDEX probe_daily_c ON probe_daily (name COLLATE "C", click_date);
-\! redis-cli -p $REDIS_PORT eval "for i=1,600,50 do redis.call('ZINCRBY', KEYS[1], 1, 'p' .. i); redis.call('ZINCRBY', KEYS[2], 1, 'p' .. i) end" 2 probe:daily:2020-04-01 probe:total > /dev/null
+\! redis-cli -h $REDIS_HOST -p $REDIS_PORT eval "for i=1,600,50 do redis.call('ZINCRBY', KEYS[1], 1, 'p' .. i); redis.call('ZINCRBY', KEYS[2], 1, 'p' .. i) end" 2 probe:daily:2020-04-01 probe:total > /dev/null
 SELECT status, rows_written FROM redis_sync.sync_run('probe_job', '2020-04-01');
 SELECT * FROM probe_mismatches;
 -- (an unchanged re-sync shows that SQL, not probes, filtered it)
@@ -107,7 +116,7 @@ CREATE TABLE probe_daily_p2020 PARTITION OF probe_daily_p FOR VALUES FROM ('2020
 ALTER TABLE probe_member DISABLE ROW LEVEL SECURITY;
 SELECT redis_sync.alter_job('probe_job', daily_table => 'probe_daily_p');
 SELECT status, rows_written FROM redis_sync.sync_run('probe_job', '2020-04-01');
-\! redis-cli -p $REDIS_PORT zincrby probe:daily:2020-04-01 1 p44 > /dev/null
+\! redis-cli -h $REDIS_HOST -p $REDIS_PORT zincrby probe:daily:2020-04-01 1 p44 > /dev/null
 SELECT status, rows_written FROM redis_sync.sync_run('probe_job', '2020-04-01');
 SELECT count(*) AS mismatches FROM probe_day d
   FULL JOIN probe_daily_p c ON c.name = d.member
@@ -118,4 +127,8 @@ DROP VIEW probe_mismatches;
 DROP TABLE probe_member, probe_daily, probe_daily_p;
 DROP FOREIGN TABLE probe_day, probe_tot;
 DROP FUNCTION probed(), probe_stats();
-\! redis-cli -p $REDIS_PORT del probe:daily:2020-04-01 probe:total > /dev/null
+
+SET client_min_messages = warning;
+DROP SERVER probe_redis CASCADE;
+RESET client_min_messages;
+\! redis-cli -h $REDIS_HOST -p $REDIS_PORT eval "for _, k in ipairs(redis.call('KEYS', ARGV[1])) do redis.call('DEL', k) end" 0 'probe:*' > /dev/null

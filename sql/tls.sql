@@ -4,6 +4,9 @@
 -- tls 'on' with an error that says so (expected/tls_1.out); connections
 -- over TLS are tested in test/t/020_tls.pl.
 --
+SET client_min_messages = warning;
+CREATE EXTENSION IF NOT EXISTS redis_sync;
+RESET client_min_messages;
 CREATE SERVER tls_off FOREIGN DATA WRAPPER redis_zset OPTIONS (tls 'off');
 CREATE SERVER tls_on FOREIGN DATA WRAPPER redis_zset
   OPTIONS (tls 'on', tls_verify 'ca', tls_server_name 'redis.example.org',
