@@ -189,8 +189,7 @@ rs_extension_ready(void)
  * rs_resume_interrupted_runs
  *		Runs still marked running whose job lock is free were cut short by a
  *		crash or restart: mark them interrupted.  Then resume every
- *		interrupted run of an enabled job that is its job's latest run of
- *		that date.
+ *		interrupted run that is its job's latest run of that date.
  */
 static void
 rs_resume_interrupted_runs(void)
@@ -231,7 +230,7 @@ rs_resume_interrupted_runs(void)
 
 	rs_spi_exec("SELECT r.job_id, j.owner::oid, r.run_date FROM redis_sync.run r "
 				"JOIN redis_sync.job j USING (job_id) "
-				"WHERE r.status = 'interrupted' AND j.enabled AND r.run_id = "
+				"WHERE r.status = 'interrupted' AND r.run_id = "
 				"(SELECT max(r2.run_id) FROM redis_sync.run r2 "
 				" WHERE r2.job_id = r.job_id AND r2.run_date = r.run_date "
 				" AND r2.status <> 'skipped') "
