@@ -53,6 +53,9 @@
 #define RS_SNAPSHOT_TTL_SECONDS 604800
 #define RS_SNAPSHOT_TTL CppAsString2(RS_SNAPSHOT_TTL_SECONDS)
 
+/* Transient Redis errors retried during a copy, as the workers retry them. */
+#define RS_COPY_RETRIES 5
+
 
 /* What the coordinator knows about its run. */
 typedef struct RsRun
@@ -96,6 +99,7 @@ static void rs_record_partitions(RsRun *run, int64 copied, bool last);
 static int	rs_partitions_failed(RsRun *run, int *remaining);
 static void rs_partition_bounds(RsRun *run, int p, int64 *start, int64 *end);
 static bool rs_partition_copied(RsRun *run);
+static bool rs_copy_step_retrying(RsRun *run);
 static void rs_stop_workers(RsRun *run);
 static void rs_finish_run(RsRun *run, RsRunShared *shared, const char *status,
 						  ErrorData *edata);
@@ -462,7 +466,7 @@ rs_copy_while_syncing(RsRun *run, RsRunShared *shared)
 
 		if (!more)
 			break;
-		more = zr_copy_step(run->conn, run->copy);
+		more = rs_copy_step_retrying(run);
 	}
 
 	members = zr_copy_end(run->conn, run->copy);
@@ -477,6 +481,68 @@ rs_copy_while_syncing(RsRun *run, RsRunShared *shared)
 	MemoryContextDelete(step_cxt);
 	run->copy = NULL;
 	return true;
+}
+
+/*
+ * rs_copy_step_retrying
+ *		zr_copy_step, retrying transient Redis errors (a lost connection, a
+ *		timeout) with exponential backoff on a new connection, as the
+ *		workers do: the position is kept here, so the copy goes on where it
+ *		was.  A Redis that came back
+ *		without the source fails the step; one that came back without the
+ *		copy fails the copy's end (zr_copy_end).
+ */
+static bool
+rs_copy_step_retrying(RsRun *run)
+{
+	MemoryContext cxt = CurrentMemoryContext;
+	volatile int attempt = 0;
+
+	for (;;)
+	{
+		ErrorData  *volatile edata = NULL;
+		volatile bool more = false;
+		long		delay;
+
+		PG_TRY();
+		{
+			if (attempt > 0)
+			{
+				/* a new connection, as the workers open one for each attempt */
+				rs_begin_xact(NULL);
+				run->conn = rs_get_connection(run->server, run->user);
+				rs_commit_xact();
+			}
+			more = zr_copy_step(run->conn, run->copy);
+		}
+		PG_CATCH();
+		{
+			MemoryContextSwitchTo(cxt);
+			edata = CopyErrorData();
+			if (!rs_is_transient_error(edata->sqlerrcode) || attempt >= RS_COPY_RETRIES)
+				PG_RE_THROW();
+			FlushErrorState();
+		}
+		PG_END_TRY();
+
+		if (edata == NULL)
+			return more;
+
+		AbortOutOfAnyTransaction();
+		MemoryContextSwitchTo(cxt);
+		rs_discard_connection(run->conn);
+		attempt++;
+		delay = 200L << (attempt - 1);
+		ereport(LOG,
+				(errmsg("redis_sync run " INT64_FORMAT ": copying Redis key \"%s\": %s; retrying in %ld ms (attempt %d of %d)",
+						run->run_id, run->source_key, edata->message, delay,
+						attempt, RS_COPY_RETRIES)));
+		FreeErrorData(edata);
+		(void) WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH,
+						 delay, PG_WAIT_EXTENSION);
+		ResetLatch(MyLatch);
+		CHECK_FOR_INTERRUPTS();
+	}
 }
 
 /*

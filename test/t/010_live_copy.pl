@@ -14,7 +14,9 @@
 #      succeeds; the next sync_run is exact;
 #   4. Redis at maxmemory with a volatile-* policy evicts the copy (the only
 #      key with an expiry): the run fails, never succeeds; exact once Redis
-#      has room.
+#      has room;
+#   5. Redis restarts mid-copy (with its data): the coordinator retries the
+#      copy where it was, and the run succeeds, exact.
 use strict;
 use warnings;
 
@@ -23,9 +25,10 @@ use PostgreSQL::Test::Cluster;
 use PostgreSQL::Test::Utils;
 use RedisSyncTest;
 use Test::More;
+use Time::HiRes qw(usleep);
 
 my $n = 100000;
-my $redis = start_redis();
+my $redis = start_redis(extra => [ '--appendonly', 'yes' ]);
 my $node = new_sync_node('copy', redis => $redis);
 setup_job($node, partitions => 10, workers => 2, chunk_size => 1000);
 my $today = $node->safe_psql('postgres', 'SELECT current_date');
@@ -120,5 +123,17 @@ like($node->safe_psql('postgres', "SELECT status || ' ' || error FROM redis_sync
 is($node->safe_psql('postgres', "SELECT status FROM redis_sync.sync_run('clicks', '$today')"),
 	'succeeded', 'eviction: once Redis has room, the next sync_run succeeded');
 expect_tables_match($node, $key, $today, 'evicted, then a new run');
+
+# 5. Redis restarts mid-copy; its append-only file keeps the key and the copy.
+load_day($redis, $today, $n, 5);
+($h, $out, $err, $run, $copy) = start_paused(5000);
+$redis->cli('SHUTDOWN');
+usleep(500_000);
+$redis->start;
+$h->finish;
+is($$out, "$run succeeded\n", 'Redis restart mid-copy: the run went on and succeeded') or diag($$err);
+like(slurp_file($node->logfile), qr/run $run: copying Redis key "\Q$key\E": .*retrying in \d+ ms/,
+	'Redis restart mid-copy: the coordinator retried the copy');
+expect_tables_match($node, $key, $today, 'Redis restart mid-copy');
 
 done_testing();
