@@ -44,6 +44,7 @@
 #include "utils/memutils.h"
 #include "utils/timestamp.h"
 
+#include "redis_cluster.h"
 #include "redis_sync.h"
 
 /* Snapshot keys expire after 7 days, counted again from each resume. */
@@ -79,7 +80,7 @@ static void rs_new_run(const RsRunRequest *req, RsRun *run);
 static void rs_job_busy(const RsRunRequest *req, RsRunShared *shared);
 static List *rs_supersede_runs(int64 job_id, DateADT run_date);
 static void rs_drop_snapshots(RsRun *run, List *run_ids);
-static char *rs_snapshot_key(int64 run_id);
+static char *rs_snapshot_key(RsRun *run, int64 run_id);
 static const char *rs_job_changed(RsRun *run, ErrorData *edata);
 static bool rs_run_unproven(RsRun *run, ErrorData *edata);
 static int	rs_launch_workers(RsRun *run, int wanted);
@@ -481,7 +482,7 @@ rs_prepare_run(const RsRunRequest *req, RsRunShared *shared, RsRun *run)
 		 * (expired, evicted, deleted, or lost in a Redis restart), the run
 		 * cannot be finished: start a new one.
 		 */
-		char	   *snap = rs_snapshot_key(run->run_id);
+		char	   *snap = rs_snapshot_key(run, run->run_id);
 		const char *argv[3] = {"EXPIRE", snap, RS_SNAPSHOT_TTL};
 
 		if (rs_redis_integer(run->conn, snap, 3, argv) == 0)
@@ -629,12 +630,19 @@ rs_supersede_runs(int64 job_id, DateADT run_date)
  *		The name of a run's snapshot key.  It holds the cluster's system
  *		identifier and the database's OID, so that runs of other databases
  *		and clusters that share the Redis server never use (or drop) it.
+ *		On a Redis Cluster the copy is made by scripts that name both keys,
+ *		so the name also carries the day key's hash tag (or the whole day
+ *		key as one), which puts it in the day key's slot.
  */
 static char *
-rs_snapshot_key(int64 run_id)
+rs_snapshot_key(RsRun *run, int64 run_id)
 {
-	return psprintf("redis_sync:snapshot:" UINT64_FORMAT ":%u:" INT64_FORMAT,
-					GetSystemIdentifier(), MyDatabaseId, run_id);
+	char	   *suffix = psprintf(":" UINT64_FORMAT ":%u:" INT64_FORMAT,
+								  GetSystemIdentifier(), MyDatabaseId, run_id);
+
+	if (run->conn != NULL && rs_is_cluster(run->conn) && run->source_key != NULL)
+		return rs_colocated_key("redis_sync:snapshot:", run->source_key, suffix);
+	return psprintf("redis_sync:snapshot%s", suffix);
 }
 
 /*
@@ -658,7 +666,7 @@ rs_new_run(const RsRunRequest *req, RsRun *run)
 	 */
 	if (req->run_date >= rs_today(GetCurrentTimestamp()))
 	{
-		run->read_key = MemoryContextStrdup(TopMemoryContext, rs_snapshot_key(run->run_id));
+		run->read_key = MemoryContextStrdup(TopMemoryContext, rs_snapshot_key(run, run->run_id));
 		/* a page at a time, each with the expiry: Redis keeps serving its clients */
 		members = zr_snapshot(run->conn, run->source_key, run->read_key, RS_SNAPSHOT_TTL_SECONDS);
 	}
@@ -1036,7 +1044,7 @@ rs_drop_snapshots(RsRun *run, List *run_ids)
 		run->conn = rs_get_connection(run->server, run->user);
 		foreach(lc, run_ids)
 		{
-			char	   *snap = rs_snapshot_key(*(int64 *) lfirst(lc));
+			char	   *snap = rs_snapshot_key(run, *(int64 *) lfirst(lc));
 			const char *argv[2] = {"UNLINK", snap};
 
 			(void) rs_redis_integer(run->conn, snap, 2, argv);

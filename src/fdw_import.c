@@ -9,7 +9,8 @@
  *		IMPORT FOREIGN SCHEMA "clicks:daily:*" FROM SERVER redis INTO clicks;
  *
  * Keys are found with SCAN ... MATCH ... TYPE zset, which walks the keyspace
- * in small steps and never blocks Redis the way KEYS does.  Each table is
+ * in small steps and never blocks Redis the way KEYS does; on a Redis
+ * Cluster every primary's keyspace is walked.  Each table is
  * named after its key and has the columns (member text, score <score_type>,
  * rank bigint).  LIMIT TO and EXCEPT name keys.
  *
@@ -26,6 +27,7 @@
 #include "parser/parse_type.h"
 #include "utils/builtins.h"
 
+#include "redis_cluster.h"
 #include "redis_sync.h"
 
 /* Keys asked for per SCAN step. */
@@ -93,43 +95,53 @@ rsImportForeignSchema(ImportForeignSchemaStmt *stmt, Oid serverOid)
 					 errhint("Valid options in this context are: score_type, page_size.")));
 	}
 
-	/* Walk the keyspace; SCAN may return a key more than once. */
+	/*
+	 * Walk the keyspace of every primary (one for a standalone server);
+	 * SCAN may return a key more than once.
+	 */
 	rs_claim_connection(conn, &keys, NULL);
-	do
+	foreach(lc, rs_cluster_primaries(conn))
 	{
-		const char *argv[8] = {"SCAN", cursor, "MATCH", stmt->remote_schema,
-		"COUNT", RS_SCAN_COUNT, "TYPE", "zset"};
-		redisReply *reply = rs_command(conn, NULL, 8, argv, NULL);
-		size_t		i;
+		RsConnection *node = lfirst(lc);
 
-		if (reply->type != REDIS_REPLY_ARRAY || reply->elements != 2 ||
-			reply->element[0]->type != REDIS_REPLY_STRING ||
-			reply->element[1]->type != REDIS_REPLY_ARRAY)
+		cursor = pstrdup("0");
+		do
 		{
+			const char *argv[8] = {"SCAN", cursor, "MATCH", stmt->remote_schema,
+			"COUNT", RS_SCAN_COUNT, "TYPE", "zset"};
+			redisReply *reply = rs_command(node, NULL, 8, argv, NULL);
+			size_t		i;
+
+			if (reply->type != REDIS_REPLY_ARRAY || reply->elements != 2 ||
+				reply->element[0]->type != REDIS_REPLY_STRING ||
+				reply->element[1]->type != REDIS_REPLY_ARRAY)
+			{
+				freeReplyObject(reply);
+				rs_discard_connection(conn);
+				ereport(ERROR,
+						(errcode(ERRCODE_FDW_ERROR),
+						 errmsg("unexpected reply from Redis server \"%s\" to SCAN",
+								server->servername),
+						 errdetail_internal("%s", node->addr)));
+			}
+			cursor = pnstrdup(reply->element[0]->str, reply->element[0]->len);
+			for (i = 0; i < reply->element[1]->elements; i++)
+			{
+				redisReply *k = reply->element[1]->element[i];
+
+				if (k->type != REDIS_REPLY_STRING)
+					continue;
+				if (memchr(k->str, '\0', k->len) != NULL)
+					ereport(WARNING,
+							(errcode(ERRCODE_CHARACTER_NOT_IN_REPERTOIRE),
+							 errmsg("skipping Redis key 0x%s: it contains a zero byte",
+									rs_hex_bytes(k->str, k->len, 64))));
+				else
+					keys = lappend(keys, pnstrdup(k->str, k->len));
+			}
 			freeReplyObject(reply);
-			rs_discard_connection(conn);
-			ereport(ERROR,
-					(errcode(ERRCODE_FDW_ERROR),
-					 errmsg("unexpected reply from Redis server \"%s\" to SCAN",
-							server->servername)));
-		}
-		cursor = pnstrdup(reply->element[0]->str, reply->element[0]->len);
-		for (i = 0; i < reply->element[1]->elements; i++)
-		{
-			redisReply *k = reply->element[1]->element[i];
-
-			if (k->type != REDIS_REPLY_STRING)
-				continue;
-			if (memchr(k->str, '\0', k->len) != NULL)
-				ereport(WARNING,
-						(errcode(ERRCODE_CHARACTER_NOT_IN_REPERTOIRE),
-						 errmsg("skipping Redis key 0x%s: it contains a zero byte",
-								rs_hex_bytes(k->str, k->len, 64))));
-			else
-				keys = lappend(keys, pnstrdup(k->str, k->len));
-		}
-		freeReplyObject(reply);
-	} while (strcmp(cursor, "0") != 0);
+		} while (strcmp(cursor, "0") != 0);
+	}
 	rs_release_connection(conn, &keys);
 
 	list_sort(keys, rs_compare_keys);

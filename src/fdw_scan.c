@@ -53,6 +53,7 @@
 #include "utils/tuplestore.h"
 #include "storage/spin.h"
 
+#include "redis_cluster.h"
 #include "redis_sync.h"
 
 /* The shared state of a parallel scan, in the parallel DSM. */
@@ -722,7 +723,7 @@ rs_drop_pages(RsScanState *st)
 {
 	int			i;
 
-	if (st->nready < st->nahead && st->conn->ctx != NULL)
+	if (st->nready < st->nahead && (st->conn->ctx != NULL || rs_is_cluster(st->conn)))
 	{
 		rs_claim_connection(st->conn, st, rs_drain);
 		rs_drain(st);
@@ -1113,6 +1114,22 @@ rsExplainForeignScan(ForeignScanState *node, ExplainState *es)
 						 node->ss.ps.plan->parallel_aware ? ", shared by parallel workers" : "");
 	}
 	ExplainPropertyText("Redis Commands", cmds.data, es);
+	if (st->topts.key != NULL)
+	{
+		ForeignTable *table = GetForeignTable(RelationGetRelid(node->ss.ss_currentRelation));
+		ForeignServer *server = GetForeignServer(table->serverid);
+		RsServerOptions opts;
+
+		/* on a cluster, the node that serves the key now */
+		rs_get_server_options(server, NULL, &opts);
+		if (opts.cluster)
+		{
+			RsConnection *conn = st->conn ? st->conn :
+				rs_get_connection(server, GetUserMapping(GetUserId(), server->serverid));
+
+			ExplainPropertyText("Redis Node", rs_cluster_key_node(conn, st->topts.key), es);
+		}
+	}
 	if (has_score)
 		ExplainPropertyText("Redis Score Bounds",
 							w.widened ? "widened, conditions rechecked by the Filter" : "exact",

@@ -79,6 +79,8 @@ typedef struct RsServerOptions
 	char	   *tls_cert_file;	/* NULL: no client certificate */
 	char	   *tls_key_file;	/* NULL: the key is in tls_cert_file */
 	char	   *tls_server_name;	/* NULL: host */
+	bool		cluster;		/* a Redis Cluster: host/port is a seed */
+	char	   *nodes;			/* more seeds, "h:p,h:p"; NULL: none */
 } RsServerOptions;
 
 /* Foreign table settings, resolved. */
@@ -146,6 +148,8 @@ typedef struct RsConnection
 	uint64		nsent;
 	uint64		nreceived;
 	RsRangeRequest ranges[RS_RANGES_TRACKED];
+	struct RsCluster *cluster;	/* cluster 'on': the routing state
+								 * (redis_cluster.h), and ctx is NULL */
 } RsConnection;
 
 extern RsConnection *rs_get_connection(ForeignServer *server, UserMapping *user);
