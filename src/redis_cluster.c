@@ -719,8 +719,7 @@ rc_send(RsConnection *conn, int argc, const char **argv, const size_t *argvlen)
 	c->slot = slot;
 	strlcpy(c->name, argv[0], sizeof(c->name));
 	if (key != NULL)
-		c->key = MemoryContextStrdup(cl->cxt,
-									 rs_member_label(key, (int) Min(keylen, RC_KEY_LABEL)));
+		c->key = MemoryContextStrdup(cl->cxt, pnstrdup(key, Min(keylen, RC_KEY_LABEL)));
 	dlist_push_tail(&cl->fifo, &c->fifo);
 	conn->pending++;
 	conn->nsent++;
