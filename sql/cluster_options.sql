@@ -1,5 +1,5 @@
 --
--- Server options of a Redis Cluster: cluster and nodes
+-- Server options of a Redis Cluster: cluster, nodes and read_from
 --
 \getenv redis_port REDIS_PORT
 SET client_min_messages = warning;
@@ -12,6 +12,9 @@ CREATE SERVER rc_opt FOREIGN DATA WRAPPER redis_zset
 ALTER SERVER rc_opt OPTIONS (ADD nodes '127.0.0.1:7001, localhost:7002,10.0.0.3:65535');
 ALTER SERVER rc_opt OPTIONS (SET cluster 'off', DROP nodes);
 ALTER SERVER rc_opt OPTIONS (SET cluster 'true', ADD db '0');
+ALTER SERVER rc_opt OPTIONS (ADD read_from 'replica');
+ALTER SERVER rc_opt OPTIONS (SET read_from 'replica_preferred');
+ALTER SERVER rc_opt OPTIONS (SET read_from 'primary');
 SELECT array_agg(o ORDER BY o) FROM pg_foreign_server, unnest(srvoptions) o
   WHERE srvname = 'rc_opt' AND o NOT LIKE 'port=%';
 
@@ -33,6 +36,14 @@ ALTER SERVER rc_opt OPTIONS (SET db '1');
 ALTER SERVER rc_opt OPTIONS (ADD nodes '127.0.0.1:7001');
 ALTER SERVER rc_opt OPTIONS (SET cluster 'off');
 ALTER SERVER rc_opt OPTIONS (DROP cluster);
+CREATE SERVER rc_bad FOREIGN DATA WRAPPER redis_zset OPTIONS (cluster 'on', read_from 'secondary');
+CREATE SERVER rc_bad FOREIGN DATA WRAPPER redis_zset OPTIONS (cluster 'on', read_from 'Replica');
+CREATE SERVER rc_bad FOREIGN DATA WRAPPER redis_zset OPTIONS (read_from 'replica');
+CREATE SERVER rc_ok FOREIGN DATA WRAPPER redis_zset OPTIONS (read_from 'primary');
+DROP SERVER rc_ok;
+ALTER SERVER rc_opt OPTIONS (SET read_from 'replica');
+ALTER SERVER rc_opt OPTIONS (DROP cluster, DROP nodes);
+ALTER SERVER rc_opt OPTIONS (DROP read_from);
 -- the options belong to servers only
 CREATE USER MAPPING FOR CURRENT_USER SERVER rc_opt OPTIONS (cluster 'on');
 CREATE FOREIGN TABLE rc_bad_t (member text) SERVER rc_opt OPTIONS (key 'k', nodes 'h:1');

@@ -32,6 +32,7 @@
 #include "utils/guc.h"
 #include "utils/lsyscache.h"
 
+#include "redis_cluster.h"
 #include "redis_sync.h"
 
 /* Kinds of option value. */
@@ -45,7 +46,8 @@ typedef enum RsOptionType
 	RS_OPT_TLS_VERIFY,			/* full, ca or none */
 	RS_OPT_FILE,				/* a file on the database server */
 	RS_OPT_ONOFF,				/* on/off, as parse_bool reads it */
-	RS_OPT_NODES				/* "host:port,host:port" */
+	RS_OPT_NODES,				/* "host:port,host:port" */
+	RS_OPT_READ_FROM			/* primary, replica or replica_preferred */
 } RsOptionType;
 
 typedef struct RsOption
@@ -73,6 +75,7 @@ static const RsOption rs_options[] = {
 	{"tls_server_name", ForeignServerRelationId, RS_OPT_STRING, 0, 0},
 	{"cluster", ForeignServerRelationId, RS_OPT_ONOFF, 0, 0},
 	{"nodes", ForeignServerRelationId, RS_OPT_NODES, 0, 0},
+	{"read_from", ForeignServerRelationId, RS_OPT_READ_FROM, 0, 0},
 	{"user", UserMappingRelationId, RS_OPT_STRING, 0, 0},
 	{"password", UserMappingRelationId, RS_OPT_STRING, 0, 0},
 	{"key", ForeignTableRelationId, RS_OPT_STRING, 0, 0},
@@ -88,6 +91,7 @@ static int64 rs_parse_bytes_option(const RsOption *opt, const char *value);
 static bool rs_parse_bool_option(const RsOption *opt, const char *value);
 static RsTlsVerify rs_parse_tls_verify(const RsOption *opt, const char *value);
 static void rs_check_nodes(const RsOption *opt, const char *value);
+static RsReadFrom rs_parse_read_from(const RsOption *opt, const char *value);
 static void rs_check_cluster_options(List *options);
 
 PG_FUNCTION_INFO_V1(redis_zset_validator);
@@ -167,6 +171,9 @@ redis_zset_validator(PG_FUNCTION_ARGS)
 			case RS_OPT_NODES:
 				rs_check_nodes(opt, value);
 				break;
+			case RS_OPT_READ_FROM:
+				(void) rs_parse_read_from(opt, value);
+				break;
 			case RS_OPT_FILE:
 				if (value[0] == '\0')
 					ereport(ERROR,
@@ -228,15 +235,37 @@ rs_check_nodes(const RsOption *opt, const char *value)
 }
 
 /*
+ * rs_parse_read_from
+ *		Parse read_from: "primary", "replica" or "replica_preferred".
+ */
+static RsReadFrom
+rs_parse_read_from(const RsOption *opt, const char *value)
+{
+	if (strcmp(value, "primary") == 0)
+		return RS_READ_PRIMARY;
+	if (strcmp(value, "replica") == 0)
+		return RS_READ_REPLICA;
+	if (strcmp(value, "replica_preferred") == 0)
+		return RS_READ_REPLICA_PREFERRED;
+	ereport(ERROR,
+			(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+			 errmsg("invalid value for option \"%s\": \"%s\"", opt->name, value),
+			 errhint("Valid values are \"primary\", \"replica\" and \"replica_preferred\".")));
+	return RS_READ_PRIMARY;		/* keep compiler quiet */
+}
+
+/*
  * rs_check_cluster_options
  *		Check the options of a server that only make sense together: nodes
- *		needs cluster 'on', and a cluster has only database 0.
+ *		and read_from (other than 'primary') need cluster 'on', and a
+ *		cluster has only database 0.
  */
 static void
 rs_check_cluster_options(List *options)
 {
 	bool		cluster = false;
 	bool		has_nodes = false;
+	RsReadFrom	read_from = RS_READ_PRIMARY;
 	int			db = 0;
 	ListCell   *cell;
 
@@ -249,6 +278,9 @@ rs_check_cluster_options(List *options)
 										   defGetString(def));
 		else if (strcmp(def->defname, "nodes") == 0)
 			has_nodes = true;
+		else if (strcmp(def->defname, "read_from") == 0)
+			read_from = rs_parse_read_from(rs_find_option("read_from", ForeignServerRelationId),
+										   defGetString(def));
 		else if (strcmp(def->defname, "db") == 0)
 			db = rs_parse_int_option(rs_find_option("db", ForeignServerRelationId),
 									 defGetString(def));
@@ -259,6 +291,12 @@ rs_check_cluster_options(List *options)
 				 errmsg("option \"nodes\" requires option \"cluster\" to be \"on\""),
 				 errdetail("The nodes are seeds of a Redis Cluster; a standalone server is reached at host and port only."),
 				 errhint("Set the option cluster 'on' in the same command.")));
+	if (read_from != RS_READ_PRIMARY && !cluster)
+		ereport(ERROR,
+				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+				 errmsg("option \"read_from\" requires option \"cluster\" to be \"on\""),
+				 errdetail("Only the replicas of a Redis Cluster are found by redis_sync; a standalone server is read at host and port."),
+				 errhint("Set the option cluster 'on' in the same command, or read_from 'primary'.")));
 	if (cluster && db != 0)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
@@ -397,6 +435,7 @@ rs_get_server_options(ForeignServer *server, UserMapping *user, RsServerOptions 
 	opts->tls_server_name = NULL;
 	opts->cluster = false;
 	opts->nodes = NULL;
+	opts->read_from = RS_READ_PRIMARY;
 
 	foreach(lc, server->options)
 	{
@@ -436,6 +475,9 @@ rs_get_server_options(ForeignServer *server, UserMapping *user, RsServerOptions 
 												 defGetString(def));
 		else if (strcmp(def->defname, "nodes") == 0)
 			opts->nodes = defGetString(def);
+		else if (strcmp(def->defname, "read_from") == 0)
+			opts->read_from = rs_parse_read_from(rs_find_option("read_from", ForeignServerRelationId),
+												 defGetString(def));
 	}
 	if (user != NULL)
 	{

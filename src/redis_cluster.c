@@ -41,6 +41,13 @@
  *
  * Each redirection is logged at DEBUG1 with its kind, key, slot and node.
  *
+ * With the server option read_from 'replica' (or 'replica_preferred'),
+ * commands that only read go to a replica of their slot's primary (every
+ * node connection is then put in READONLY mode); writes, and reads of a
+ * slot this backend wrote in the current transaction, go to the primary.
+ * A replica lags its primary: rs_cluster_wait_replicas waits (WAIT) until
+ * the replicas hold what this backend wrote, before others read it there.
+ *
  *-------------------------------------------------------------------------
  */
 #include "postgres.h"
@@ -86,6 +93,7 @@ typedef struct RcCommand
 	char	   *cmd;			/* formatted by hiredis (malloc'd) */
 	size_t		len;
 	int			slot;			/* -1: the command has no key */
+	bool		read;			/* it only reads: a replica may serve it */
 	int			node;			/* index of the node it was last sent to */
 	bool		internal;		/* ASKING: its reply is dropped */
 	redisReply *reply;			/* arrived before its turn */
@@ -104,6 +112,10 @@ struct RsCluster
 	int			maxnodes;
 	int			nseeds;			/* nodes[0 .. nseeds-1] are the seeds */
 	int16		slots[RS_CLUSTER_SLOTS];	/* owner's node index, -1: none */
+	int16		replicas[RS_CLUSTER_SLOTS];	/* a replica's index, -1: none */
+	uint8		nreplicas[RS_CLUSTER_SLOTS];	/* how many the owner has */
+	uint8		written[RS_CLUSTER_SLOTS / 8];	/* slots written in this
+												 * transaction */
 	dlist_head	fifo;
 };
 
@@ -116,7 +128,7 @@ static bool rc_read_map(RsCluster *cl, int idx, redisReply *reply);
 static RsConnection *rc_node_conn(RsConnection *conn, int idx);
 static int	rc_slot_node(RsConnection *conn, int slot, const char *key);
 static void rc_send_to(RsConnection *conn, RcCommand *c, int idx);
-static int	rc_route(RsConnection *conn, int slot, const char *key);
+static int	rc_route(RsConnection *conn, int slot, const char *key, bool read);
 static redisReply *rc_wait_reply(RsConnection *conn, RcCommand *c);
 static bool rc_is_redirect(redisReply *reply);
 static void rc_redirect(RsConnection *conn, RcCommand *c, const char *msg);
@@ -124,6 +136,8 @@ static void rc_pause(int retries);
 static void rc_free_command(RcCommand *c);
 static void rc_command_key(int argc, const char **argv, const size_t *lens,
 						   const char **key, size_t *keylen);
+static bool rc_is_read(const char *command);
+static int	rc_target(RsConnection *conn, int slot, const char *key, bool read);
 pg_noreturn static void rc_fail(RsConnection *conn);
 
 
@@ -299,6 +313,7 @@ rc_open(RsConnection *conn, const RsServerOptions *opts)
 	cl->opts.nodes = NULL;
 	cl->opts.host = NULL;
 	memset(cl->slots, -1, sizeof(cl->slots));
+	memset(cl->replicas, -1, sizeof(cl->replicas));
 	dlist_init(&cl->fifo);
 	(void) rc_add_node(cl, opts->host, opts->port);
 	if (opts->nodes != NULL)
@@ -528,12 +543,16 @@ static bool
 rc_read_map(RsCluster *cl, int idx, redisReply *reply)
 {
 	int16		slots[RS_CLUSTER_SLOTS];
+	int16		replicas[RS_CLUSTER_SLOTS];
+	uint8		nreplicas[RS_CLUSTER_SLOTS];
 	size_t		i;
 	bool		any = false;
 
 	if (reply->type != REDIS_REPLY_ARRAY)
 		return false;
 	memset(slots, -1, sizeof(slots));
+	memset(replicas, -1, sizeof(replicas));
+	memset(nreplicas, 0, sizeof(nreplicas));
 	for (i = 0; i < reply->elements; i++)
 	{
 		redisReply *r = reply->element[i];
@@ -560,10 +579,31 @@ rc_read_map(RsCluster *cl, int idx, redisReply *reply)
 			slots[s] = (int16) rc_add_node(cl, host, (int) primary->element[1]->integer);
 			any = true;
 		}
+		/* the first replica serves this range's reads */
+		if (r->elements >= 4 && r->element[3]->type == REDIS_REPLY_ARRAY &&
+			r->element[3]->elements >= 2 &&
+			r->element[3]->element[0]->type == REDIS_REPLY_STRING &&
+			r->element[3]->element[1]->type == REDIS_REPLY_INTEGER)
+		{
+			redisReply *replica = r->element[3];
+			const char *rhost = replica->element[0]->str;
+			int			ridx;
+
+			if (rhost[0] == '\0' || strcmp(rhost, "?") == 0)
+				rhost = cl->nodes[idx]->host;
+			ridx = rc_add_node(cl, rhost, (int) replica->element[1]->integer);
+			for (s = r->element[0]->integer; s <= r->element[1]->integer; s++)
+			{
+				replicas[s] = (int16) ridx;
+				nreplicas[s] = (uint8) Min(r->elements - 3, 255);
+			}
+		}
 	}
 	if (!any)
 		return false;
 	memcpy(cl->slots, slots, sizeof(slots));
+	memcpy(cl->replicas, replicas, sizeof(replicas));
+	memcpy(cl->nreplicas, nreplicas, sizeof(nreplicas));
 	return true;
 }
 
@@ -590,6 +630,13 @@ rc_node_conn(RsConnection *conn, int idx)
 		PG_TRY();
 		{
 			rs_open_node(&node->conn, &opts);
+			/* a replica then serves reads of its primary's slots */
+			if (cl->opts.read_from != RS_READ_PRIMARY)
+			{
+				const char *argv[1] = {"READONLY"};
+
+				freeReplyObject(rs_command(&node->conn, NULL, 1, argv, NULL));
+			}
 		}
 		PG_CATCH();
 		{
@@ -637,6 +684,112 @@ rc_slot_node(RsConnection *conn, int slot, const char *key)
 		rc_pause(retries++);
 		rc_refresh_map(conn, -1);
 	}
+}
+
+/*
+ * rc_target
+ *		The node a command on "slot" goes to: the slot's primary, or for a
+ *		read with read_from 'replica' or 'replica_preferred', a replica of
+ *		it, unless this backend wrote the slot in the current transaction.
+ *		A slot with no replica is read from the primary with
+ *		'replica_preferred', and is an error with 'replica'.
+ */
+static int
+rc_target(RsConnection *conn, int slot, const char *key, bool read)
+{
+	RsCluster  *cl = conn->cluster;
+	int			primary = rc_slot_node(conn, slot, key);
+
+	if (!read || slot < 0 || cl->opts.read_from == RS_READ_PRIMARY ||
+		(cl->written[slot / 8] & (1 << (slot % 8))) != 0)
+		return primary;
+	if (cl->replicas[slot] >= 0)
+		return cl->replicas[slot];
+	if (cl->opts.read_from == RS_READ_REPLICA_PREFERRED)
+		return primary;
+	ereport(ERROR,
+			(errcode(ERRCODE_CONNECTION_FAILURE),
+			 errmsg("no replica of Redis cluster \"%s\" serves slot %d", cl->opts.servername, slot),
+			 errdetail("Redis key \"%s\" hashes to slot %d, whose primary %s has no replica, and the server option read_from is \"replica\".",
+					   key ? key : "", slot, cl->nodes[primary]->addr),
+			 errhint("Set read_from to \"replica_preferred\" to read from the primary while a slot has no replica.")));
+	return primary;				/* keep compiler quiet */
+}
+
+/* True for the commands that only read, which a replica may serve. */
+static bool
+rc_is_read(const char *command)
+{
+	static const char *const reads[] = {
+		"ZRANGE", "ZREVRANGE", "ZRANGEBYSCORE", "ZREVRANGEBYSCORE", "ZMSCORE",
+		"ZSCORE", "ZRANK", "ZREVRANK", "ZCARD", "ZCOUNT", "EXISTS", "TYPE",
+		"TTL", "PTTL", "SCAN", NULL
+	};
+	int			i;
+
+	for (i = 0; reads[i] != NULL; i++)
+	{
+		if (pg_strcasecmp(command, reads[i]) == 0)
+			return true;
+	}
+	return false;
+}
+
+/*
+ * rs_cluster_wait_replicas
+ *		With read_from 'replica' or 'replica_preferred', wait (WAIT, within
+ *		command_timeout) until every replica of the primary that serves
+ *		"key" holds what this backend wrote there, so that readers on
+ *		replicas see it.  Raises a connection error if they do not confirm
+ *		it in time.  A no-op for a standalone server, with read_from
+ *		'primary', or for a slot with no replica.  The caller must have no
+ *		replies in flight.
+ */
+void
+rs_cluster_wait_replicas(RsConnection *conn, const char *key)
+{
+	RsCluster  *cl = conn->cluster;
+	int			slot;
+	int			idx;
+	int			wanted;
+	char		nbuf[16];
+	char		tbuf[16];
+	const char *argv[3] = {"WAIT", nbuf, tbuf};
+	redisReply *reply;
+	long long	acked;
+
+	if (cl == NULL || cl->opts.read_from == RS_READ_PRIMARY)
+		return;
+	Assert(conn->pending == 0);
+	slot = rs_key_slot(key, strlen(key));
+	idx = rc_route(conn, slot, key, false);
+	wanted = cl->nreplicas[slot];
+	if (wanted == 0)
+		return;
+	snprintf(nbuf, sizeof(nbuf), "%d", wanted);
+	snprintf(tbuf, sizeof(tbuf), "%d", cl->opts.command_timeout);
+	reply = rs_command(&cl->nodes[idx]->conn, key, 3, argv, NULL);
+	acked = reply->type == REDIS_REPLY_INTEGER ? reply->integer : -1;
+	freeReplyObject(reply);
+	if (acked < wanted)
+		ereport(ERROR,
+				(errcode(ERRCODE_CONNECTION_FAILURE),
+				 errmsg("replicas of Redis cluster \"%s\" did not confirm the writes to key \"%s\"",
+						cl->opts.servername, key),
+				 errdetail("Node %s serves slot %d with %d replicas, and %lld confirmed the writes within %d ms.",
+						   cl->nodes[idx]->addr, slot, wanted, Max(acked, 0), cl->opts.command_timeout),
+				 errhint("Reads from replicas need the replicas to keep up; set read_from to \"primary\" to read from the primaries.")));
+}
+
+/*
+ * rc_end_xact
+ *		The transaction ended: reads may go to replicas again.
+ */
+void
+rc_end_xact(RsConnection *conn)
+{
+	if (conn->cluster != NULL)
+		memset(conn->cluster->written, 0, sizeof(conn->cluster->written));
 }
 
 /*
@@ -690,6 +843,7 @@ rc_send(RsConnection *conn, int argc, const char **argv, const size_t *argvlen)
 	size_t		keylen;
 	RcCommand  *c;
 	int			slot;
+	bool		read;
 	int			idx;
 	int			len;
 	char	   *cmd = NULL;
@@ -705,8 +859,11 @@ rc_send(RsConnection *conn, int argc, const char **argv, const size_t *argvlen)
 	}
 	rc_command_key(argc, argv, argvlen, &key, &keylen);
 	slot = key ? rs_key_slot(key, keylen) : -1;
+	read = rc_is_read(argv[0]);
+	if (slot >= 0 && !read)
+		cl->written[slot / 8] |= (uint8) (1 << (slot % 8));
 
-	idx = rc_route(conn, slot, key);
+	idx = rc_route(conn, slot, key, read);
 
 	len = redisFormatCommandArgv(&cmd, argc, argv, argvlen);
 	if (len < 0)
@@ -717,6 +874,7 @@ rc_send(RsConnection *conn, int argc, const char **argv, const size_t *argvlen)
 	c->cmd = cmd;
 	c->len = len;
 	c->slot = slot;
+	c->read = read;
 	strlcpy(c->name, argv[0], sizeof(c->name));
 	if (key != NULL)
 		c->key = MemoryContextStrdup(cl->cxt, pnstrdup(key, Min(keylen, RC_KEY_LABEL)));
@@ -733,13 +891,13 @@ rc_send(RsConnection *conn, int argc, const char **argv, const size_t *argvlen)
  *		so that the next use reads the slot map again.
  */
 static int
-rc_route(RsConnection *conn, int slot, const char *key)
+rc_route(RsConnection *conn, int slot, const char *key, bool read)
 {
 	volatile int idx = -1;
 
 	PG_TRY();
 	{
-		idx = rc_slot_node(conn, slot, key);
+		idx = rc_target(conn, slot, key, read);
 		(void) rc_node_conn(conn, idx);
 	}
 	PG_CATCH();
@@ -919,7 +1077,7 @@ rc_redirect(RsConnection *conn, RcCommand *c, const char *msg)
 		rc_pause(c->retries++);
 		if (!tryagain)
 			rc_refresh_map(conn, -1);
-		idx = c->slot >= 0 ? rc_slot_node(conn, c->slot, c->key) : from;
+		idx = c->slot >= 0 ? rc_target(conn, c->slot, c->key, c->read) : from;
 		(void) rc_node_conn(conn, idx);
 		rc_send_to(conn, c, idx);
 		return;
@@ -951,8 +1109,11 @@ rc_redirect(RsConnection *conn, RcCommand *c, const char *msg)
 	(void) rc_node_conn(conn, idx);
 	if (moved)
 	{
-		/* the slot has a new owner: learn it, and the rest of the map */
-		if (c->slot >= 0 && cl->slots[c->slot] != idx)
+		/*
+		 * The slot has a new owner (or the replica asked no longer
+		 * replicates it): learn it, and the rest of the map.
+		 */
+		if (c->slot >= 0 && (cl->slots[c->slot] != idx || cl->slots[c->slot] != from))
 		{
 			cl->slots[c->slot] = (int16) idx;
 			rc_refresh_map(conn, idx);

@@ -22,6 +22,14 @@
 /* The routing state of a cluster connection (RsConnection.cluster). */
 typedef struct RsCluster RsCluster;
 
+/* Where reads go: the server option read_from. */
+typedef enum RsReadFrom
+{
+	RS_READ_PRIMARY,			/* every command goes to the primary */
+	RS_READ_REPLICA,			/* reads go to a replica; an error if none */
+	RS_READ_REPLICA_PREFERRED	/* reads go to a replica, else the primary */
+} RsReadFrom;
+
 /* Number of hash slots of a Redis Cluster. */
 #define RS_CLUSTER_SLOTS	16384
 
@@ -37,6 +45,8 @@ extern char *rs_colocated_key(const char *prefix, const char *key,
 extern bool rs_is_cluster(RsConnection *conn);
 extern char *rs_cluster_key_node(RsConnection *conn, const char *key);
 extern List *rs_cluster_primaries(RsConnection *conn);
+extern void rs_cluster_wait_replicas(RsConnection *conn, const char *key);
+extern void rc_end_xact(RsConnection *conn);
 
 extern void rc_open(RsConnection *conn, const RsServerOptions *opts);
 extern void rc_free(RsConnection *conn);

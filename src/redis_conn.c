@@ -1031,6 +1031,7 @@ rs_xact_callback(XactEvent event, void *arg)
 			rs_discard_connection(&entry->conn);
 		entry->conn.owner = NULL;
 		entry->conn.drain = NULL;
+		rc_end_xact(&entry->conn);
 	}
 }
 

@@ -81,6 +81,7 @@ typedef struct RsServerOptions
 	char	   *tls_server_name;	/* NULL: host */
 	bool		cluster;		/* a Redis Cluster: host/port is a seed */
 	char	   *nodes;			/* more seeds, "h:p,h:p"; NULL: none */
+	int			read_from;		/* RsReadFrom (redis_cluster.h) */
 } RsServerOptions;
 
 /* Foreign table settings, resolved. */

@@ -28,6 +28,7 @@
 
 #include "miscadmin.h"
 
+#include "redis_cluster.h"
 #include "redis_sync.h"
 
 /* Members copied by one script: it runs well under a millisecond. */
@@ -201,6 +202,8 @@ zr_snapshot(RsConnection *conn, const char *source, const char *snapshot, int tt
 		member_len = step.member_len;
 	}
 
+	/* readers on replicas (read_from) must find the whole copy there */
+	rs_cluster_wait_replicas(conn, snapshot);
 	copied = zr_card(conn, snapshot);
 	if (copied < card_at_start)
 		ereport(ERROR,

@@ -9,7 +9,9 @@
 # 3. The day key's slot migrates during a scan (a cursor): the scan meets
 #    ASK while the key is migrating, then MOVED once the slot is reassigned.
 # 4. The same during a sync.
-# 5. The day key's primary is killed during a sync; its replica takes over
+# 5. With read_from 'replica', a sync and a scan read no member from a
+#    primary (INFO commandstats of every node).
+# 6. The day key's primary is killed during a sync; its replica takes over
 #    and the run retries (or a resume ends it).
 # Every case ends in a row-by-row comparison with Redis, read with
 # redis-cli, not through the foreign data wrapper.  Redirections are
@@ -330,7 +332,38 @@ $node->safe_psql('postgres', q{
 	diag("measured 021: sync migration: ASK $ask, MOVED $moved");
 }
 
-# --- 5. the day key's primary is killed during a sync ------------------------
+# --- 5. reads from replicas ----------------------------------------------------
+{
+	my $date = '2026-01-17';
+	my $key = "clicks:daily:$date";
+	load($key, 20000, 23, 100003);
+	my @live = grep { $_->ping } @nodes;
+	my %role = map { $_->{port} => (cli($_->{port}, 'ROLE') =~ /^master/ ? 'primary' : 'replica') } @live;
+	# the replicas hold the loaded keys before the counts start
+	cli(slot_owner(key_slot($_)), 'WAIT', '1', '5000') foreach $key, '{a}:scan';
+	cli($_->{port}, 'CONFIG', 'RESETSTAT') foreach @live;
+	$node->safe_psql('postgres', "ALTER SERVER redis OPTIONS (ADD read_from 'replica')");
+	is($node->safe_psql('postgres', "SELECT status || ' ' || members FROM redis_sync.sync_run('clicks', '$date')"),
+		'succeeded 20000', 'the run with read_from replica succeeded');
+	my $scanned = rows($node, "SELECT member, score FROM zk WHERE key = '{a}:scan'");
+	my %reads;
+	foreach my $p (keys %role)
+	{
+		my $stats = cli($p, 'INFO', 'commandstats');
+		$reads{$p} = 0;
+		$reads{$p} += $1 while $stats =~ /^cmdstat_(?:zrange|zmscore|zcard|zcount|zrank|zscore):calls=(\d+)/mg;
+	}
+	my ($on_primaries, $on_replicas) = (0, 0);
+	$role{$_} eq 'primary' ? ($on_primaries += $reads{$_}) : ($on_replicas += $reads{$_}) foreach keys %reads;
+	is($on_primaries, 0, 'read_from replica: the primaries served no read');
+	cmp_ok($on_replicas, '>', 0, "read_from replica: the replicas served the reads ($on_replicas commands)");
+	$node->safe_psql('postgres', 'ALTER SERVER redis OPTIONS (DROP read_from)');
+	same_set($scanned, zset('{a}:scan'), 'a scan with read_from replica');
+	expect_synced($date, $key, 'the run with read_from replica');
+	diag("measured 021: read_from replica: $on_replicas reads on replicas, $on_primaries on primaries");
+}
+
+# --- 6. the day key's primary is killed during a sync ------------------------
 {
 	my $date = '2026-01-16';
 	my $key = "clicks:daily:$date";
