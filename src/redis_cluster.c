@@ -231,8 +231,9 @@ rs_is_cluster(RsConnection *conn)
 
 /*
  * rs_cluster_key_node
- *		"host:port (slot N)" of the node that serves the key now, or NULL
- *		for a standalone server.  For EXPLAIN.
+ *		"host:port (slot N)" of the node that serves reads of the key now
+ *		(its primary, or with read_from a replica), or NULL for a
+ *		standalone server.  For EXPLAIN.
  */
 char *
 rs_cluster_key_node(RsConnection *conn, const char *key)
@@ -243,7 +244,7 @@ rs_cluster_key_node(RsConnection *conn, const char *key)
 	if (conn->cluster == NULL)
 		return NULL;
 	slot = rs_key_slot(key, strlen(key));
-	idx = rc_slot_node(conn, slot, key);
+	idx = rc_target(conn, slot, key, true);
 	return psprintf("%s (slot %d)", conn->cluster->nodes[idx]->addr, slot);
 }
 

@@ -357,9 +357,15 @@ $node->safe_psql('postgres', q{
 	$role{$_} eq 'primary' ? ($on_primaries += $reads{$_}) : ($on_replicas += $reads{$_}) foreach keys %reads;
 	is($on_primaries, 0, 'read_from replica: the primaries served no read');
 	cmp_ok($on_replicas, '>', 0, "read_from replica: the replicas served the reads ($on_replicas commands)");
-	$node->safe_psql('postgres', 'ALTER SERVER redis OPTIONS (DROP read_from)');
 	same_set($scanned, zset('{a}:scan'), 'a scan with read_from replica');
 	expect_synced($date, $key, 'the run with read_from replica');
+	# today's key again: its copy is written on the primary, and the
+	# workers read it from a replica once the replicas confirmed it
+	ccli('ZINCRBY', $day_key, '5', 'user:7');
+	is($node->safe_psql('postgres', "SELECT status || ' ' || members FROM redis_sync.sync_run('clicks', '$today')"),
+		'succeeded 30000', "today's run again, with read_from replica, succeeded");
+	expect_synced($today, $day_key, "today's run with read_from replica");
+	$node->safe_psql('postgres', 'ALTER SERVER redis OPTIONS (DROP read_from)');
 	diag("measured 021: read_from replica: $on_replicas reads on replicas, $on_primaries on primaries");
 }
 
@@ -380,8 +386,9 @@ $node->safe_psql('postgres', q{
 	$h->finish;
 	my $first = $$out =~ s/\s+$//r;
 	my $retries = log_count($node, $offset, qr/retrying in \d+ ms/);
+	my $down = log_count($node, $offset, qr/redis_sync cluster: CLUSTERDOWN/);
 	diag("measured 021: killed primary $owner: the run ended \"$first\" " . ($$err =~ /ERROR:\s*(.*)/ ? "($1) " : '')
-		  . "after $retries retries");
+		  . "after $retries retries of a partition and $down waits on CLUSTERDOWN");
 	ok(wait_cluster_ok(grep { $_ != $victim } @nodes), 'a replica took over');
 	isnt(slot_owner(key_slot($key)), $owner, 'the day key is served by the promoted replica');
 	if ($first ne 'succeeded')
