@@ -225,6 +225,27 @@ $node->safe_psql('postgres', q{
 	is(ccli('ZSCORE', '{b}:writes', 'x') . ccli('ZSCORE', '{a}:writes', 'y'), '12',
 		'one INSERT writes keys of other primaries');
 }
+# INSERT ... RETURNING rank (ZADD and ZRANK in one pipeline), TRUNCATE
+is($node->safe_psql('postgres', "INSERT INTO zk VALUES ('{c}:writes', 'w:top', 1000000) RETURNING rank"),
+	ccli('ZCARD', '{c}:writes') - 1, 'INSERT ... RETURNING rank on the cluster');
+$node->safe_psql('postgres', q{
+	CREATE FOREIGN TABLE zt1 (member text, score bigint) SERVER redis OPTIONS (key '{a}:trunc');
+	CREATE FOREIGN TABLE zt2 (member text, score bigint) SERVER redis OPTIONS (key '{b}:trunc');
+	INSERT INTO zt1 VALUES ('m', 1); INSERT INTO zt2 VALUES ('m', 1);
+	TRUNCATE zt1, zt2;
+});
+is(ccli('EXISTS', '{a}:trunc') . ccli('EXISTS', '{b}:trunc'), '00', 'TRUNCATE of keys on two primaries');
+# a parallel scan: every worker reads the key from its node
+{
+	my $par = $node->safe_psql('postgres', q{
+		SET max_parallel_workers_per_gather = 2; SET parallel_setup_cost = 0;
+		SET parallel_tuple_cost = 0; SET min_parallel_table_scan_size = 0;
+		EXPLAIN (ANALYZE, COSTS OFF, TIMING OFF, SUMMARY OFF) SELECT count(*) FROM za;
+		CREATE TABLE za_par AS SELECT member, score FROM za;
+	});
+	like($par, qr/Workers Launched: [12]/, 'the scan ran in parallel');
+	same_set(rows($node, 'SELECT member, score FROM za_par'), zset('{a}:scan'), 'a parallel scan on the cluster');
+}
 $node->safe_psql('postgres', 'CREATE SCHEMA imp; IMPORT FOREIGN SCHEMA "*:scan" FROM SERVER redis INTO imp;');
 is($node->safe_psql('postgres',
 		"SELECT string_agg(foreign_table_name, ',' ORDER BY foreign_table_name) FROM information_schema.foreign_tables WHERE foreign_table_schema = 'imp'"),
