@@ -13,6 +13,7 @@
 #    primary (INFO commandstats of every node).
 # 6. The day key's primary is killed during a sync; its replica takes over
 #    and the run retries (or a resume ends it).
+# 7. The user mapping's password is used on every node.
 # Every case ends in a row-by-row comparison with Redis, read with
 # redis-cli, not through the foreign data wrapper.  Redirections are
 # counted in the server log (redis_sync logs each at DEBUG1).
@@ -38,6 +39,22 @@ foreach my $i (1 .. 6)
 		'--cluster-port', $bus, '--cluster-node-timeout', '1000' ]);
 }
 my @ports = map { $_->{port} } @nodes;
+my %dead;    # port => 1 for the node case 6 kills
+
+sub live_nodes { return grep { !$dead{ $_->{port} } } @nodes; }
+
+# However the test ends, no node it started outlives it (by their pid
+# files; a node that requires a password cannot be shut down by stop()).
+END
+{
+	foreach my $n (@nodes)
+	{
+		my $pidfile = "$n->{dir}/redis.pid";
+		next unless -f $pidfile;
+		my $pid = slurp_file($pidfile) + 0;
+		kill 'TERM', $pid if $pid > 0;
+	}
+}
 {
 	my ($out, $err) = ('', '');
 	IPC::Run::run([ 'redis-cli', '--cluster', 'create', (map { "127.0.0.1:$_" } @ports),
@@ -47,12 +64,15 @@ my @ports = map { $_->{port} } @nodes;
 ok(wait_cluster_ok(@nodes), 'every node reports cluster_state:ok');
 diag(sprintf('measured 021: cluster up after %.1f s', time - $t_start));
 
+# the password the nodes require (case 7)
+my @auth = ();
+
 # cli($port, @args): one redis-cli command on one node, raw output.
 sub cli
 {
 	my ($port, @args) = @_;
 	my ($out, $err) = ('', '');
-	IPC::Run::run([ 'redis-cli', '-p', $port, '--raw', @args ], '<', \undef, '>', \$out, '2>', \$err);
+	IPC::Run::run([ 'redis-cli', '-p', $port, @auth, '--raw', @args ], '<', \undef, '>', \$out, '2>', \$err);
 	chomp $out;
 	return $out;
 }
@@ -62,8 +82,8 @@ sub ccli
 {
 	my (@args) = @_;
 	my ($out, $err) = ('', '');
-	my $port = (grep { $_->ping } @nodes)[0]->{port};
-	IPC::Run::run([ 'redis-cli', '-c', '-p', $port, '--raw', @args ], '<', \undef, '>', \$out, '2>', \$err);
+	my $port = (live_nodes())[0]->{port};
+	IPC::Run::run([ 'redis-cli', '-c', '-p', $port, @auth, '--raw', @args ], '<', \undef, '>', \$out, '2>', \$err);
 	chomp $out;
 	return $out;
 }
@@ -84,7 +104,7 @@ sub wait_cluster_ok
 sub slot_owner
 {
 	my ($slot) = @_;
-	my $port = (grep { $_->ping } @nodes)[0]->{port};
+	my $port = (live_nodes())[0]->{port};
 	foreach my $line (split /\n/, cli($port, 'CLUSTER', 'NODES'))
 	{
 		my @f = split / /, $line;
@@ -157,11 +177,11 @@ sub migrate_slot
 	is(cli($from, 'MIGRATE', '127.0.0.1', $to, '', '0', '10000', 'KEYS', @keys), 'OK',
 		"slot $slot: keys migrated from $from to $to (@keys)");
 	$between->();
-	foreach my $p ($to, $from, grep { $_ != $to && $_ != $from } map { $_->{port} } grep { $_->ping } @nodes)
+	foreach my $p ($to, $from, grep { $_ != $to && $_ != $from } map { $_->{port} } live_nodes())
 	{
 		cli($p, 'CLUSTER', 'SETSLOT', $slot, 'NODE', $to_id);
 	}
-	ok(wait_cluster_ok(grep { $_->ping } @nodes), "slot $slot: assigned to $to");
+	ok(wait_cluster_ok(live_nodes()), "slot $slot: assigned to $to");
 }
 
 # --- PostgreSQL --------------------------------------------------------
@@ -380,7 +400,7 @@ $node->safe_psql('postgres', q{
 	my $date = '2026-01-17';
 	my $key = "clicks:daily:$date";
 	load($key, 20000, 23, 100003);
-	my @live = grep { $_->ping } @nodes;
+	my @live = live_nodes();
 	my %role = map { $_->{port} => (cli($_->{port}, 'ROLE') =~ /^master/ ? 'primary' : 'replica') } @live;
 	# the replicas hold the loaded keys before the counts start
 	cli(slot_owner(key_slot($_)), 'WAIT', '1', '5000') foreach $key, '{a}:scan';
@@ -425,7 +445,9 @@ $node->safe_psql('postgres', q{
 	my ($h, $out, $err) = background_psql_query($node,
 		"SELECT status FROM redis_sync.sync_run('clicks', '$date')");
 	ok(defined wait_progress($node, 2000), 'the run is under way');
+	$dead{$owner} = 1;
 	kill 'KILL', slurp_file("$victim->{dir}/redis.pid") + 0;
+	unlink "$victim->{dir}/redis.pid";
 	$h->finish;
 	my $first = $$out =~ s/\s+$//r;
 	my $retries = log_count($node, $offset, qr/retrying in \d+ ms/);
@@ -446,7 +468,28 @@ $node->safe_psql('postgres', q{
 	expect_synced($date, $key, 'the run across the failover');
 }
 
+# --- 7. credentials apply to every node ---------------------------------------
+{
+	my @live = live_nodes();
+	foreach my $n (@live)
+	{
+		cli($n->{port}, 'CONFIG', 'SET', 'masterauth', 'cluster-secret');
+		cli($n->{port}, 'CONFIG', 'SET', 'requirepass', 'cluster-secret');
+	}
+	@auth = ('-a', 'cluster-secret', '--no-auth-warning');
+	my ($ret, $out, $err) = $node->psql('postgres', "SELECT count(*) FROM zk WHERE key = '{a}:scan'");
+	like($err, qr/could not authenticate to Redis server "redis"/, 'without the password: an authentication error');
+	$node->safe_psql('postgres', "ALTER USER MAPPING FOR PUBLIC SERVER redis OPTIONS (ADD password 'cluster-secret')");
+	foreach my $k (@scan_keys)
+	{
+		same_set(rows($node, "SELECT member, score FROM zk WHERE key = '$k'"), zset($k),
+			"with the user mapping's password: $k");
+	}
+	cli($_->{port}, 'CONFIG', 'SET', 'requirepass', '') foreach @live;
+	@auth = ();
+}
+
 diag(sprintf('measured 021: total %.1f s', time - $t_start));
 $node->stop;
-$_->stop foreach grep { $_->ping } @nodes;
+$_->stop foreach live_nodes();
 done_testing();
