@@ -14,6 +14,9 @@
 # 6. The day key's primary is killed during a sync; its replica takes over
 #    and the run retries (or a resume ends it).
 # 7. The user mapping's password is used on every node.
+# 8. A slot that no node serves (CLUSTER DELSLOTS): a scan waits on
+#    CLUSTERDOWN and ends once the slot is served again, and fails with an
+#    error naming the key if it stays unserved.
 # Every case ends in a row-by-row comparison with Redis, read with
 # redis-cli, not through the foreign data wrapper.  Redirections are
 # counted in the server log (redis_sync logs each at DEBUG1).
@@ -487,6 +490,39 @@ $node->safe_psql('postgres', q{
 	}
 	cli($_->{port}, 'CONFIG', 'SET', 'requirepass', '') foreach @live;
 	@auth = ();
+	$node->safe_psql('postgres', 'ALTER USER MAPPING FOR PUBLIC SERVER redis OPTIONS (DROP password)');
+}
+
+# --- 8. CLUSTERDOWN --------------------------------------------------------------
+{
+	my $key = '{c}:scan';
+	my $slot = key_slot($key);
+	my $owner = slot_owner($slot);
+	my $offset = -s $node->logfile;
+	cli($owner, 'CLUSTER', 'DELSLOTS', $slot);
+	my ($h, $out, $err) = background_psql_query($node, "SELECT count(*) FROM zk WHERE key = '$key'");
+	my $waited = 0;
+	for (1 .. 200)
+	{
+		last if ($waited = log_count($node, $offset, qr/CLUSTERDOWN for key "\Q$key\E"/)) > 0;
+		usleep(25_000);
+	}
+	cli($owner, 'CLUSTER', 'ADDSLOTS', $slot);
+	$h->finish;
+	cmp_ok($waited, '>', 0, 'the scan met CLUSTERDOWN while the slot was unserved');
+	is($$out, "3000\n", 'and read the key once the slot was served again') or diag($$err);
+	ok(wait_cluster_ok(live_nodes()), 'the cluster is whole again');
+
+	cli($owner, 'CLUSTER', 'DELSLOTS', $slot);
+	my $t0 = time;
+	my ($ret, $stdout, $stderr) = $node->psql('postgres', "SELECT count(*) FROM zk WHERE key = '$key'");
+	my $secs = time - $t0;
+	cli($owner, 'CLUSTER', 'ADDSLOTS', $slot);
+	like($stderr, qr/ERROR:  (Redis cluster "redis" is not ready for key "\Q$key\E"|no node of Redis cluster "redis" serves slot $slot)/,
+		'a slot that stays unserved: an error that names the key or slot');
+	diag(sprintf("measured 021: CLUSTERDOWN: %d waits, then an error after %.1f s: %s", $waited, $secs,
+		join(' ', grep { /ERROR|DETAIL/ } split /\n/, $stderr)));
+	ok(wait_cluster_ok(live_nodes()), 'the cluster is whole again');
 }
 
 diag(sprintf('measured 021: total %.1f s', time - $t_start));
