@@ -109,8 +109,7 @@ struct RsCluster
 	RsServerOptions opts;		/* copied; host/port replaced per node */
 	RcNode	  **nodes;
 	int			nnodes;
-	int			maxnodes;
-	int			nseeds;			/* nodes[0 .. nseeds-1] are the seeds */
+	int			maxnodes;		/* the seeds come first */
 	int16		slots[RS_CLUSTER_SLOTS];	/* owner's node index, -1: none */
 	int16		replicas[RS_CLUSTER_SLOTS];	/* a replica's index, -1: none */
 	uint8		nreplicas[RS_CLUSTER_SLOTS];	/* how many the owner has */
@@ -319,7 +318,6 @@ rc_open(RsConnection *conn, const RsServerOptions *opts)
 	(void) rc_add_node(cl, opts->host, opts->port);
 	if (opts->nodes != NULL)
 		rc_parse_nodes(cl, opts->nodes);
-	cl->nseeds = cl->nnodes;
 	MemoryContextSwitchTo(old);
 
 	conn->cluster = cl;
