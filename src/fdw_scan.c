@@ -1120,7 +1120,7 @@ rsExplainForeignScan(ForeignScanState *node, ExplainState *es)
 		ForeignServer *server = GetForeignServer(table->serverid);
 		RsServerOptions opts;
 
-		/* on a cluster, the node that serves the key now */
+		/* on a cluster, the node that serves the key's reads now */
 		rs_get_server_options(server, NULL, &opts);
 		if (opts.cluster)
 		{

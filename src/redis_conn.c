@@ -28,6 +28,11 @@
  * connect_timeout, and hiredis then reads and writes through OpenSSL; a
  * read waits on the socket only when OpenSSL holds no decrypted bytes.
  *
+ * A server with cluster 'on' gets a connection with no socket of its own:
+ * rs_send, rs_receive, rs_flush and rs_discard_connection hand it to the
+ * routing layer (redis_cluster.c), which opens one connection per node with
+ * rs_open_node and sends each command to the node of its key's slot.
+ *
  * hiredis resolves host names with a blocking getaddrinfo(); rs_resolve_host
  * looks the name up first with getaddrinfo_a(), within connect_timeout and
  * open to cancel, and hiredis then connects to the numeric address.
