@@ -272,7 +272,9 @@ rs_cluster_primaries(RsConnection *conn)
 		if (idx >= 0 && !seen[idx])
 		{
 			seen[idx] = true;
-			result = lappend(result, rc_node_conn(conn, idx));
+			/* opened as a command's node is: a failure discards the map */
+			idx = rc_route(conn, s, NULL, false);
+			result = lappend(result, &cl->nodes[idx]->conn);
 		}
 	}
 	pfree(seen);
@@ -671,14 +673,21 @@ rc_slot_node(RsConnection *conn, int slot, const char *key)
 				if (cl->slots[s] >= 0)
 					return cl->slots[s];
 		}
+		if (retries >= RC_MAX_RETRIES && slot < 0)
+			ereport(ERROR,
+					(errcode(ERRCODE_CONNECTION_FAILURE),
+					 errmsg("no node of Redis cluster \"%s\" serves any slot",
+							cl->opts.servername),
+					 errdetail("CLUSTER SLOTS still assigns no slot to any node after %d attempts.",
+							   retries),
+					 errhint("Check the cluster with redis-cli --cluster check.")));
 		if (retries >= RC_MAX_RETRIES)
 			ereport(ERROR,
 					(errcode(ERRCODE_CONNECTION_FAILURE),
 					 errmsg("no node of Redis cluster \"%s\" serves slot %d",
 							cl->opts.servername, slot),
-					 key ? errdetail("Redis key \"%s\" hashes to slot %d, which CLUSTER SLOTS still assigns to no node after %d attempts.",
-									 key, slot, retries)
-					 : errdetail("CLUSTER SLOTS assigns no slot to any node."),
+					 errdetail("Redis key \"%s\" hashes to slot %d, which CLUSTER SLOTS still assigns to no node after %d attempts.",
+							   key ? key : "", slot, retries),
 					 errhint("Check the cluster with redis-cli --cluster check.")));
 		rc_pause(retries++);
 		rc_refresh_map(conn, -1);
