@@ -48,6 +48,7 @@
 #include "redis_conn.h"
 #include "sync.h"
 #include "zset.h"
+#include "redis_cluster.h"
 
 /* Snapshot keys expire after 7 days, counted again from each resume. */
 #define RS_SNAPSHOT_TTL_SECONDS 604800
@@ -89,7 +90,7 @@ static void rs_new_run(const RsRunRequest *req, RsRun *run, MemoryContext cxt);
 static void rs_job_busy(const RsRunRequest *req, RsRunShared *shared);
 static List *rs_supersede_runs(int64 job_id, DateADT run_date, MemoryContext cxt);
 static void rs_drop_snapshots(RsRun *run, List *run_ids);
-static char *rs_snapshot_key(int64 run_id);
+static char *rs_snapshot_key(RsRun *run, int64 run_id);
 static const char *rs_job_changed(RsRun *run, ErrorData *edata);
 static bool rs_run_unproven(RsRun *run, ErrorData *edata);
 static int	rs_launch_workers(RsRun *run, int wanted);
@@ -434,6 +435,8 @@ rs_copy_while_syncing(RsRun *run, RsRunShared *shared)
 		{
 			int			before = run->parts_recorded;
 
+			/* readers on replicas (read_from) must find these ranks there */
+			rs_cluster_wait_replicas(run->conn, run->read_key);
 			rs_begin_xact("redis_sync: copying a live key");
 			rs_record_partitions(run, run->copy->copied, false);
 			rs_commit_xact();
@@ -753,7 +756,7 @@ rs_prepare_run(const RsRunRequest *req, RsRunShared *shared, RsRun *run)
 		 * (expired, evicted, deleted, or lost in a Redis restart), the run
 		 * cannot be finished: start a new one.
 		 */
-		char	   *snap = rs_snapshot_key(run->run_id);
+		char	   *snap = rs_snapshot_key(run, run->run_id);
 		const char *argv[3] = {"EXPIRE", snap, RS_SNAPSHOT_TTL};
 
 		if (zr_integer_command(run->conn, snap, 3, argv) == 0)
@@ -903,12 +906,19 @@ rs_supersede_runs(int64 job_id, DateADT run_date, MemoryContext cxt)
  *		The name of a run's snapshot key.  It holds the cluster's system
  *		identifier and the database's OID, so that runs of other databases
  *		and clusters that share the Redis server never use (or drop) it.
+ *		On a Redis Cluster the copy is made by scripts that name both keys,
+ *		so the name also carries the day key's hash tag (or the whole day
+ *		key as one), which puts it in the day key's slot.
  */
 static char *
-rs_snapshot_key(int64 run_id)
+rs_snapshot_key(RsRun *run, int64 run_id)
 {
-	return psprintf("redis_sync:snapshot:" UINT64_FORMAT ":%u:" INT64_FORMAT,
-					GetSystemIdentifier(), MyDatabaseId, run_id);
+	char	   *suffix = psprintf(":" UINT64_FORMAT ":%u:" INT64_FORMAT,
+								  GetSystemIdentifier(), MyDatabaseId, run_id);
+
+	if (run->conn != NULL && rs_is_cluster(run->conn) && run->source_key != NULL)
+		return rs_colocated_key("redis_sync:snapshot:", run->source_key, suffix);
+	return psprintf("redis_sync:snapshot%s", suffix);
 }
 
 /*
@@ -936,7 +946,7 @@ rs_new_run(const RsRunRequest *req, RsRun *run, MemoryContext cxt)
 	 */
 	if (req->run_date >= rs_today(GetCurrentTimestamp()))
 	{
-		run->read_key = MemoryContextStrdup(cxt, rs_snapshot_key(run->run_id));
+		run->read_key = MemoryContextStrdup(cxt, rs_snapshot_key(run, run->run_id));
 		/* a page at a time, each with the expiry: Redis keeps serving its clients */
 		run->copy = MemoryContextAllocZero(cxt, sizeof(ZsetCopy));
 		zr_copy_begin(run->conn, run->copy, run->source_key, run->read_key, RS_SNAPSHOT_TTL_SECONDS);
@@ -1296,7 +1306,7 @@ rs_drop_snapshots(RsRun *run, List *run_ids)
 		run->conn = rs_get_connection(run->server, run->user);
 		foreach(lc, run_ids)
 		{
-			char	   *snap = rs_snapshot_key(*(int64 *) lfirst(lc));
+			char	   *snap = rs_snapshot_key(run, *(int64 *) lfirst(lc));
 			const char *argv[2] = {"UNLINK", snap};
 
 			(void) zr_integer_command(run->conn, snap, 2, argv);

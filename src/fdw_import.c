@@ -9,7 +9,8 @@
  *		IMPORT FOREIGN SCHEMA "clicks:daily:*" FROM SERVER redis INTO clicks;
  *
  * Keys are found with SCAN ... MATCH ... TYPE zset, which walks the keyspace
- * in small steps and never blocks Redis the way KEYS does.  Each table is
+ * in small steps and never blocks Redis the way KEYS does; on a Redis
+ * Cluster every primary's keyspace is walked.  Each table is
  * named after its key and has the columns (member text, score <score_type>,
  * rank bigint).  LIMIT TO and EXCEPT name keys.
  *
@@ -29,6 +30,7 @@
 #include "fdw.h"
 #include "redis_conn.h"
 #include "zset.h"
+#include "redis_cluster.h"
 
 /* Keys asked for per SCAN step. */
 #define RS_SCAN_COUNT "1000"
@@ -95,29 +97,38 @@ rsImportForeignSchema(ImportForeignSchemaStmt *stmt, Oid serverOid)
 					 errhint("Valid options in this context are: score_type, page_size.")));
 	}
 
-	/* Walk the keyspace; SCAN may return a key more than once. */
+	/*
+	 * Walk the keyspace of every primary (one for a standalone server);
+	 * SCAN may return a key more than once.
+	 */
 	rs_claim_connection(conn, &keys, NULL);
-	do
+	foreach(lc, rs_cluster_primaries(conn))
 	{
-		List	   *found = NIL;
-		ListCell   *fc;
+		RsConnection *node = lfirst(lc);
 
-		cursor = zr_scan_zsets(conn, cursor, stmt->remote_schema, RS_SCAN_COUNT, &found);
-		foreach(fc, found)
+		cursor = pstrdup("0");
+		do
 		{
-			text	   *k = lfirst(fc);
-			const char *kstr = VARDATA_ANY(k);
-			int			klen = VARSIZE_ANY_EXHDR(k);
+			List	   *found = NIL;
+			ListCell   *fc;
 
-			if (memchr(kstr, '\0', klen) != NULL)
-				ereport(WARNING,
-						(errcode(ERRCODE_CHARACTER_NOT_IN_REPERTOIRE),
-						 errmsg("skipping Redis key 0x%s: it contains a zero byte",
-								rs_hex_bytes(kstr, klen, 64))));
-			else
-				keys = lappend(keys, text_to_cstring(k));
-		}
-	} while (strcmp(cursor, "0") != 0);
+			cursor = zr_scan_zsets(node, cursor, stmt->remote_schema, RS_SCAN_COUNT, &found);
+			foreach(fc, found)
+			{
+				text	   *k = lfirst(fc);
+				const char *kstr = VARDATA_ANY(k);
+				int			klen = VARSIZE_ANY_EXHDR(k);
+
+				if (memchr(kstr, '\0', klen) != NULL)
+					ereport(WARNING,
+							(errcode(ERRCODE_CHARACTER_NOT_IN_REPERTOIRE),
+							 errmsg("skipping Redis key 0x%s: it contains a zero byte",
+									rs_hex_bytes(kstr, klen, 64))));
+				else
+					keys = lappend(keys, text_to_cstring(k));
+			}
+		} while (strcmp(cursor, "0") != 0);
+	}
 	rs_release_connection(conn, &keys);
 
 	list_sort(keys, rs_compare_keys);

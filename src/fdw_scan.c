@@ -58,6 +58,7 @@
 #include "options.h"
 #include "redis_conn.h"
 #include "zset.h"
+#include "redis_cluster.h"
 
 /* The shared state of a parallel scan, in the parallel DSM. */
 typedef struct RsParallelState
@@ -726,7 +727,7 @@ rs_drop_pages(RsScanState *st)
 {
 	int			i;
 
-	if (st->nready < st->nahead && st->conn->ctx != NULL)
+	if (st->nready < st->nahead && (st->conn->ctx != NULL || rs_is_cluster(st->conn)))
 	{
 		rs_claim_connection(st->conn, st, rs_drain);
 		rs_drain(st);
@@ -1117,6 +1118,22 @@ rsExplainForeignScan(ForeignScanState *node, ExplainState *es)
 						 node->ss.ps.plan->parallel_aware ? ", shared by parallel workers" : "");
 	}
 	ExplainPropertyText("Redis Commands", cmds.data, es);
+	if (st->topts.key != NULL)
+	{
+		ForeignTable *table = GetForeignTable(RelationGetRelid(node->ss.ss_currentRelation));
+		ForeignServer *server = GetForeignServer(table->serverid);
+		RsServerOptions opts;
+
+		/* on a cluster, the node that serves the key's reads now */
+		rs_get_server_options(server, NULL, &opts);
+		if (opts.cluster)
+		{
+			RsConnection *conn = st->conn ? st->conn :
+				rs_get_connection(server, GetUserMapping(GetUserId(), server->serverid));
+
+			ExplainPropertyText("Redis Node", rs_cluster_key_node(conn, st->topts.key), es);
+		}
+	}
 	if (has_score)
 		ExplainPropertyText("Redis Score Bounds",
 							w.widened ? "widened, conditions rechecked by the Filter" : "exact",

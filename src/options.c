@@ -33,6 +33,7 @@
 #include "utils/lsyscache.h"
 
 #include "options.h"
+#include "redis_cluster.h"
 #include "redis_conn.h"
 
 #define RS_FDW_NAME			"redis_zset"
@@ -58,7 +59,10 @@ typedef enum RsOptionType
 	RS_OPT_FIELD,				/* member, score, rank or key */
 	RS_OPT_BOOL,				/* on/off, as parse_bool reads it */
 	RS_OPT_TLS_VERIFY,			/* full, ca or none */
-	RS_OPT_FILE					/* a file on the database server */
+	RS_OPT_FILE,				/* a file on the database server */
+	RS_OPT_ONOFF,				/* on/off, as parse_bool reads it */
+	RS_OPT_NODES,				/* "host:port,host:port" */
+	RS_OPT_READ_FROM			/* primary, replica or replica_preferred */
 } RsOptionType;
 
 typedef struct RsOption
@@ -84,6 +88,9 @@ static const RsOption rs_options[] = {
 	{"tls_cert_file", ForeignServerRelationId, RS_OPT_FILE, 0, 0},
 	{"tls_key_file", ForeignServerRelationId, RS_OPT_FILE, 0, 0},
 	{"tls_server_name", ForeignServerRelationId, RS_OPT_STRING, 0, 0},
+	{"cluster", ForeignServerRelationId, RS_OPT_ONOFF, 0, 0},
+	{"nodes", ForeignServerRelationId, RS_OPT_NODES, 0, 0},
+	{"read_from", ForeignServerRelationId, RS_OPT_READ_FROM, 0, 0},
 	{"user", UserMappingRelationId, RS_OPT_STRING, 0, 0},
 	{"password", UserMappingRelationId, RS_OPT_STRING, 0, 0},
 	{"key", ForeignTableRelationId, RS_OPT_STRING, 0, 0},
@@ -98,6 +105,9 @@ static int	rs_parse_int_option(const RsOption *opt, const char *value);
 static int64 rs_parse_bytes_option(const RsOption *opt, const char *value);
 static bool rs_parse_bool_option(const RsOption *opt, const char *value);
 static RsTlsVerify rs_parse_tls_verify(const RsOption *opt, const char *value);
+static void rs_check_nodes(const RsOption *opt, const char *value);
+static RsReadFrom rs_parse_read_from(const RsOption *opt, const char *value);
+static void rs_check_cluster_options(List *options);
 
 PG_FUNCTION_INFO_V1(redis_zset_validator);
 
@@ -170,6 +180,15 @@ redis_zset_validator(PG_FUNCTION_ARGS)
 			case RS_OPT_TLS_VERIFY:
 				(void) rs_parse_tls_verify(opt, value);
 				break;
+			case RS_OPT_ONOFF:
+				(void) rs_parse_bool_option(opt, value);
+				break;
+			case RS_OPT_NODES:
+				rs_check_nodes(opt, value);
+				break;
+			case RS_OPT_READ_FROM:
+				(void) rs_parse_read_from(opt, value);
+				break;
 			case RS_OPT_FILE:
 				if (value[0] == '\0')
 					ereport(ERROR,
@@ -183,7 +202,121 @@ redis_zset_validator(PG_FUNCTION_ARGS)
 				break;
 		}
 	}
+	if (catalog == ForeignServerRelationId)
+		rs_check_cluster_options(options);
 	PG_RETURN_VOID();
+}
+
+/*
+ * rs_check_nodes
+ *		Check a list of seeds, "host:port" separated by commas: each with a
+ *		host and a port from 1 to 65535.
+ */
+static void
+rs_check_nodes(const RsOption *opt, const char *value)
+{
+	char	   *copy = pstrdup(value);
+	char	   *item = copy;
+	int			n = 0;
+
+	for (;;)
+	{
+		char	   *comma = strchr(item, ',');
+		char	   *colon;
+		char	   *end;
+		long		port;
+
+		if (comma != NULL)
+			*comma = '\0';
+		while (*item == ' ')
+			item++;
+		colon = strrchr(item, ':');
+		errno = 0;
+		port = colon ? strtol(colon + 1, &end, 10) : 0;
+		if (colon == NULL || colon == item || colon[1] == '\0' || *end != '\0' ||
+			errno != 0 || port < 1 || port > 65535)
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+					 errmsg("invalid value for option \"%s\": \"%s\"", opt->name, value),
+					 errdetail("Entry %d, \"%s\", is not of the form host:port with a port from 1 to 65535.",
+							   n + 1, item),
+					 errhint("Give the nodes as a comma-separated list, such as \"10.0.0.2:6379,10.0.0.3:6379\".")));
+		n++;
+		if (comma == NULL)
+			break;
+		item = comma + 1;
+	}
+	pfree(copy);
+}
+
+/*
+ * rs_parse_read_from
+ *		Parse read_from: "primary", "replica" or "replica_preferred".
+ */
+static RsReadFrom
+rs_parse_read_from(const RsOption *opt, const char *value)
+{
+	if (strcmp(value, "primary") == 0)
+		return RS_READ_PRIMARY;
+	if (strcmp(value, "replica") == 0)
+		return RS_READ_REPLICA;
+	if (strcmp(value, "replica_preferred") == 0)
+		return RS_READ_REPLICA_PREFERRED;
+	ereport(ERROR,
+			(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+			 errmsg("invalid value for option \"%s\": \"%s\"", opt->name, value),
+			 errhint("Valid values are \"primary\", \"replica\" and \"replica_preferred\".")));
+	return RS_READ_PRIMARY;		/* keep compiler quiet */
+}
+
+/*
+ * rs_check_cluster_options
+ *		Check the options of a server that only make sense together: nodes
+ *		and read_from (other than 'primary') need cluster 'on', and a
+ *		cluster has only database 0.
+ */
+static void
+rs_check_cluster_options(List *options)
+{
+	bool		cluster = false;
+	bool		has_nodes = false;
+	RsReadFrom	read_from = RS_READ_PRIMARY;
+	int			db = 0;
+	ListCell   *cell;
+
+	foreach(cell, options)
+	{
+		DefElem    *def = (DefElem *) lfirst(cell);
+
+		if (strcmp(def->defname, "cluster") == 0)
+			cluster = rs_parse_bool_option(rs_find_option("cluster", ForeignServerRelationId),
+										   defGetString(def));
+		else if (strcmp(def->defname, "nodes") == 0)
+			has_nodes = true;
+		else if (strcmp(def->defname, "read_from") == 0)
+			read_from = rs_parse_read_from(rs_find_option("read_from", ForeignServerRelationId),
+										   defGetString(def));
+		else if (strcmp(def->defname, "db") == 0)
+			db = rs_parse_int_option(rs_find_option("db", ForeignServerRelationId),
+									 defGetString(def));
+	}
+	if (has_nodes && !cluster)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("option \"nodes\" requires option \"cluster\" to be \"on\""),
+				 errdetail("The nodes are seeds of a Redis Cluster; a standalone server is reached at host and port only."),
+				 errhint("Set the option cluster 'on' in the same command.")));
+	if (read_from != RS_READ_PRIMARY && !cluster)
+		ereport(ERROR,
+				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+				 errmsg("option \"read_from\" requires option \"cluster\" to be \"on\""),
+				 errdetail("Only the replicas of a Redis Cluster are found by redis_sync; a standalone server is read at host and port."),
+				 errhint("Set the option cluster 'on' in the same command, or read_from 'primary'.")));
+	if (cluster && db != 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("option \"db\" must be 0 when option \"cluster\" is \"on\""),
+				 errdetail("A Redis Cluster has only database 0.")));
 }
 
 static const RsOption *
@@ -315,6 +448,9 @@ rs_get_server_options(ForeignServer *server, UserMapping *user, RsServerOptions 
 	opts->tls_cert_file = NULL;
 	opts->tls_key_file = NULL;
 	opts->tls_server_name = NULL;
+	opts->cluster = false;
+	opts->nodes = NULL;
+	opts->read_from = RS_READ_PRIMARY;
 
 	foreach(lc, server->options)
 	{
@@ -349,6 +485,14 @@ rs_get_server_options(ForeignServer *server, UserMapping *user, RsServerOptions 
 			opts->tls_key_file = defGetString(def);
 		else if (strcmp(def->defname, "tls_server_name") == 0)
 			opts->tls_server_name = defGetString(def);
+		else if (strcmp(def->defname, "cluster") == 0)
+			opts->cluster = rs_parse_bool_option(rs_find_option("cluster", ForeignServerRelationId),
+												 defGetString(def));
+		else if (strcmp(def->defname, "nodes") == 0)
+			opts->nodes = defGetString(def);
+		else if (strcmp(def->defname, "read_from") == 0)
+			opts->read_from = rs_parse_read_from(rs_find_option("read_from", ForeignServerRelationId),
+												 defGetString(def));
 	}
 	if (user != NULL)
 	{

@@ -43,6 +43,9 @@ typedef struct RsServerOptions
 	char	   *tls_cert_file;	/* NULL: no client certificate */
 	char	   *tls_key_file;	/* NULL: the key is in tls_cert_file */
 	char	   *tls_server_name;	/* NULL: host */
+	bool		cluster;		/* a Redis Cluster: host/port is a seed */
+	char	   *nodes;			/* more seeds, "h:p,h:p"; NULL: none */
+	int			read_from;		/* RsReadFrom (redis_cluster.h) */
 } RsServerOptions;
 
 /* Foreign table settings, resolved. */

@@ -28,6 +28,11 @@
  * connect_timeout, and hiredis then reads and writes through OpenSSL; a
  * read waits on the socket only when OpenSSL holds no decrypted bytes.
  *
+ * A server with cluster 'on' gets a connection with no socket of its own:
+ * rs_send, rs_receive, rs_flush and rs_discard_connection hand it to the
+ * routing layer (redis_cluster.c), which opens one connection per node with
+ * rs_open_node and sends each command to the node of its key's slot.
+ *
  * hiredis resolves host names with a blocking getaddrinfo(); rs_resolve_host
  * looks the name up first with getaddrinfo_a(), within connect_timeout and
  * open to cancel, and hiredis then connects to the numeric address.
@@ -59,6 +64,7 @@
 #include "compat.h"
 #include "options.h"
 #include "redis_conn.h"
+#include "redis_cluster.h"
 
 /* One cache entry per user mapping. */
 typedef struct ConnCacheEntry
@@ -96,7 +102,6 @@ typedef struct RsLookup
 
 static RsLookup *AbandonedLookups = NULL;
 
-static void rs_connect(RsConnection *conn, const RsServerOptions *opts);
 static void rs_resolve_host(const RsServerOptions *opts, TimestampTz deadline,
 							char *ip, size_t iplen);
 static int	rs_wait_lookup(RsLookup *lookup, TimestampTz deadline, bool *timed_out);
@@ -107,7 +112,6 @@ static void rs_check_array_header(RsConnection *conn);
 pg_noreturn static void rs_reply_too_large(RsConnection *conn, uint64 bytes,
 										  bool announced);
 pg_noreturn static void rs_io_error(RsConnection *conn, RsIoFailure what);
-static bool rs_connection_is_stale(RsConnection *conn);
 static void rs_xact_callback(XactEvent event, void *arg);
 static void rs_subxact_callback(SubXactEvent event, SubTransactionId mySubid,
 								SubTransactionId parentSubid, void *arg);
@@ -160,12 +164,17 @@ rs_get_connection(ForeignServer *server, UserMapping *user)
 				 errdetail("This redis_sync worker is reading ahead on the connection of the same user mapping."),
 				 errhint("Give the foreign tables that triggers on the sync's target tables read a server of their own.")));
 
-	/* A connection nobody is using may be reopened if it went stale. */
-	if (entry->conn.ctx != NULL && entry->conn.pending == 0 &&
-		(entry->invalidated || rs_connection_is_stale(&entry->conn)))
+	/*
+	 * A connection nobody is using may be reopened if it went stale (a
+	 * cluster's nodes are checked one by one when they are used).
+	 */
+	if ((entry->conn.ctx != NULL || entry->conn.cluster != NULL) &&
+		entry->conn.pending == 0 &&
+		(entry->invalidated ||
+		 (entry->conn.ctx != NULL && rs_connection_is_stale(&entry->conn))))
 		rs_discard_connection(&entry->conn);
 
-	if (entry->conn.ctx == NULL)
+	if (entry->conn.ctx == NULL && entry->conn.cluster == NULL)
 	{
 		RsServerOptions opts;
 
@@ -178,7 +187,10 @@ rs_get_connection(ForeignServer *server, UserMapping *user)
 		/* A connection interrupted half-way through its set-up is useless. */
 		PG_TRY();
 		{
-			rs_connect(&entry->conn, &opts);
+			if (opts.cluster)
+				rc_open(&entry->conn, &opts);
+			else
+				rs_open_node(&entry->conn, &opts);
 		}
 		PG_CATCH();
 		{
@@ -191,13 +203,14 @@ rs_get_connection(ForeignServer *server, UserMapping *user)
 }
 
 /*
- * rs_connect
- *		Open a non-blocking connection, wait for it (and the TLS handshake)
- *		within connect_timeout, then send AUTH (when a password is set), SELECT and CLIENT SETNAME
- *		as one pipeline and check their replies.
+ * rs_open_node
+ *		Open a non-blocking connection to opts->host:opts->port, wait for it
+ *		(and the TLS handshake) within connect_timeout, then send AUTH (when
+ *		a password is set), SELECT and CLIENT SETNAME as one pipeline and
+ *		check their replies.  The cluster layer opens each node with it.
  */
-static void
-rs_connect(RsConnection *conn, const RsServerOptions *opts)
+void
+rs_open_node(RsConnection *conn, const RsServerOptions *opts)
 {
 	redisContext *ctx;
 	TimestampTz deadline;
@@ -497,6 +510,8 @@ rs_free_done_lookups(void)
 void
 rs_discard_connection(RsConnection *conn)
 {
+	if (conn->cluster != NULL)
+		rc_free(conn);
 	if (conn->ctx != NULL)
 		redisFree(conn->ctx);
 	conn->ctx = NULL;
@@ -552,6 +567,11 @@ rs_send(RsConnection *conn, int argc, const char **argv, const size_t *argvlen)
 {
 	size_t		lens[8];
 
+	if (conn->cluster != NULL)
+	{
+		rc_send(conn, argc, argv, argvlen);
+		return;
+	}
 	if (conn->ctx == NULL)
 		ereport(ERROR,
 				(errcode(ERRCODE_CONNECTION_FAILURE),
@@ -574,6 +594,29 @@ rs_send(RsConnection *conn, int argc, const char **argv, const size_t *argvlen)
 }
 
 /*
+ * rs_send_formatted
+ *		Append one command already in the protocol's format (as
+ *		redisFormatCommandArgv makes it) to the output buffer of a node's
+ *		connection.  The cluster layer sends, and resends after a
+ *		redirection, each command this way.
+ */
+void
+rs_send_formatted(RsConnection *conn, const char *cmd, size_t len)
+{
+	if (conn->ctx == NULL)
+		ereport(ERROR,
+				(errcode(ERRCODE_CONNECTION_FAILURE),
+				 errmsg("connection to Redis server \"%s\" was reset", conn->desc),
+				 errdetail_internal("%s", conn->addr)));
+	if (redisAppendFormattedCommand(conn->ctx, cmd, len) != REDIS_OK)
+		ereport(ERROR,
+				(errcode(ERRCODE_OUT_OF_MEMORY),
+				 errmsg("out of memory")));
+	conn->pending++;
+	conn->nsent++;
+}
+
+/*
  * rs_receive
  *		Return the next reply, flushing pending output first.  Waits at most
  *		command_timeout; raises an error (and discards the connection) on
@@ -587,6 +630,8 @@ rs_receive(RsConnection *conn)
 	TimestampTz deadline;
 	bool		read_nothing = false;	/* the last read found no data */
 
+	if (conn->cluster != NULL)
+		return rc_receive(conn);
 	if (conn->ctx == NULL || conn->pending <= 0)
 		ereport(ERROR,
 				(errcode(ERRCODE_CONNECTION_FAILURE),
@@ -867,6 +912,11 @@ rs_flush(RsConnection *conn)
 	TimestampTz deadline = 0;
 	int			done = 0;
 
+	if (conn->cluster != NULL)
+	{
+		rc_flush(conn);
+		return;
+	}
 	for (;;)
 	{
 		rs_tls_clear_errors(conn);
@@ -947,7 +997,7 @@ rs_io_error(RsConnection *conn, RsIoFailure what)
  *		An idle connection should have nothing to read; if the socket is
  *		readable or hung up, the server closed it (timeout, restart).
  */
-static bool
+bool
 rs_connection_is_stale(RsConnection *conn)
 {
 	struct pollfd pfd;
@@ -989,6 +1039,7 @@ rs_xact_callback(XactEvent event, void *arg)
 			rs_discard_connection(&entry->conn);
 		entry->conn.owner = NULL;
 		entry->conn.drain = NULL;
+		rc_end_xact(&entry->conn);
 	}
 }
 

@@ -71,6 +71,8 @@ typedef struct RsConnection
 	uint64		nsent;
 	uint64		nreceived;
 	RsRangeRequest ranges[RS_RANGES_TRACKED];
+	struct RsCluster *cluster;	/* cluster 'on': the routing state
+								 * (redis_cluster.h), and ctx is NULL */
 } RsConnection;
 
 extern RsConnection *rs_get_connection(ForeignServer *server, UserMapping *user);

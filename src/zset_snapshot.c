@@ -38,6 +38,7 @@
 #include "miscadmin.h"
 #include "utils/memutils.h"
 
+#include "redis_cluster.h"
 #include "redis_conn.h"
 #include "zset.h"
 
@@ -236,6 +237,9 @@ zr_copy_end(RsConnection *conn, ZsetCopy *copy)
 	int64		in_copy;
 
 	Assert(copy->done);
+	/* readers on replicas (read_from) must find the whole copy there */
+	if (copy->copied > 0)
+		rs_cluster_wait_replicas(conn, copy->copy);
 	in_copy = copy->copied > 0 ? zr_card(conn, copy->copy) : 0;
 	if (in_copy != copy->copied || copy->copied < copy->card_at_start)
 		rs_copy_fail(copy, in_copy);

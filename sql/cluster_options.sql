@@ -1,0 +1,68 @@
+--
+-- Server options of a Redis Cluster: cluster, nodes and read_from
+--
+\getenv redis_port REDIS_PORT
+SET client_min_messages = warning;
+CREATE EXTENSION IF NOT EXISTS redis_sync;
+RESET client_min_messages;
+
+-- valid servers
+CREATE SERVER rc_opt FOREIGN DATA WRAPPER redis_zset
+  OPTIONS (host '127.0.0.1', port :'redis_port', cluster 'on');
+ALTER SERVER rc_opt OPTIONS (ADD nodes '127.0.0.1:7001, localhost:7002,10.0.0.3:65535');
+ALTER SERVER rc_opt OPTIONS (SET cluster 'off', DROP nodes);
+ALTER SERVER rc_opt OPTIONS (SET cluster 'true', ADD db '0');
+ALTER SERVER rc_opt OPTIONS (ADD read_from 'replica');
+ALTER SERVER rc_opt OPTIONS (SET read_from 'replica_preferred');
+ALTER SERVER rc_opt OPTIONS (SET read_from 'primary');
+SELECT array_agg(o ORDER BY o) FROM pg_foreign_server, unnest(srvoptions) o
+  WHERE srvname = 'rc_opt' AND o NOT LIKE 'port=%';
+
+-- invalid values
+CREATE SERVER rc_bad FOREIGN DATA WRAPPER redis_zset OPTIONS (cluster 'yes please');
+CREATE SERVER rc_bad FOREIGN DATA WRAPPER redis_zset OPTIONS (cluster '');
+CREATE SERVER rc_bad FOREIGN DATA WRAPPER redis_zset OPTIONS (cluster 'on', nodes '');
+CREATE SERVER rc_bad FOREIGN DATA WRAPPER redis_zset OPTIONS (cluster 'on', nodes '127.0.0.1');
+CREATE SERVER rc_bad FOREIGN DATA WRAPPER redis_zset OPTIONS (cluster 'on', nodes ':7001');
+CREATE SERVER rc_bad FOREIGN DATA WRAPPER redis_zset OPTIONS (cluster 'on', nodes '127.0.0.1:0');
+CREATE SERVER rc_bad FOREIGN DATA WRAPPER redis_zset OPTIONS (cluster 'on', nodes '127.0.0.1:7001,127.0.0.1:70000');
+CREATE SERVER rc_bad FOREIGN DATA WRAPPER redis_zset OPTIONS (cluster 'on', nodes '127.0.0.1:7001,');
+CREATE SERVER rc_bad FOREIGN DATA WRAPPER redis_zset OPTIONS (cluster 'on', nodes 'h:7001x');
+-- combinations: nodes without cluster 'on', a database other than 0
+CREATE SERVER rc_bad FOREIGN DATA WRAPPER redis_zset OPTIONS (nodes '127.0.0.1:7001');
+CREATE SERVER rc_bad FOREIGN DATA WRAPPER redis_zset OPTIONS (cluster 'off', nodes '127.0.0.1:7001');
+CREATE SERVER rc_bad FOREIGN DATA WRAPPER redis_zset OPTIONS (cluster 'on', db '3');
+ALTER SERVER rc_opt OPTIONS (SET db '1');
+ALTER SERVER rc_opt OPTIONS (ADD nodes '127.0.0.1:7001');
+ALTER SERVER rc_opt OPTIONS (SET cluster 'off');
+ALTER SERVER rc_opt OPTIONS (DROP cluster);
+CREATE SERVER rc_bad FOREIGN DATA WRAPPER redis_zset OPTIONS (cluster 'on', read_from 'secondary');
+CREATE SERVER rc_bad FOREIGN DATA WRAPPER redis_zset OPTIONS (cluster 'on', read_from 'Replica');
+CREATE SERVER rc_bad FOREIGN DATA WRAPPER redis_zset OPTIONS (read_from 'replica');
+CREATE SERVER rc_ok FOREIGN DATA WRAPPER redis_zset OPTIONS (read_from 'primary');
+DROP SERVER rc_ok;
+ALTER SERVER rc_opt OPTIONS (SET read_from 'replica');
+ALTER SERVER rc_opt OPTIONS (DROP cluster, DROP nodes);
+ALTER SERVER rc_opt OPTIONS (DROP read_from);
+-- the options belong to servers only
+CREATE USER MAPPING FOR CURRENT_USER SERVER rc_opt OPTIONS (cluster 'on');
+CREATE FOREIGN TABLE rc_bad_t (member text) SERVER rc_opt OPTIONS (key 'k', nodes 'h:1');
+SELECT array_agg(o ORDER BY o) FROM pg_foreign_server, unnest(srvoptions) o
+  WHERE srvname = 'rc_opt' AND o NOT LIKE 'port=%';
+
+-- a standalone Redis is not a cluster: reading the slot map fails clearly
+CREATE USER MAPPING FOR CURRENT_USER SERVER rc_opt;
+CREATE FOREIGN TABLE rc_t (member text, score float8) SERVER rc_opt OPTIONS (key 'rs:cluster:k');
+\set VERBOSITY terse
+SELECT * FROM rc_t;
+\set VERBOSITY default
+-- seeds that are all unreachable: the error names the cluster
+ALTER SERVER rc_opt OPTIONS (SET port '1', SET nodes '127.0.0.1:2', ADD connect_timeout '500');
+\set VERBOSITY terse
+SELECT * FROM rc_t;
+\set VERBOSITY default
+-- with cluster 'off' the same server reads the standalone Redis
+ALTER SERVER rc_opt OPTIONS (SET port :'redis_port', DROP nodes, SET cluster 'off');
+SELECT count(*) FROM rc_t;
+
+DROP SERVER rc_opt CASCADE;
