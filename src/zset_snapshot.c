@@ -48,8 +48,9 @@
  * KEYS[1] source, KEYS[2] copy; ARGV[1] score and ARGV[2] member of the last
  * pair read from the source ('' for the first page), ARGV[3] page size,
  * ARGV[4] the copy's expiry in seconds.  Returns {added, ZCARD of the
- * source, last score, last member}, {0, ZCARD} at the end (no pair after the
- * position), or {-1} if the source no longer exists.
+ * source, last score, last member}; {added, ZCARD} once the page has reached
+ * the end of the source (a short page, or none), which completes the copy;
+ * or {-1} if the source no longer exists.
  *
  * The position after (s, m) is found with two ZCOUNTs (the members of score
  * below s, and of score s) and a binary search by member among the members
@@ -58,6 +59,12 @@
  * script, so the copy never exists without an expiry.  "added" counts the
  * members new to the copy (ZADD NX), which may be 0 for a page of members
  * copied before; the last pair moves the position on all the same.
+ *
+ * A short page completes the copy at once: every pair past the position was
+ * in it, so every member present at the start is now in the copy.  Another
+ * script to find nothing after the position would not end while some member
+ * past it takes a click between two scripts (the leader of a busy key moves
+ * past the position again and again).
  */
 static const char rs_snapshot_script[] =
 "local src, dst = KEYS[1], KEYS[2]\n"
@@ -90,6 +97,7 @@ static const char rs_snapshot_script[] =
 "for i = 1, #page, 2 do args[#args + 1] = page[i + 1] args[#args + 1] = page[i] end\n"
 "local added = redis.call('ZADD', dst, unpack(args))\n"
 "redis.call('EXPIRE', dst, ttl)\n"
+"if #page < 2 * n then return {added, card} end\n"
 "return {added, card, page[#page], page[#page - 1]}\n";
 
 /*

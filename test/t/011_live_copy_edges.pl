@@ -3,14 +3,21 @@
 #      next run starts anew.  The old run's copy is dropped then (it would
 #      otherwise stay in Redis for 7 days, one more for every failed
 #      attempt), and the new run takes over the old one's attempts, so that
-#      a scheduled run that keeps failing mid-copy runs out of retries.
+#      a scheduled run that keeps failing mid-copy runs out of retries;
+#   2. a member at the top of the key that takes clicks all the time (the
+#      leader of a busy key) does not keep the copy going: the script that
+#      reaches the end of the key completes the copy, rather than another
+#      script finding nothing past the position (which the leader, moving
+#      past it between two scripts, could put off again and again).
 use strict;
 use warnings;
 
+use IPC::Run ();
 use PostgreSQL::Test::Cluster;
 use PostgreSQL::Test::Utils;
 use RedisSyncTest;
 use Test::More;
+use Time::HiRes qw(usleep);
 
 my $n = 100000;
 my $redis = start_redis();
@@ -56,5 +63,35 @@ is($node->safe_psql('postgres', "SELECT status FROM redis_sync.sync_run('clicks'
 	'succeeded', 'the bad member removed: the next sync_run succeeded');
 expect_tables_match($node, $key, $today, 'after the restarts');
 is($redis->cli('KEYS', 'redis_sync:snapshot:*'), '', 'no copy is left');
+
+# 2. A hot leader: increments on the top member during the whole copy.
+my $m = 5000;
+$redis->cli('DEL', $key);
+load_day($redis, $today, $m, 2);
+$redis->cli('ZADD', $key, '5000', 'zz-leader');
+$redis->cli('ZADD', 'clicks:total', '5000', 'zz-leader');
+my $bench = IPC::Run::start(
+	[ 'redis-benchmark', '-p', $redis->{port}, '-c', '4', '-P', '16', '-n', '1000000000', '-q',
+	  'ZINCRBY', $key, '1', 'zz-leader' ],
+	'<', \undef, '>', '/dev/null', '2>', '/dev/null');
+for (1 .. 600)
+{
+	last if $redis->cli('ZSCORE', $key, 'zz-leader') > 10000;
+	usleep(50_000);
+}
+cmp_ok($redis->cli('ZSCORE', $key, 'zz-leader'), '>', 10000, 'hot leader: the increments go on');
+$redis->cli('CONFIG', 'RESETSTAT');
+my ($ret, $o, $e) = $node->psql('postgres',
+	"SELECT status FROM redis_sync.sync_run('clicks', '$today', resume => false)");
+my ($evals) = $redis->cli('INFO', 'commandstats') =~ /cmdstat_eval:calls=(\d+)/;
+$bench->kill_kill;
+is($o, 'succeeded', 'hot leader: the run succeeded') or diag($e);
+# 5,001 members: ten pages of 500 and a short one with the leader
+is($evals, 11, 'hot leader: the copy took one script per page, none after the end');
+is($node->safe_psql('postgres',
+	"SELECT count(*) FROM daily_click_count WHERE click_date = '$today' "
+	  . "AND (name = 'zz-leader' AND click_count > 10000 "
+	  . "  OR name LIKE 'user:%' AND substr(name, 6)::int <= $m)"),
+	$m + 1, 'hot leader: every member present at the start was written, the leader with a newer count');
 
 done_testing();
