@@ -8,7 +8,12 @@
 #      leader of a busy key) does not keep the copy going: the script that
 #      reaches the end of the key completes the copy, rather than another
 #      script finding nothing past the position (which the leader, moving
-#      past it between two scripts, could put off again and again).
+#      past it between two scripts, could put off again and again);
+#   3. Redis stalls longer than command_timeout mid-copy: the coordinator
+#      gives up on a script that Redis then runs all the same, and sends it
+#      again on a new connection; the copy must count the members that the
+#      first one added (counted from ZADD's reply, they were lost, and the
+#      run failed with "lost members" though nothing was lost).
 use strict;
 use warnings;
 
@@ -93,5 +98,31 @@ is($node->safe_psql('postgres',
 	  . "AND (name = 'zz-leader' AND click_count > 10000 "
 	  . "  OR name LIKE 'user:%' AND substr(name, 6)::int <= $m)"),
 	$m + 1, 'hot leader: every member present at the start was written, the leader with a newer count');
+
+# 3. A stall of Redis (a 3 s read-only script) mid-copy, command_timeout 1 s.
+my $big = 300000;
+$redis->cli('DEL', $key);
+load_day($redis, $today, $big, 3);
+# the leader of case 2 is no longer in the day's key
+$node->safe_psql('postgres', "DELETE FROM daily_click_count WHERE name = 'zz-leader'");
+$node->safe_psql('postgres', "ALTER SERVER redis OPTIONS (SET command_timeout '1000')");
+my ($h3, $out3, $err3) = background_psql_query($node,
+	"SELECT run_id || ' ' || status FROM redis_sync.sync_run('clicks', '$today', resume => false)");
+my $run3 = wait_value($node,
+	"SELECT r.run_id FROM redis_sync.run r WHERE r.status = 'running' AND r.members IS NULL "
+	  . "AND r.read_key IS NOT NULL", 30);
+my $copy3 = $node->safe_psql('postgres', "SELECT read_key FROM redis_sync.run WHERE run_id = $run3");
+my $at_stall = $redis->cli('EVAL_RO',
+	"local c = redis.call('ZCARD', KEYS[1]) local t0 = redis.call('TIME') "
+	  . "while true do local t = redis.call('TIME') "
+	  . "if (t[1] - t0[1]) * 1000000 + (t[2] - t0[2]) > 3000000 then break end end return c",
+	'1', $copy3);
+$h3->finish;
+cmp_ok($at_stall, '<', $big, "stall: Redis stalled mid-copy ($at_stall of $big copied)");
+is($$out3, "$run3 succeeded\n", 'stall: the run went on and succeeded') or diag($$err3);
+like(slurp_file($node->logfile), qr/run $run3: copying Redis key "\Q$key\E": .*retrying in \d+ ms/,
+	'stall: the coordinator sent a copy script again');
+expect_tables_match($node, $key, $today, 'stall mid-copy');
+$node->safe_psql('postgres', "ALTER SERVER redis OPTIONS (SET command_timeout '10000')");
 
 done_testing();
