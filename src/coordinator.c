@@ -792,8 +792,33 @@ rs_prepare_run(const RsRunRequest *req, RsRunShared *shared, RsRun *run)
 					"error = $2 WHERE run_id = $1",
 					2, argtypes, values, NULL, SPI_OK_UPDATE);
 		rs_commit_xact();
+
+		/*
+		 * The old run is never resumed now: drop its copy (a copy never
+		 * completed would otherwise stay for its 7 days, one more for each
+		 * restart).  The new run takes over its attempts, so that a
+		 * scheduled run that keeps failing this way still runs out of
+		 * retries.
+		 */
+		if (strcmp(source, readkey) != 0)
+		{
+			int64	   *id;
+
+			spi_cxt = MemoryContextSwitchTo(cxt);
+			id = palloc(sizeof(int64));
+			*id = run->run_id;
+			superseded = lappend(superseded, id);
+			MemoryContextSwitchTo(spi_cxt);
+		}
 		rs_begin_xact("redis_sync: preparing a run");
+		values[1] = Int64GetDatum(run->run_id);
 		run->run_id = rs_insert_run(req);
+		values[0] = Int64GetDatum(run->run_id);
+		argtypes[0] = INT8OID;
+		argtypes[1] = INT8OID;
+		rs_spi_exec("UPDATE redis_sync.run n SET attempts = o.attempts "
+					"FROM redis_sync.run o WHERE n.run_id = $1 AND o.run_id = $2",
+					2, argtypes, values, NULL, SPI_OK_UPDATE);
 		rs_commit_xact();
 		shared->run_id = run->run_id;
 		prepared = false;

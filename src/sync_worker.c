@@ -366,6 +366,18 @@ rs_claim_partition(RsWorker *w)
 
 		rs_begin_xact("redis_sync: claiming a partition");
 		values[0] = Int64GetDatum(w->req.run_id);
+
+		/*
+		 * Whether more partitions are to come is read first: the last
+		 * partition and the member count are committed together, so once
+		 * the count is seen, the next statement sees every partition.  Read
+		 * the other way round, the last partition could be committed
+		 * between the two statements, and the worker would leave it.
+		 */
+		rs_spi_exec("SELECT 1 FROM redis_sync.run WHERE run_id = $1 "
+					"AND status = 'running' AND members IS NULL",
+					1, argtypes, values, NULL, SPI_OK_SELECT);
+		more_to_come = (SPI_processed == 1);
 		rs_spi_exec("SELECT partition_no, next_offset, end_offset, start_offset FROM redis_sync.run_partition "
 					"WHERE run_id = $1 AND status = 'pending' "
 					"ORDER BY partition_no LIMIT 1 FOR UPDATE SKIP LOCKED",
@@ -383,15 +395,8 @@ rs_claim_partition(RsWorker *w)
 						2, argtypes, values, NULL, SPI_OK_UPDATE);
 			found = true;
 		}
-		else
-		{
-			rs_spi_exec("SELECT 1 FROM redis_sync.run WHERE run_id = $1 "
-						"AND status = 'running' AND members IS NULL",
-						1, argtypes, values, NULL, SPI_OK_SELECT);
-			more_to_come = (SPI_processed == 1);
-		}
 		rs_commit_xact();
-		if (!more_to_come)
+		if (found || !more_to_come)
 			return found;
 
 		pgstat_report_activity(STATE_RUNNING, "redis_sync: waiting for the copy of a live key");

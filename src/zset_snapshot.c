@@ -48,21 +48,36 @@
 /*
  * KEYS[1] source, KEYS[2] copy; ARGV[1] score and ARGV[2] member of the last
  * pair read from the source ('' for the first page), ARGV[3] page size,
- * ARGV[4] the copy's expiry in seconds.  Returns {added, ZCARD of the
- * source, last score, last member}, {0, ZCARD} at the end (no pair after the
- * position), or {-1} if the source no longer exists.
+ * ARGV[4] the copy's expiry in seconds, ARGV[5] the members that the copy
+ * held after the previous script.  Returns {added, ZCARD of the source, last
+ * score, last member}; {added, ZCARD} once the page has reached the end of
+ * the source (a short page, or none), which completes the copy; {-1} if the
+ * source no longer exists; or {-2, ZCARD of the copy} if the copy holds
+ * fewer members than ARGV[5] (deleted or evicted).
  *
  * The position after (s, m) is found with two ZCOUNTs (the members of score
  * below s, and of score s) and a binary search by member among the members
  * of score s, which Redis orders by their bytes: O(log^2 N) in all, however
  * far the copy has gone.  The page and its expiry are written in the same
  * script, so the copy never exists without an expiry.  "added" counts the
- * members new to the copy (ZADD NX), which may be 0 for a page of members
- * copied before; the last pair moves the position on all the same.
+ * members that the copy holds beyond ARGV[5] (ZADD NX adds only new ones),
+ * which may be 0 for a page of members copied before; the last pair moves
+ * the position on all the same.  Counted from the copy's size rather than
+ * from ZADD's reply, a script sent again after its reply was lost (a
+ * timeout, a lost connection) counts the members that the lost run added.
+ *
+ * A short page completes the copy at once: every pair past the position was
+ * in it, so every member present at the start is now in the copy.  Another
+ * script to find nothing after the position would not end while some member
+ * past it takes a click between two scripts (the leader of a busy key moves
+ * past the position again and again).
  */
 static const char rs_snapshot_script[] =
 "local src, dst = KEYS[1], KEYS[2]\n"
 "local n, ttl = tonumber(ARGV[3]), ARGV[4]\n"
+"local had = tonumber(ARGV[5])\n"
+"local before = redis.call('ZCARD', dst)\n"
+"if before < had then return {-2, before} end\n"
 "local start = 0\n"
 "if ARGV[1] ~= '' then\n"
 "  if redis.call('EXISTS', src) == 0 then return {-1} end\n"
@@ -86,11 +101,13 @@ static const char rs_snapshot_script[] =
 "end\n"
 "local page = redis.call('ZRANGE', src, start, start + n - 1, 'WITHSCORES')\n"
 "local card = redis.call('ZCARD', src)\n"
-"if #page == 0 then return {0, card} end\n"
+"if #page == 0 then return {before - had, card} end\n"
 "local args = {'NX'}\n"
 "for i = 1, #page, 2 do args[#args + 1] = page[i + 1] args[#args + 1] = page[i] end\n"
-"local added = redis.call('ZADD', dst, unpack(args))\n"
+"redis.call('ZADD', dst, unpack(args))\n"
 "redis.call('EXPIRE', dst, ttl)\n"
+"local added = redis.call('ZCARD', dst) - had\n"
+"if #page < 2 * n then return {added, card} end\n"
 "return {added, card, page[#page], page[#page - 1]}\n";
 
 /*
@@ -144,8 +161,9 @@ zr_copy_begin(RsConnection *conn, ZsetCopy *copy, const char *source,
 bool
 zr_copy_step(RsConnection *conn, ZsetCopy *copy)
 {
-	const char *argv[9];
-	size_t		lens[9];
+	const char *argv[10];
+	size_t		lens[10];
+	char		had[32];
 	redisReply *reply;
 	bool		ok;
 	int64		added = 0;
@@ -162,11 +180,13 @@ zr_copy_step(RsConnection *conn, ZsetCopy *copy)
 	argv[6] = copy->member ? copy->member : "";
 	argv[7] = RS_SNAPSHOT_PAGE;
 	argv[8] = copy->ttl;
-	for (int i = 0; i < 9; i++)
+	snprintf(had, sizeof(had), INT64_FORMAT, copy->copied);
+	argv[9] = had;
+	for (int i = 0; i < 10; i++)
 		lens[i] = strlen(argv[i]);
 	lens[6] = copy->member ? copy->member_len : 0;
 
-	reply = rs_command(conn, copy->source, 9, argv, lens);
+	reply = rs_command(conn, copy->source, 10, argv, lens);
 	ok = reply->type == REDIS_REPLY_ARRAY && reply->elements >= 1 &&
 		reply->element[0]->type == REDIS_REPLY_INTEGER;
 	if (ok)
@@ -174,6 +194,8 @@ zr_copy_step(RsConnection *conn, ZsetCopy *copy)
 		added = reply->element[0]->integer;
 		if (added == -1)
 			ok = reply->elements == 1;
+		else if (added == -2)
+			ok = reply->elements == 2 && reply->element[1]->type == REDIS_REPLY_INTEGER;
 		else if (added >= 0 && reply->elements == 2)
 			ok = reply->element[1]->type == REDIS_REPLY_INTEGER;
 		else
@@ -195,6 +217,13 @@ zr_copy_step(RsConnection *conn, ZsetCopy *copy)
 				 errmsg("Redis key \"%s\" was deleted while it was being copied", copy->source),
 				 errdetail("The copy \"%s\" would miss members that the key had.", copy->copy),
 				 errhint("Run the sync again once the key is back.")));
+	}
+	if (added == -2)
+	{
+		int64		now_in_copy = reply->element[1]->integer;
+
+		freeReplyObject(reply);
+		rs_copy_fail(copy, now_in_copy);
 	}
 	if (copy->card_at_start < 0)
 		copy->card_at_start = reply->element[1]->integer;
