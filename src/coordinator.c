@@ -788,8 +788,9 @@ rs_prepare_run(const RsRunRequest *req, RsRunShared *shared, RsRun *run)
 		values[0] = Int64GetDatum(run->run_id);
 		values[1] = CStringGetTextDatum(restart_why);
 		argtypes[1] = TEXTOID;
+		/* never retried either: the new run takes over (retry_at NULL) */
 		rs_spi_exec("UPDATE redis_sync.run SET status = 'failed', finished_at = now(), "
-					"error = $2 WHERE run_id = $1",
+					"retry_at = NULL, error = $2 WHERE run_id = $1",
 					2, argtypes, values, NULL, SPI_OK_UPDATE);
 		rs_commit_xact();
 
