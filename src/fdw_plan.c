@@ -21,7 +21,9 @@
  * conditions are pushed (none is evaluated or rechecked locally).
  *
  * A full scan of a table with a key option also gets a partial path: the
- * parallel workers share its rank window (see fdw_scan.c).  A scan that
+ * parallel workers share its rank window (see fdw_scan.c), or, on a sharded
+ * table, claim whole shards (not when the global rank is needed, which only
+ * a merge of all shards gives; see fdw_shards.c).  A scan that
  * feeds a write to the same key is read completely before the first row is
  * returned, so that the write cannot move rows into or out of pages the scan
  * has yet to read.
@@ -255,7 +257,10 @@ rsGetForeignRelSize(PlannerInfo *root, RelOptInfo *baserel, Oid foreigntableid)
 		 bms_is_member(0 - FirstLowInvalidHeapAttributeNumber, attrs_used)))
 		info->need_rank = true;
 
-	/* Estimate the set size: ZCARD for a fixed key, else a default. */
+	/*
+	 * Estimate the set size: ZCARD for a fixed key (a sharded table's first
+	 * shard, times the shards), else a default.
+	 */
 	info->card = 1000;
 	if (info->topts.key != NULL)
 	{
@@ -268,7 +273,8 @@ rsGetForeignRelSize(PlannerInfo *root, RelOptInfo *baserel, Oid foreigntableid)
 		RsConnection *conn = rs_get_connection(server, user);
 
 		if (conn->pending == 0)
-			info->card = (double) zr_card(conn, info->topts.key);
+			info->card = (double) zr_card(conn, rs_shard_key(&info->topts, 0)) *
+				info->topts.shards;
 	}
 
 	if (nmembers >= 0)
@@ -572,7 +578,8 @@ rsGetForeignPaths(PlannerInfo *root, RelOptInfo *baserel, Oid foreigntableid)
 /*
  * rs_add_partial_path
  *		A parallel-aware full scan of a fixed key, its workers claiming pages
- *		of the rank window from a shared counter.  The worker count follows
+ *		of the rank window from a shared counter (on a sharded table, whole
+ *		shards).  The worker count follows
  *		the set's size as compute_parallel_worker() sees a table of the same
  *		number of rows (about 32 bytes a member).
  */
@@ -588,6 +595,7 @@ rs_add_partial_path(PlannerInfo *root, RelOptInfo *baserel, RsRelInfo *info)
 
 	if (!baserel->consider_parallel || info->topts.key == NULL ||
 		info->has_member_cond || info->has_multi_key ||
+		(info->topts.shards > 1 && info->need_rank) ||
 		max_parallel_workers_per_gather <= 0)
 		return;
 	pages = ceil(baserel->tuples * 32.0 / BLCKSZ);

@@ -64,7 +64,7 @@ typedef struct RsParallelState
 {
 	slock_t		mutex;
 	bool		window_set;		/* a participant has fixed the window */
-	int64		next;			/* next rank to claim */
+	int64		next;			/* next rank (a sharded table: shard) to claim */
 	int64		hi;				/* last rank of the window */
 } RsParallelState;
 
@@ -123,6 +123,17 @@ typedef struct RsScanState
 	int		   *member_lens;
 	RsWindow	win;			/* rank and score window */
 
+	/*
+	 * A sharded table read in a k-way merge (fdw_shards.c): all shard keys,
+	 * which of them the key conditions keep, and the members a lookup
+	 * filters on (member conditions when the global rank is needed).
+	 */
+	bool		merge;
+	List	   *all_keys;
+	bool	   *wanted;
+	bool		member_filter;
+	RsShardMerge *merge_state;
+
 	/* Progress. */
 	ListCell   *key_cell;
 	char	   *key;
@@ -165,7 +176,11 @@ static void rs_drain(void *arg);
 static void rs_drop_pages(RsScanState *st);
 static void rs_lookup_members(RsScanState *st);
 static bool rs_row_matches(RsScanState *st, const char *score, int64 rank);
-static void rs_store_tuple(RsScanState *st, TupleTableSlot *slot, int i);
+static TupleTableSlot *rs_iterate_merge(ForeignScanState *node, RsScanState *st);
+static bool rs_next_shard(RsScanState *st);
+static bool rs_shared_window(RsScanState *st);
+static void rs_store_tuple(RsScanState *st, TupleTableSlot *slot, const char *key,
+						   ZsetPage *page, int i, int64 rank);
 
 /*
  * rsBeginForeignScan
@@ -301,6 +316,8 @@ rs_iterate_remote(ForeignScanState *node, RsScanState *st)
 		rs_resolve_conditions(node, st);
 	if (st->empty)
 		return slot;
+	if (st->merge)
+		return rs_iterate_merge(node, st);
 
 	for (;;)
 	{
@@ -311,7 +328,8 @@ rs_iterate_remote(ForeignScanState *node, RsScanState *st)
 			if (!rs_start_key(st))
 			{
 				st->key = NULL;
-				st->key_cell = lnext(st->keys, st->key_cell);
+				if (!rs_next_shard(st))
+					st->key_cell = lnext(st->keys, st->key_cell);
 				continue;
 			}
 		}
@@ -324,15 +342,98 @@ rs_iterate_remote(ForeignScanState *node, RsScanState *st)
 			st->pos++;
 			if (st->page.scores[i] == NULL || !rs_row_matches(st, st->page.scores[i], rank))
 				continue;
-			rs_store_tuple(st, slot, i);
+			rs_store_tuple(st, slot, st->key, &st->page, i, rank);
 			return slot;
 		}
 		if (!rs_next_page(st))
 		{
 			st->key = NULL;
-			st->key_cell = lnext(st->keys, st->key_cell);
+			if (!rs_next_shard(st))
+				st->key_cell = lnext(st->keys, st->key_cell);
 		}
 	}
+}
+
+/*
+ * rs_shared_window
+ *		Do the participants of a parallel scan share one rank window?  Those
+ *		of a sharded table claim whole shards instead.
+ */
+static bool
+rs_shared_window(RsScanState *st)
+{
+	return st->pstate != NULL && st->topts.shards <= 1;
+}
+
+/*
+ * rs_next_shard
+ *		In a parallel scan of a sharded table, claim the next shard that no
+ *		participant has taken: point key_cell at it (NULL when none is left)
+ *		and return true.  Returns false, leaving key_cell alone, in any other
+ *		scan.
+ */
+static bool
+rs_next_shard(RsScanState *st)
+{
+	int64		next;
+
+	if (st->pstate == NULL || st->topts.shards <= 1)
+		return false;
+	SpinLockAcquire(&st->pstate->mutex);
+	next = st->pstate->next++;
+	SpinLockRelease(&st->pstate->mutex);
+	st->key_cell = next < list_length(st->keys) ? list_nth_cell(st->keys, (int) next) : NULL;
+	return true;
+}
+
+/*
+ * rs_iterate_merge
+ *		The next row of a sharded table read in a k-way merge, with its
+ *		global rank; rank conditions and member filters apply here.
+ */
+static TupleTableSlot *
+rs_iterate_merge(ForeignScanState *node, RsScanState *st)
+{
+	TupleTableSlot *slot = node->ss.ss_ScanTupleSlot;
+	const char *key;
+	ZsetPage   *page;
+	int			i;
+	int64		rank;
+
+	if (st->merge_state == NULL)
+	{
+		MemoryContext oldcxt = MemoryContextSwitchTo(st->resolve_cxt);
+		/* a rank condition is on the global rank: no per-shard LIMIT clip */
+		bool		ranked = st->win.rank_lo > 0 || st->win.rank_hi >= 0;
+
+		st->merge_state = rs_merge_begin(st->conn, st->all_keys, st->wanted, &st->win.sb,
+										 st->order == RS_ORDER_DESC,
+										 ranked ? -1 : st->limit, st->topts.page_size);
+		MemoryContextSwitchTo(oldcxt);
+	}
+	while (rs_merge_next(st->merge_state, &key, &page, &i, &rank))
+	{
+		/* past the rank window in the merge's direction: done */
+		if (st->order == RS_ORDER_DESC ? rank < st->win.rank_lo :
+			(st->win.rank_hi >= 0 && rank > st->win.rank_hi))
+			break;
+		if (rank < st->win.rank_lo || (st->win.rank_hi >= 0 && rank > st->win.rank_hi))
+			continue;
+		if (st->member_filter)
+		{
+			bool		found = false;
+			int			m;
+
+			for (m = 0; m < st->nmembers && !found; m++)
+				found = st->member_lens[m] == page->member_lens[i] &&
+					memcmp(st->members[m], page->members[i], page->member_lens[i]) == 0;
+			if (!found)
+				continue;
+		}
+		rs_store_tuple(st, slot, key, page, i, rank);
+		return slot;
+	}
+	return slot;
 }
 
 /*
@@ -437,18 +538,31 @@ rs_resolve_conditions(ForeignScanState *node, RsScanState *st)
 	if (st->win.empty)
 		st->empty = true;
 
-	/* Keys: the table's own key, narrowed by any key conditions. */
+	/*
+	 * Keys: the table's own key (or each shard's), narrowed by any key
+	 * conditions.
+	 */
 	st->keys = NIL;
+	st->all_keys = NIL;
 	if (st->topts.key != NULL)
 	{
-		bool		keep = !have_keys;
-		ListCell   *a;
+		int			shard;
 
-		foreach(a, keys)
-			if (strcmp(text_to_cstring(lfirst(a)), st->topts.key) == 0)
-				keep = true;
-		if (keep)
-			st->keys = list_make1(st->topts.key);
+		st->wanted = palloc(sizeof(bool) * st->topts.shards);
+		for (shard = 0; shard < st->topts.shards; shard++)
+		{
+			char	   *k = rs_shard_key(&st->topts, shard);
+			bool		keep = !have_keys;
+			ListCell   *a;
+
+			foreach(a, keys)
+				if (strcmp(text_to_cstring(lfirst(a)), k) == 0)
+					keep = true;
+			st->wanted[shard] = keep;
+			st->all_keys = lappend(st->all_keys, k);
+			if (keep)
+				st->keys = lappend(st->keys, k);
+		}
 	}
 	else
 	{
@@ -470,8 +584,15 @@ rs_resolve_conditions(ForeignScanState *node, RsScanState *st)
 	if (st->keys == NIL)
 		st->empty = true;
 
+	/*
+	 * A sharded table is merged when the scan is ordered or needs the global
+	 * rank; member conditions then filter the merge.
+	 */
+	st->merge = st->topts.shards > 1 && (st->order != RS_ORDER_NONE || st->need_rank);
+	st->member_filter = have_members && st->merge;
+
 	/* Members to look up, without duplicates. */
-	st->member_mode = have_members;
+	st->member_mode = have_members && !st->merge;
 	if (have_members)
 	{
 		ListCell   *a;
@@ -501,7 +622,9 @@ rs_resolve_conditions(ForeignScanState *node, RsScanState *st)
 	}
 
 	st->key_cell = list_head(st->keys);
+	(void) rs_next_shard(st);	/* a parallel participant claims its first shard */
 	st->key = NULL;
+	st->merge_state = NULL;
 	st->resolved = true;
 	MemoryContextSwitchTo(oldcxt);
 }
@@ -592,7 +715,7 @@ rs_start_window(RsScanState *st)
 		else
 			hi = Min(hi, lo + st->limit - 1);
 	}
-	if (st->pstate != NULL)
+	if (rs_shared_window(st))
 	{
 		/* The first participant's window is everyone's. */
 		SpinLockAcquire(&st->pstate->mutex);
@@ -654,7 +777,7 @@ rs_request_page(RsScanState *st, RsPageSlot *slot)
 	int64		start;
 	int64		stop;
 
-	if (st->pstate != NULL)
+	if (rs_shared_window(st))
 	{
 		/* Claim the next page_size ranks of the shared window. */
 		SpinLockAcquire(&st->pstate->mutex);
@@ -847,18 +970,18 @@ rs_row_matches(RsScanState *st, const char *score, int64 rank)
 
 /*
  * rs_store_tuple
- *		Fill the slot with entry i of the current page.
+ *		Fill the slot with entry i of "page", read from "key", with the
+ *		given rank (-1: unknown).
  */
 static void
-rs_store_tuple(RsScanState *st, TupleTableSlot *slot, int i)
+rs_store_tuple(RsScanState *st, TupleTableSlot *slot, const char *key, ZsetPage *page,
+			   int i, int64 rank)
 {
 	MemoryContext oldcxt = MemoryContextSwitchTo(st->temp_cxt);
 	ErrorContextCallback errcb;
 	RsMemberContext conv;
-	const char *member = st->page.members[i];
-	int			len = st->page.member_lens[i];
-	int64		rank = st->page.ranks ? st->page.ranks[i] :
-		(st->page.first_rank >= 0 ? st->page.first_rank + i : -1);
+	const char *member = page->members[i];
+	int			len = page->member_lens[i];
 	Datum	   *values = slot->tts_values;
 	bool	   *isnull = slot->tts_isnull;
 	int			natts = slot->tts_tupleDescriptor->natts;
@@ -867,7 +990,7 @@ rs_store_tuple(RsScanState *st, TupleTableSlot *slot, int i)
 	for (a = 0; a < natts; a++)
 		isnull[a] = true;
 
-	conv.key = st->key;
+	conv.key = key;
 	conv.member = member;
 	conv.len = len;
 	conv.rank = rank;
@@ -889,7 +1012,7 @@ rs_store_tuple(RsScanState *st, TupleTableSlot *slot, int i)
 		}
 		else
 		{
-			rs_verify_member(st->key, member, len, rank);
+			rs_verify_member(key, member, len, rank);
 			values[a] = PointerGetDatum(cstring_to_text_with_len(member, len));
 		}
 		isnull[a] = false;
@@ -897,7 +1020,7 @@ rs_store_tuple(RsScanState *st, TupleTableSlot *slot, int i)
 	if (st->attnums[RS_FIELD_SCORE])
 	{
 		a = st->attnums[RS_FIELD_SCORE] - 1;
-		values[a] = InputFunctionCall(&st->score_in, st->page.scores[i],
+		values[a] = InputFunctionCall(&st->score_in, page->scores[i],
 									  st->score_ioparam, st->score_typmod);
 		isnull[a] = false;
 	}
@@ -920,7 +1043,7 @@ rs_store_tuple(RsScanState *st, TupleTableSlot *slot, int i)
 	if (st->attnums[RS_FIELD_KEY])
 	{
 		a = st->attnums[RS_FIELD_KEY] - 1;
-		values[a] = CStringGetTextDatum(st->key);
+		values[a] = CStringGetTextDatum(key);
 		isnull[a] = false;
 	}
 
@@ -940,6 +1063,9 @@ rsReScanForeignScan(ForeignScanState *node)
 	RsScanState *st = (RsScanState *) node->fdw_state;
 
 	rs_drop_pages(st);
+	if (st->merge_state != NULL)
+		rs_merge_end(st->merge_state);
+	st->merge_state = NULL;
 	st->resolved = false;
 	st->key = NULL;
 	if (st->store != NULL)
@@ -965,6 +1091,9 @@ rsEndForeignScan(ForeignScanState *node)
 		tuplestore_end(st->store);
 	if (st->store_slot != NULL)
 		ExecDropSingleTupleTableSlot(st->store_slot);
+	if (st->merge_state != NULL)
+		rs_merge_end(st->merge_state);
+	st->merge_state = NULL;
 	rs_drop_pages(st);
 }
 
@@ -1038,6 +1167,9 @@ rsExplainForeignScan(ForeignScanState *node, ExplainState *es)
 			   *le;
 	List	   *member_vals = NIL;
 	bool		has_score = false;
+	bool		sharded = st->topts.shards > 1;
+	bool		merge = sharded && (st->order != RS_ORDER_NONE || st->need_rank);
+	bool		ranked = false;
 	RsWindow	w;
 
 	if (!es->verbose)
@@ -1061,10 +1193,18 @@ rsExplainForeignScan(ForeignScanState *node, ExplainState *es)
 			has_score = true;
 	}
 	rs_explain_window(st, &w);
+	if (merge)
+	{
+		/* The rank window is on the global rank: the merge applies it. */
+		ranked = w.rank_lo > 0 || w.rank_hi >= 0 || w.rank_lo_unknown || w.rank_hi_unknown;
+		w.rank_lo = 0;
+		w.rank_hi = -1;
+		w.rank_lo_unknown = w.rank_hi_unknown = false;
+	}
 
 	if (w.empty)
 		appendStringInfoString(&cmds, "none (the conditions match no member)");
-	else if (member_vals != NIL)
+	else if (member_vals != NIL && !merge)
 	{
 		appendStringInfo(&cmds, "ZMSCORE %s %s", key, (char *) linitial(member_vals));
 		if (st->need_rank)
@@ -1093,13 +1233,13 @@ rsExplainForeignScan(ForeignScanState *node, ExplainState *es)
 		if (w.sb.has_max || w.score_max_unknown)
 			hi_known = false;
 
-		if (st->limit > 0 && st->order == RS_ORDER_DESC)
+		if (st->limit > 0 && !ranked && st->order == RS_ORDER_DESC)
 			appendStringInfo(&cmds, "; ZRANGE %s <last %d ranks> WITHSCORES", key, (int) st->limit);
 		else
 		{
-			if (st->limit > 0 && !lo_known)
+			if (st->limit > 0 && !ranked && !lo_known)
 				hi_known = false;
-			else if (st->limit > 0 && hi_known)
+			else if (st->limit > 0 && !ranked && hi_known)
 				rhi = (rhi < 0) ? rlo + st->limit - 1 : Min(rhi, rlo + st->limit - 1);
 			appendStringInfo(&cmds, "; ZRANGE %s ", key);
 			if (lo_known)
@@ -1114,9 +1254,31 @@ rsExplainForeignScan(ForeignScanState *node, ExplainState *es)
 		}
 		appendStringInfo(&cmds, " (pages of %d%s%s)", st->topts.page_size,
 						 st->order == RS_ORDER_DESC ? ", highest rank first" : "",
-						 node->ss.ps.plan->parallel_aware ? ", shared by parallel workers" : "");
+						 !node->ss.ps.plan->parallel_aware ? "" :
+						 sharded ? ", whole shards per parallel worker" :
+						 ", shared by parallel workers");
 	}
 	ExplainPropertyText("Redis Commands", cmds.data, es);
+	if (sharded)
+	{
+		ExplainPropertyText("Redis Shards",
+							psprintf("%d (the commands go to each shard's key, %%s = 0 to %d)",
+									 st->topts.shards, st->topts.shards - 1),
+							es);
+		ExplainPropertyText("Redis Shard Read",
+							!merge ? "one shard after another" :
+							st->order == RS_ORDER_DESC ?
+							"k-way merge by score descending, one page per shard at a time; rank is the position in the ascending order of all shards" :
+							"k-way merge by score ascending, one page per shard at a time; rank is the position in the ascending order of all shards",
+							es);
+		if (merge && ranked)
+			ExplainPropertyText("Redis Rank Filter", "global rank, applied to the merged rows", es);
+		if (merge && member_vals != NIL)
+			ExplainPropertyText("Redis Member Filter",
+								psprintf("member %s, applied to the merged rows",
+										 (char *) linitial(member_vals)),
+								es);
+	}
 	if (has_score)
 		ExplainPropertyText("Redis Score Bounds",
 							w.widened ? "widened, conditions rechecked by the Filter" : "exact",
