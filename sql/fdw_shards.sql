@@ -103,6 +103,15 @@ SELECT min(rank), max(rank), count(DISTINCT rank) FROM sh;
 SELECT member, score, rank FROM sh ORDER BY score DESC LIMIT 3;
 SELECT member, score, rank FROM sh WHERE member = ANY(ARRAY['m10', 'ab', 'top2', 'bottom1']) ORDER BY rank;
 SELECT member, rank FROM global_ranked WHERE member = ANY(ARRAY['m10', 'ab', 'top2', 'bottom1']) ORDER BY rank;
+-- member lookups count each found member's global rank in every shard:
+-- every member's, looked up in pages, and one at a time in a subplan
+SELECT count(*) AS found, count(*) FILTER (WHERE s.rank <> g.rank) AS rank_mismatches
+  FROM sh s JOIN global_ranked g USING (member)
+  WHERE s.member = ANY(ARRAY(SELECT member FROM shards_union));
+EXPLAIN (VERBOSE, COSTS OFF) SELECT (SELECT rank FROM sh s WHERE s.member = g.member) FROM s0 g;
+SELECT count(*) AS looked_up, count(*) FILTER (WHERE r IS DISTINCT FROM g.rank) AS rank_mismatches
+  FROM (SELECT g.rank, (SELECT rank FROM sh s WHERE s.member = g.member) AS r FROM global_ranked g) g;
+SELECT member, rank FROM sh WHERE member = ANY(ARRAY['m10', 'ab', 'top2']) AND rank < 100;
 SELECT member, score, rank FROM sh WHERE rank BETWEEN 100 AND 104;
 SELECT member, score, rank FROM global_ranked WHERE rank BETWEEN 100 AND 104;
 SELECT member, rank FROM sh WHERE rank >= 600 ORDER BY rank DESC;

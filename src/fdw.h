@@ -161,6 +161,8 @@ extern RsShardMerge *rs_merge_begin(struct RsConnection *conn, List *keys,
 extern bool rs_merge_next(RsShardMerge *m, const char **key, struct ZsetPage **page,
 						  int *index, int64 *rank);
 extern void rs_merge_end(RsShardMerge *m);
+extern int64 rs_global_rank(struct RsConnection *conn, List *keys, const char *score,
+							const char *member, int len);
 
 /* ---------------------------------------------------------------------
  * in fdw_modify.c

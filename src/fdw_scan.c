@@ -125,13 +125,11 @@ typedef struct RsScanState
 
 	/*
 	 * A sharded table read in a k-way merge (fdw_shards.c): all shard keys,
-	 * which of them the key conditions keep, and the members a lookup
-	 * filters on (member conditions when the global rank is needed).
+	 * and which of them the key conditions keep.
 	 */
 	bool		merge;
 	List	   *all_keys;
 	bool	   *wanted;
-	bool		member_filter;
 	RsShardMerge *merge_state;
 
 	/* Progress. */
@@ -389,7 +387,7 @@ rs_next_shard(RsScanState *st)
 /*
  * rs_iterate_merge
  *		The next row of a sharded table read in a k-way merge, with its
- *		global rank; rank conditions and member filters apply here.
+ *		global rank; rank conditions apply here.
  */
 static TupleTableSlot *
 rs_iterate_merge(ForeignScanState *node, RsScanState *st)
@@ -419,17 +417,6 @@ rs_iterate_merge(ForeignScanState *node, RsScanState *st)
 			break;
 		if (rank < st->win.rank_lo || (st->win.rank_hi >= 0 && rank > st->win.rank_hi))
 			continue;
-		if (st->member_filter)
-		{
-			bool		found = false;
-			int			m;
-
-			for (m = 0; m < st->nmembers && !found; m++)
-				found = st->member_lens[m] == page->member_lens[i] &&
-					memcmp(st->members[m], page->members[i], page->member_lens[i]) == 0;
-			if (!found)
-				continue;
-		}
 		rs_store_tuple(st, slot, key, page, i, rank);
 		return slot;
 	}
@@ -586,13 +573,14 @@ rs_resolve_conditions(ForeignScanState *node, RsScanState *st)
 
 	/*
 	 * A sharded table is merged when the scan is ordered or needs the global
-	 * rank; member conditions then filter the merge.
+	 * rank, unless it looks members up (which is never ordered; their global
+	 * rank is counted, see rs_global_rank).
 	 */
-	st->merge = st->topts.shards > 1 && (st->order != RS_ORDER_NONE || st->need_rank);
-	st->member_filter = have_members && st->merge;
+	st->merge = st->topts.shards > 1 && !have_members &&
+		(st->order != RS_ORDER_NONE || st->need_rank);
 
 	/* Members to look up, without duplicates. */
-	st->member_mode = have_members && !st->merge;
+	st->member_mode = have_members;
 	if (have_members)
 	{
 		ListCell   *a;
@@ -913,7 +901,8 @@ rs_next_page(RsScanState *st)
 
 /*
  * rs_lookup_members
- *		Look up the next page_size members with ZMSCORE (and ZRANK).
+ *		Look up the next page_size members with ZMSCORE (and ZRANK, or on a
+ *		sharded table their global rank).
  */
 static void
 rs_lookup_members(RsScanState *st)
@@ -925,7 +914,7 @@ rs_lookup_members(RsScanState *st)
 	int			i;
 
 	zr_send_mscore(st->conn, st->key, n, members, lens);
-	if (st->need_rank)
+	if (st->need_rank && st->topts.shards <= 1)
 		for (i = 0; i < n; i++)
 			zr_send_rank(st->conn, st->key, members[i], lens[i]);
 
@@ -935,7 +924,16 @@ rs_lookup_members(RsScanState *st)
 	st->page.member_lens = lens;
 	st->page.scores = zr_receive_mscore(st->conn, st->key, n);
 	st->page.ranks = NULL;
-	if (st->need_rank)
+	if (st->need_rank && st->topts.shards > 1)
+	{
+		/* the global rank of each member found, counted in every shard */
+		st->page.ranks = palloc(sizeof(int64) * n);
+		for (i = 0; i < n; i++)
+			if (st->page.scores[i] != NULL)
+				st->page.ranks[i] = rs_global_rank(st->conn, st->all_keys, st->page.scores[i],
+												   members[i], lens[i]);
+	}
+	else if (st->need_rank)
 	{
 		st->page.ranks = palloc(sizeof(int64) * n);
 		for (i = 0; i < n; i++)
@@ -1168,7 +1166,7 @@ rsExplainForeignScan(ForeignScanState *node, ExplainState *es)
 	List	   *member_vals = NIL;
 	bool		has_score = false;
 	bool		sharded = st->topts.shards > 1;
-	bool		merge = sharded && (st->order != RS_ORDER_NONE || st->need_rank);
+	bool		merge;
 	bool		ranked = false;
 	RsWindow	w;
 
@@ -1193,6 +1191,7 @@ rsExplainForeignScan(ForeignScanState *node, ExplainState *es)
 			has_score = true;
 	}
 	rs_explain_window(st, &w);
+	merge = sharded && member_vals == NIL && (st->order != RS_ORDER_NONE || st->need_rank);
 	if (merge)
 	{
 		/* The rank window is on the global rank: the merge applies it. */
@@ -1204,10 +1203,13 @@ rsExplainForeignScan(ForeignScanState *node, ExplainState *es)
 
 	if (w.empty)
 		appendStringInfoString(&cmds, "none (the conditions match no member)");
-	else if (member_vals != NIL && !merge)
+	else if (member_vals != NIL)
 	{
 		appendStringInfo(&cmds, "ZMSCORE %s %s", key, (char *) linitial(member_vals));
-		if (st->need_rank)
+		if (st->need_rank && sharded)
+			appendStringInfo(&cmds, "; ZCOUNT %s -inf (<score>; ZCOUNT %s <score> <score>; ZRANGE %s <r> <r> (a binary search of the equal scores)",
+							 key, key, key);
+		else if (st->need_rank)
 			appendStringInfo(&cmds, "; ZRANK %s <member>", key);
 	}
 	else
@@ -1266,6 +1268,8 @@ rsExplainForeignScan(ForeignScanState *node, ExplainState *es)
 									 st->topts.shards, st->topts.shards - 1),
 							es);
 		ExplainPropertyText("Redis Shard Read",
+							!merge && member_vals != NIL && st->need_rank ?
+							"one shard after another; the global rank of each member found is counted in every shard" :
 							!merge ? "one shard after another" :
 							st->order == RS_ORDER_DESC ?
 							"k-way merge by score descending, one page per shard at a time; rank is the position in the ascending order of all shards" :
@@ -1273,11 +1277,6 @@ rsExplainForeignScan(ForeignScanState *node, ExplainState *es)
 							es);
 		if (merge && ranked)
 			ExplainPropertyText("Redis Rank Filter", "global rank, applied to the merged rows", es);
-		if (merge && member_vals != NIL)
-			ExplainPropertyText("Redis Member Filter",
-								psprintf("member %s, applied to the merged rows",
-										 (char *) linitial(member_vals)),
-								es);
 	}
 	if (has_score)
 		ExplainPropertyText("Redis Score Bounds",

@@ -406,3 +406,99 @@ rs_receive_page(RsShardMerge *m, RsShardCursor *c)
 	c->sent = false;
 	c->pos = 0;
 }
+
+/*
+ * rs_global_rank
+ *		The global rank of a member found with score "score" (Redis's text)
+ *		in one shard of a sharded table whose shard keys are "keys": the
+ *		number of members of all shards that sort before it, by score, then
+ *		member bytes.  For each shard, that is the members with a lower score
+ *		(ZCOUNT key -inf (score) plus those with the same score and a member
+ *		that sorts before this one; the latter are found by a binary search
+ *		over the shard's block of equal scores (ZRANGE key r r), all shards
+ *		searched in step, so a lookup costs one round trip plus one per
+ *		halving of the largest block of ties.  Members are compared as
+ *		rs_cursor_cmp compares them, so the rank agrees with the merge's.
+ */
+int64
+rs_global_rank(RsConnection *conn, List *keys, const char *score, const char *member,
+			   int len)
+{
+	int			n = list_length(keys);
+	int64	   *lo = palloc(sizeof(int64) * n);
+	int64	   *hi = palloc(sizeof(int64) * n);
+	const char **key = palloc(sizeof(char *) * n);
+	char	   *below = psprintf("(%s", score);
+	int64		rank = 0;
+	bool		active;
+	ListCell   *lc;
+	int			i = 0;
+
+	foreach(lc, keys)
+		key[i++] = lfirst(lc);
+
+	rs_claim_connection(conn, &rank, NULL);
+	for (i = 0; i < n; i++)
+	{
+		const char *argv[4] = {"ZCOUNT", key[i], "-inf", below};
+
+		zr_send_simple(conn, 4, argv);
+		argv[2] = score;
+		argv[3] = score;
+		zr_send_simple(conn, 4, argv);
+	}
+	rs_flush(conn);
+	for (i = 0; i < n; i++)
+	{
+		int64		c = zr_receive_integer(conn, "ZCOUNT", key[i], NULL);
+		int64		t = zr_receive_integer(conn, "ZCOUNT", key[i], NULL);
+
+		/* the first rank of the ties that sort after the member is in [lo, hi] */
+		lo[i] = c;
+		hi[i] = c + t;
+	}
+
+	do
+	{
+		active = false;
+		for (i = 0; i < n; i++)
+			if (lo[i] < hi[i])
+			{
+				int64		mid = lo[i] + (hi[i] - lo[i]) / 2;
+
+				zr_send_range(conn, key[i], mid, mid);
+				active = true;
+			}
+		if (!active)
+			break;
+		rs_flush(conn);
+		for (i = 0; i < n; i++)
+			if (lo[i] < hi[i])
+			{
+				int64		mid = lo[i] + (hi[i] - lo[i]) / 2;
+				ZsetPage	page;
+				int			cmp;
+
+				zr_receive_range(conn, key[i], mid, &page);
+				if (page.n == 0)
+				{
+					/* the set shrank meanwhile: stop at what it holds */
+					hi[i] = mid;
+					continue;
+				}
+				cmp = memcmp(page.members[0], member, Min(page.member_lens[0], len));
+				if (cmp == 0)
+					cmp = (page.member_lens[0] > len) - (page.member_lens[0] < len);
+				if (cmp < 0)
+					lo[i] = mid + 1;
+				else
+					hi[i] = mid;
+			}
+		CHECK_FOR_INTERRUPTS();
+	} while (active);
+	rs_release_connection(conn, &rank);
+
+	for (i = 0; i < n; i++)
+		rank += lo[i];
+	return rank;
+}
