@@ -102,6 +102,7 @@ static RsPushedCond *rs_classify_restriction(PlannerInfo *root, RelOptInfo *base
 static RsScanOrder rs_useful_order(PlannerInfo *root, RelOptInfo *baserel, RsRelInfo *info);
 static void rs_add_partial_path(PlannerInfo *root, RelOptInfo *baserel, RsRelInfo *info);
 static bool rs_feeds_own_write(PlannerInfo *root, RsRelInfo *info, Oid foreigntableid);
+static bool rs_shares_key(const RsTableOptions *a, const RsTableOptions *b);
 static bool rs_member_ec_matches(PlannerInfo *root, RelOptInfo *rel,
 								 EquivalenceClass *ec, EquivalenceMember *em, void *arg);
 
@@ -644,8 +645,30 @@ rs_feeds_own_write(PlannerInfo *root, RsRelInfo *info, Oid foreigntableid)
 			continue;
 		rs_get_table_options(target->relid, &topts);
 		if (topts.key == NULL || info->topts.key == NULL ||
-			strcmp(topts.key, info->topts.key) == 0)
+			rs_shares_key(&topts, &info->topts))
 			return true;
+	}
+	return false;
+}
+
+/*
+ * rs_shares_key
+ *		Do two tables with a key option read a common key (a sharded table
+ *		reads each of its shards' keys)?
+ */
+static bool
+rs_shares_key(const RsTableOptions *a, const RsTableOptions *b)
+{
+	int			i;
+	int			j;
+
+	for (i = 0; i < a->shards; i++)
+	{
+		char	   *ka = rs_shard_key(a, i);
+
+		for (j = 0; j < b->shards; j++)
+			if (strcmp(ka, rs_shard_key(b, j)) == 0)
+				return true;
 	}
 	return false;
 }
