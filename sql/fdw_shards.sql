@@ -65,6 +65,8 @@ SELECT count(*) FROM shk WHERE key = 'shd:t:{7}';
 SELECT member, score FROM sh WHERE member = 'm10';
 SELECT member, score FROM sh WHERE member = ANY(ARRAY['m1', 'm2', 'm3', 'ab', 'nobody']) ORDER BY member COLLATE "C";
 SELECT count(*) FROM sh WHERE member = 'nobody';
+SELECT key, member, score FROM shk WHERE member = ANY(ARRAY['m1', 'm2', 'm3', 'm4']) ORDER BY member;
+SELECT key, member FROM shk WHERE member = ANY(ARRAY['m1', 'm2', 'm3', 'm4']) AND key = 'shd:t:{1}';
 EXPLAIN (VERBOSE, COSTS OFF) SELECT member, score FROM sh WHERE member = 'm10';
 
 -- score ranges, pushed to every shard

@@ -142,6 +142,7 @@ typedef struct RsScanState
 	int64		next_hi;		/* next page to request (descending) */
 	int			member_pos;		/* next member to look up */
 	ZsetPage	page;			/* the current page (of ring[cur]) */
+	const char **row_keys;		/* a sharded lookup's page: each row's key */
 	int			pos;
 
 	/*
@@ -173,6 +174,8 @@ static void rs_receive_page(RsScanState *st, RsPageSlot *slot);
 static void rs_drain(void *arg);
 static void rs_drop_pages(RsScanState *st);
 static void rs_lookup_members(RsScanState *st);
+static void rs_lookup_sharded(RsScanState *st);
+static void rs_next_key(RsScanState *st);
 static bool rs_row_matches(RsScanState *st, const char *score, int64 rank);
 static TupleTableSlot *rs_iterate_merge(ForeignScanState *node, RsScanState *st);
 static bool rs_next_shard(RsScanState *st);
@@ -326,8 +329,7 @@ rs_iterate_remote(ForeignScanState *node, RsScanState *st)
 			if (!rs_start_key(st))
 			{
 				st->key = NULL;
-				if (!rs_next_shard(st))
-					st->key_cell = lnext(st->keys, st->key_cell);
+				rs_next_key(st);
 				continue;
 			}
 		}
@@ -340,16 +342,31 @@ rs_iterate_remote(ForeignScanState *node, RsScanState *st)
 			st->pos++;
 			if (st->page.scores[i] == NULL || !rs_row_matches(st, st->page.scores[i], rank))
 				continue;
-			rs_store_tuple(st, slot, st->key, &st->page, i, rank);
+			rs_store_tuple(st, slot, st->row_keys ? st->row_keys[i] : st->key,
+						   &st->page, i, rank);
 			return slot;
 		}
 		if (!rs_next_page(st))
 		{
 			st->key = NULL;
-			if (!rs_next_shard(st))
-				st->key_cell = lnext(st->keys, st->key_cell);
+			rs_next_key(st);
 		}
 	}
+}
+
+/*
+ * rs_next_key
+ *		The current key is done: move to the next (a parallel participant
+ *		of a sharded table claims one).  A sharded table's member lookups ask
+ *		every shard at once, so they are done after the first "key".
+ */
+static void
+rs_next_key(RsScanState *st)
+{
+	if (st->member_mode && st->topts.shards > 1)
+		st->key_cell = NULL;
+	else if (!rs_next_shard(st))
+		st->key_cell = lnext(st->keys, st->key_cell);
 }
 
 /*
@@ -846,6 +863,7 @@ rs_drop_pages(RsScanState *st)
 	st->nahead = 0;
 	st->nready = 0;
 	st->page.n = 0;
+	st->row_keys = NULL;
 	st->pos = 0;
 	for (i = 0; i < RS_SCAN_RING; i++)
 		MemoryContextReset(st->ring[i].cxt);
@@ -864,13 +882,18 @@ rs_next_page(RsScanState *st)
 		if (st->member_pos >= st->nmembers)
 			return false;
 		MemoryContextReset(st->ring[st->cur].cxt);
+		st->row_keys = NULL;
 		rs_claim_connection(st->conn, st, rs_drain);
-		rs_lookup_members(st);
+		if (st->topts.shards > 1)
+			rs_lookup_sharded(st);
+		else
+			rs_lookup_members(st);
 		return true;
 	}
 
 	/* The current page is done: its memory is freed, its slot reused. */
 	MemoryContextReset(st->ring[st->cur].cxt);
+	st->row_keys = NULL;
 	st->page.n = 0;
 	st->pos = 0;
 	if (st->nahead == 0)
@@ -901,8 +924,7 @@ rs_next_page(RsScanState *st)
 
 /*
  * rs_lookup_members
- *		Look up the next page_size members with ZMSCORE (and ZRANK, or on a
- *		sharded table their global rank).
+ *		Look up the next page_size members with ZMSCORE (and ZRANK).
  */
 static void
 rs_lookup_members(RsScanState *st)
@@ -914,7 +936,7 @@ rs_lookup_members(RsScanState *st)
 	int			i;
 
 	zr_send_mscore(st->conn, st->key, n, members, lens);
-	if (st->need_rank && st->topts.shards <= 1)
+	if (st->need_rank)
 		for (i = 0; i < n; i++)
 			zr_send_rank(st->conn, st->key, members[i], lens[i]);
 
@@ -924,16 +946,7 @@ rs_lookup_members(RsScanState *st)
 	st->page.member_lens = lens;
 	st->page.scores = zr_receive_mscore(st->conn, st->key, n);
 	st->page.ranks = NULL;
-	if (st->need_rank && st->topts.shards > 1)
-	{
-		/* the global rank of each member found, counted in every shard */
-		st->page.ranks = palloc(sizeof(int64) * n);
-		for (i = 0; i < n; i++)
-			if (st->page.scores[i] != NULL)
-				st->page.ranks[i] = rs_global_rank(st->conn, st->all_keys, st->page.scores[i],
-												   members[i], lens[i]);
-	}
-	else if (st->need_rank)
+	if (st->need_rank)
 	{
 		st->page.ranks = palloc(sizeof(int64) * n);
 		for (i = 0; i < n; i++)
@@ -948,6 +961,71 @@ rs_lookup_members(RsScanState *st)
 	st->member_pos += n;
 	st->pos = 0;
 	rs_release_connection(st->conn, st);
+	MemoryContextSwitchTo(oldcxt);
+}
+
+/*
+ * rs_lookup_sharded
+ *		Look up the next page_size members in every shard of a sharded table
+ *		(the shards the key conditions keep): one ZMSCORE per shard, all in
+ *		one pipeline.  The page holds the members found, each with its key,
+ *		and, when the rank is needed, its global rank (rs_global_rank).
+ */
+static void
+rs_lookup_sharded(RsScanState *st)
+{
+	MemoryContext oldcxt = MemoryContextSwitchTo(st->ring[st->cur].cxt);
+	int			n = Min(st->nmembers - st->member_pos, st->topts.page_size);
+	char	  **members = st->members + st->member_pos;
+	int		   *lens = st->member_lens + st->member_pos;
+	int			nkeys = list_length(st->keys);
+	char	 ***scores = palloc(sizeof(char **) * nkeys);
+	int			found = 0;
+	ListCell   *lc;
+	int			k;
+	int			i;
+
+	foreach(lc, st->keys)
+		zr_send_mscore(st->conn, lfirst(lc), n, members, lens);
+	k = 0;
+	foreach(lc, st->keys)
+	{
+		scores[k] = zr_receive_mscore(st->conn, lfirst(lc), n);
+		for (i = 0; i < n; i++)
+			if (scores[k][i] != NULL)
+				found++;
+		k++;
+	}
+	rs_release_connection(st->conn, st);
+
+	st->page.n = found;
+	st->page.first_rank = -1;
+	st->page.members = palloc(sizeof(char *) * Max(found, 1));
+	st->page.member_lens = palloc(sizeof(int) * Max(found, 1));
+	st->page.scores = palloc(sizeof(char *) * Max(found, 1));
+	st->page.ranks = st->need_rank ? palloc(sizeof(int64) * Max(found, 1)) : NULL;
+	st->row_keys = palloc(sizeof(char *) * Max(found, 1));
+	found = 0;
+	k = 0;
+	foreach(lc, st->keys)
+	{
+		for (i = 0; i < n; i++)
+		{
+			if (scores[k][i] == NULL)
+				continue;
+			st->page.members[found] = members[i];
+			st->page.member_lens[found] = lens[i];
+			st->page.scores[found] = scores[k][i];
+			st->row_keys[found] = lfirst(lc);
+			if (st->need_rank)
+				st->page.ranks[found] = rs_global_rank(st->conn, st->all_keys, scores[k][i],
+													   members[i], lens[i]);
+			found++;
+		}
+		k++;
+	}
+	st->member_pos += n;
+	st->pos = 0;
 	MemoryContextSwitchTo(oldcxt);
 }
 
@@ -1269,7 +1347,9 @@ rsExplainForeignScan(ForeignScanState *node, ExplainState *es)
 							es);
 		ExplainPropertyText("Redis Shard Read",
 							!merge && member_vals != NIL && st->need_rank ?
-							"one shard after another; the global rank of each member found is counted in every shard" :
+							"every shard at once, one pipeline per page of members; the global rank of each member found is counted in every shard" :
+							!merge && member_vals != NIL ?
+							"every shard at once, one pipeline per page of members" :
 							!merge ? "one shard after another" :
 							st->order == RS_ORDER_DESC ?
 							"k-way merge by score descending, one page per shard at a time; rank is the position in the ascending order of all shards" :
