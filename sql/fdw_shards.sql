@@ -152,6 +152,9 @@ RESET min_parallel_table_scan_size;
 INSERT INTO sh (member, score) VALUES ('new', 1);
 UPDATE sh SET score = 1 WHERE member = 'm10';
 DELETE FROM sh WHERE member = 'm10';
+COPY sh (member, score) FROM STDIN;
+new	1
+\.
 SELECT count(*) FROM sh WHERE member = 'm10';
 -- a write to one shard's table, fed by the sharded table, reads the whole
 -- scan first (the write would move ranks under the pages still to read)

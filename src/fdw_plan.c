@@ -18,7 +18,9 @@
  * local to be rechecked.  Everything else is evaluated locally.  ORDER BY
  * score or rank (either direction) is served by reading ranks in order, and
  * a LIMIT bounds the rank window when the scan is the only relation and all
- * conditions are pushed (none is evaluated or rechecked locally).
+ * conditions are pushed (none is evaluated or rechecked locally).  On a
+ * sharded table the same order comes from a merge of the shards, and the
+ * LIMIT bounds each shard's window (see fdw_shards.c).
  *
  * A full scan of a table with a key option also gets a partial path: the
  * parallel workers share its rank window (see fdw_scan.c), or, on a sharded

@@ -30,6 +30,14 @@
  * work_mem) before returning the first, since the write would shift the
  * ranks of the pages not yet read.
  *
+ * A sharded table (option shards > 1) reads its shards' keys as the scan
+ * of several keys does, one after another (a parallel participant claims
+ * whole shards from the counter in the DSM), and looks members up in every
+ * shard at once.  When the scan is ordered or needs the rank, and has no
+ * member condition, the shards are merged instead (fdw_shards.c), which
+ * gives each row its global rank; a member lookup counts its global rank
+ * in every shard (rs_global_rank).  See docs/sharding.md.
+ *
  *-------------------------------------------------------------------------
  */
 #include "postgres.h"
