@@ -1077,7 +1077,8 @@ rs_store_tuple(RsScanState *st, TupleTableSlot *slot, const char *key, ZsetPage 
 	conv.key = key;
 	conv.member = member;
 	conv.len = len;
-	conv.rank = rank;
+	/* a sharded table's rank is global, not the member's rank in "key" */
+	conv.rank = st->topts.shards > 1 ? -1 : rank;
 	errcb.callback = rs_member_error_callback;
 	errcb.arg = &conv;
 	errcb.previous = error_context_stack;
@@ -1096,7 +1097,7 @@ rs_store_tuple(RsScanState *st, TupleTableSlot *slot, const char *key, ZsetPage 
 		}
 		else
 		{
-			rs_verify_member(key, member, len, rank);
+			rs_verify_member(key, member, len, conv.rank);
 			values[a] = PointerGetDatum(cstring_to_text_with_len(member, len));
 		}
 		isnull[a] = false;

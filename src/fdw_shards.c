@@ -90,8 +90,9 @@ static void rs_receive_page(RsShardMerge *m, RsShardCursor *c);
  *		Set up the merge of the shards' keys "keys" (all shards of the table,
  *		in shard order); "wanted[i]" says whether shard i's rows are
  *		returned (its ranks count in either case).  "sb" bounds the scores,
- *		"limit" (or -1) clips each shard's window.  No Redis traffic until
- *		the first rs_merge_next().  Memory comes from the current context.
+ *		"limit" (or -1) clips each shard's window.  Reads every shard's
+ *		window (one pipeline); the pages are read by rs_merge_next().  Memory
+ *		comes from the current context.
  */
 RsShardMerge *
 rs_merge_begin(RsConnection *conn, List *keys, const bool *wanted,
