@@ -33,6 +33,9 @@ SELECT * FROM pct;
 -- adding shards to a literal key is checked against the whole option list
 ALTER FOREIGN TABLE pct OPTIONS (SET shards '2');
 ALTER FOREIGN TABLE pct OPTIONS (SET key 'shd:p:{%s}:100%%', SET shards '2');
+-- in a template, %% is a literal %
+\! redis-cli -h $REDIS_HOST -p $REDIS_PORT zadd 'shd:p:{1}:100%' 2 y > /dev/null
+SELECT * FROM pct;
 DROP FOREIGN TABLE pct;
 
 -- the sharded table, and one table per shard to compare with
@@ -134,6 +137,27 @@ SELECT count(*) FROM sh;
 FETCH 2 FROM c;
 CLOSE c;
 COMMIT;
+
+-- memory stays bounded: a merge of three shards of 20,000 members each, in
+-- pages of 100, holds one page per shard; a scan of the shards one after
+-- another holds a few pages of one shard
+\! redis-cli -h $REDIS_HOST -p $REDIS_PORT eval "for s=0,2 do for i=1,20000 do redis.call('ZADD', 'shd:big:{' .. s .. '}', i, 'member-number-' .. s .. '-' .. i) end end" 0 > /dev/null
+CREATE FOREIGN TABLE big (member text, score float8, rank bigint)
+  SERVER shard_redis OPTIONS (key 'shd:big:{%s}', shards '3', page_size '100');
+BEGIN;
+DECLARE m CURSOR FOR SELECT member, rank FROM big ORDER BY score DESC;
+MOVE 30000 IN m;
+FETCH 1 FROM m;
+SELECT count(*) AS shard_pages, sum(total_bytes) < 200000 AS bounded
+  FROM pg_backend_memory_contexts WHERE name = 'redis_zset shard page';
+CLOSE m;
+DECLARE f CURSOR FOR SELECT member FROM big;
+MOVE 30000 IN f;
+SELECT sum(total_bytes) < 200000 AS bounded
+  FROM pg_backend_memory_contexts WHERE name = 'redis_zset page';
+CLOSE f;
+COMMIT;
+SELECT count(*), count(DISTINCT member), min(rank), max(rank) FROM big;
 
 -- parallel scans give each worker whole shards
 SET max_parallel_workers_per_gather = 2;
