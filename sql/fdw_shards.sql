@@ -138,6 +138,24 @@ FETCH 2 FROM c;
 CLOSE c;
 COMMIT;
 
+-- a bytea member column merges by the same bytes
+CREATE FOREIGN TABLE shb (member bytea, score float8, rank bigint)
+  SERVER shard_redis OPTIONS (key 'shd:t:{%s}', shards '3');
+SELECT member, rank FROM shb WHERE score >= 5 AND score <= 5 ORDER BY score LIMIT 4;
+
+-- a shard key of another type: the error names that shard's key, in a
+-- scan of the shards one after another and in a merge
+\! redis-cli -h $REDIS_HOST -p $REDIS_PORT zadd 'shd:w:{0}' 1 a > /dev/null
+\! redis-cli -h $REDIS_HOST -p $REDIS_PORT set 'shd:w:{1}' text > /dev/null
+CREATE FOREIGN TABLE wrong (member text, score float8, rank bigint)
+  SERVER shard_redis OPTIONS (key 'shd:w:{%s}', shards '2');
+\set VERBOSITY terse
+SELECT count(*) FROM wrong;
+SELECT member FROM wrong ORDER BY score DESC LIMIT 1;
+SELECT rank FROM wrong WHERE member = 'a';
+\set VERBOSITY default
+SELECT count(*) FROM sh;
+
 -- memory stays bounded: a merge of three shards of 20,000 members each, in
 -- pages of 100, holds one page per shard; a scan of the shards one after
 -- another holds a few pages of one shard
