@@ -28,6 +28,7 @@ OBJS = \
 	src/fdw_plan.o \
 	src/fdw_scan.o \
 	src/fdw_window.o \
+	src/fdw_shards.o \
 	src/fdw_modify.o \
 	src/fdw_import.o \
 	src/catalog.o \
@@ -81,7 +82,7 @@ endif
 # running PostgreSQL (PGHOST, PGPORT, PGUSER), with the Redis at REDIS_HOST
 # (default 127.0.0.1) and REDIS_PORT; REGRESS=name runs one file.  Each file
 # creates and drops what it uses, and touches only Redis keys of its own prefix.
-REGRESS = options cluster_options tls fdw_scan fdw_pipeline fdw_pushdown fdw_score fdw_differential fdw_errors fdw_write fdw_import fdw_parallel jobs sync bad_input cron worker_settings target_probe upgrade
+REGRESS = options cluster_options tls fdw_scan fdw_pipeline fdw_pushdown fdw_score fdw_differential fdw_errors fdw_write fdw_import fdw_parallel fdw_shards jobs sync bad_input cron worker_settings target_probe upgrade
 REGRESS_OPTS = --dbname=contrib_regression
 
 PG_CONFIG ?= pg_config

@@ -3,7 +3,8 @@
  * fdw.h
  *		  The redis_zset foreign data wrapper's callbacks and the state its
  *		  planner (fdw_plan.c), rank and score window (fdw_window.c), scan
- *		  (fdw_scan.c), writes (fdw_modify.c) and IMPORT FOREIGN SCHEMA
+ *		  (fdw_scan.c), merge of a sharded table's shards (fdw_shards.c),
+ *		  writes (fdw_modify.c) and IMPORT FOREIGN SCHEMA
  *		  (fdw_import.c) share, such as the layout of fdw_private.
  *
  *-------------------------------------------------------------------------
@@ -145,6 +146,23 @@ extern void rsReInitializeDSMForeignScan(ForeignScanState *node, ParallelContext
 										 void *coordinate);
 extern void rsInitializeWorkerForeignScan(ForeignScanState *node, shm_toc *toc,
 										  void *coordinate);
+
+/* ---------------------------------------------------------------------
+ * in fdw_shards.c
+ * ---------------------------------------------------------------------
+ */
+typedef struct RsShardMerge RsShardMerge;
+struct RsConnection;
+struct ZsetPage;
+
+extern RsShardMerge *rs_merge_begin(struct RsConnection *conn, List *keys,
+									const bool *wanted, const RsScoreBounds *sb,
+									bool desc, int64 limit, int page_size);
+extern bool rs_merge_next(RsShardMerge *m, const char **key, struct ZsetPage **page,
+						  int *index, int64 *rank);
+extern void rs_merge_end(RsShardMerge *m);
+extern int64 rs_global_rank(struct RsConnection *conn, List *keys, const char *score,
+							const char *member, int len);
 
 /* ---------------------------------------------------------------------
  * in fdw_modify.c

@@ -84,6 +84,7 @@ typedef struct RsModifyState
 	MemoryContext temp_cxt;		/* reset for every row or batch */
 } RsModifyState;
 
+static void rs_refuse_sharded_write(const char *relname, const RsTableOptions *topts);
 static RsModifyState *rs_init_modify(ModifyTableState *mtstate, ResultRelInfo *rinfo,
 									 CmdType operation, bool do_nothing, bool returning,
 									 bool explain_only);
@@ -133,6 +134,23 @@ rsAddForeignUpdateTargets(PlannerInfo *root, Index rtindex,
 }
 
 /*
+ * rs_refuse_sharded_write
+ *		A sharded table is read-only: nothing says which shard a new member
+ *		belongs to (TRUNCATE, which empties every shard, is allowed).
+ */
+static void
+rs_refuse_sharded_write(const char *relname, const RsTableOptions *topts)
+{
+	if (topts->shards > 1)
+		ereport(ERROR,
+				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+				 errmsg("cannot write to foreign table \"%s\" because it is sharded", relname),
+				 errdetail("The table reads %d shards (option \"shards\"), and no rule says which shard a member belongs to.",
+						   topts->shards),
+				 errhint("Write through a foreign table whose \"key\" option names one shard's key.")));
+}
+
+/*
  * rsPlanForeignModify
  *		Reject what Redis cannot do (ON CONFLICT DO UPDATE, setting rank) and
  *		record ON CONFLICT DO NOTHING.
@@ -151,6 +169,8 @@ rsPlanForeignModify(PlannerInfo *root, ModifyTable *plan, Index resultRelation,
 	rs_field_attnums(rel, attnums, atttypes);
 	rs_get_table_options(rte->relid, &topts);
 	table_close(rel, NoLock);
+
+	rs_refuse_sharded_write(relname, &topts);
 
 	if (plan->onConflictAction == ONCONFLICT_UPDATE)
 		ereport(ERROR,
@@ -281,7 +301,10 @@ void
 rsBeginForeignInsert(ModifyTableState *mtstate, ResultRelInfo *rinfo)
 {
 	bool		do_nothing = false;
+	RsTableOptions topts;
 
+	rs_get_table_options(RelationGetRelid(rinfo->ri_RelationDesc), &topts);
+	rs_refuse_sharded_write(RelationGetRelationName(rinfo->ri_RelationDesc), &topts);
 	if (mtstate && mtstate->ps.plan &&
 		((ModifyTable *) mtstate->ps.plan)->onConflictAction == ONCONFLICT_UPDATE)
 		ereport(ERROR,
@@ -837,7 +860,8 @@ rsExplainForeignModify(ModifyTableState *mtstate, ResultRelInfo *rinfo,
 
 /*
  * rsExecForeignTruncate
- *		TRUNCATE deletes each table's key (UNLINK, freed in the background).
+ *		TRUNCATE deletes each table's key, or every shard's key of a sharded
+ *		table (UNLINK, freed in the background).
  *		Tables with a key column have no single key to delete.
  */
 void
@@ -859,7 +883,8 @@ rsExecForeignTruncate(List *rels, DropBehavior behavior, bool restart_seqs)
 					 errmsg("cannot truncate foreign table \"%s\" because it has no \"key\" option",
 							RelationGetRelationName(rel)),
 					 errhint("Delete the rows of one key with DELETE ... WHERE key = ....")));
-		keys = lappend(keys, topts.key);
+		for (int shard = 0; shard < topts.shards; shard++)
+			keys = lappend(keys, rs_shard_key(&topts, shard));
 		if (conn == NULL)
 		{
 			ForeignServer *server = GetForeignServer(GetForeignTable(RelationGetRelid(rel))->serverid);

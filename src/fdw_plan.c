@@ -18,10 +18,14 @@
  * local to be rechecked.  Everything else is evaluated locally.  ORDER BY
  * score or rank (either direction) is served by reading ranks in order, and
  * a LIMIT bounds the rank window when the scan is the only relation and all
- * conditions are pushed (none is evaluated or rechecked locally).
+ * conditions are pushed (none is evaluated or rechecked locally).  On a
+ * sharded table the same order comes from a merge of the shards, and the
+ * LIMIT bounds each shard's window (see fdw_shards.c).
  *
  * A full scan of a table with a key option also gets a partial path: the
- * parallel workers share its rank window (see fdw_scan.c).  A scan that
+ * parallel workers share its rank window (see fdw_scan.c), or, on a sharded
+ * table, claim whole shards (not when the global rank is needed, which only
+ * a merge of all shards gives; see fdw_shards.c).  A scan that
  * feeds a write to the same key is read completely before the first row is
  * returned, so that the write cannot move rows into or out of pages the scan
  * has yet to read.
@@ -100,6 +104,7 @@ static RsPushedCond *rs_classify_restriction(PlannerInfo *root, RelOptInfo *base
 static RsScanOrder rs_useful_order(PlannerInfo *root, RelOptInfo *baserel, RsRelInfo *info);
 static void rs_add_partial_path(PlannerInfo *root, RelOptInfo *baserel, RsRelInfo *info);
 static bool rs_feeds_own_write(PlannerInfo *root, RsRelInfo *info, Oid foreigntableid);
+static bool rs_shares_key(const RsTableOptions *a, const RsTableOptions *b);
 static bool rs_member_ec_matches(PlannerInfo *root, RelOptInfo *rel,
 								 EquivalenceClass *ec, EquivalenceMember *em, void *arg);
 
@@ -255,7 +260,10 @@ rsGetForeignRelSize(PlannerInfo *root, RelOptInfo *baserel, Oid foreigntableid)
 		 bms_is_member(0 - FirstLowInvalidHeapAttributeNumber, attrs_used)))
 		info->need_rank = true;
 
-	/* Estimate the set size: ZCARD for a fixed key, else a default. */
+	/*
+	 * Estimate the set size: ZCARD for a fixed key (a sharded table's first
+	 * shard, times the shards), else a default.
+	 */
 	info->card = 1000;
 	if (info->topts.key != NULL)
 	{
@@ -268,7 +276,8 @@ rsGetForeignRelSize(PlannerInfo *root, RelOptInfo *baserel, Oid foreigntableid)
 		RsConnection *conn = rs_get_connection(server, user);
 
 		if (conn->pending == 0)
-			info->card = (double) zr_card(conn, info->topts.key);
+			info->card = (double) zr_card(conn, rs_shard_key(&info->topts, 0)) *
+				info->topts.shards;
 	}
 
 	if (nmembers >= 0)
@@ -572,7 +581,8 @@ rsGetForeignPaths(PlannerInfo *root, RelOptInfo *baserel, Oid foreigntableid)
 /*
  * rs_add_partial_path
  *		A parallel-aware full scan of a fixed key, its workers claiming pages
- *		of the rank window from a shared counter.  The worker count follows
+ *		of the rank window from a shared counter (on a sharded table, whole
+ *		shards).  The worker count follows
  *		the set's size as compute_parallel_worker() sees a table of the same
  *		number of rows (about 32 bytes a member).
  */
@@ -588,6 +598,7 @@ rs_add_partial_path(PlannerInfo *root, RelOptInfo *baserel, RsRelInfo *info)
 
 	if (!baserel->consider_parallel || info->topts.key == NULL ||
 		info->has_member_cond || info->has_multi_key ||
+		(info->topts.shards > 1 && info->need_rank) ||
 		max_parallel_workers_per_gather <= 0)
 		return;
 	pages = ceil(baserel->tuples * 32.0 / BLCKSZ);
@@ -636,8 +647,30 @@ rs_feeds_own_write(PlannerInfo *root, RsRelInfo *info, Oid foreigntableid)
 			continue;
 		rs_get_table_options(target->relid, &topts);
 		if (topts.key == NULL || info->topts.key == NULL ||
-			strcmp(topts.key, info->topts.key) == 0)
+			rs_shares_key(&topts, &info->topts))
 			return true;
+	}
+	return false;
+}
+
+/*
+ * rs_shares_key
+ *		Do two tables with a key option read a common key (a sharded table
+ *		reads each of its shards' keys)?
+ */
+static bool
+rs_shares_key(const RsTableOptions *a, const RsTableOptions *b)
+{
+	int			i;
+	int			j;
+
+	for (i = 0; i < a->shards; i++)
+	{
+		char	   *ka = rs_shard_key(a, i);
+
+		for (j = 0; j < b->shards; j++)
+			if (strcmp(ka, rs_shard_key(b, j)) == 0)
+				return true;
 	}
 	return false;
 }

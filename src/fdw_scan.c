@@ -30,6 +30,14 @@
  * work_mem) before returning the first, since the write would shift the
  * ranks of the pages not yet read.
  *
+ * A sharded table (option shards > 1) reads its shards' keys as the scan
+ * of several keys does, one after another (a parallel participant claims
+ * whole shards from the counter in the DSM), and looks members up in every
+ * shard at once.  When the scan is ordered or needs the rank, and has no
+ * member condition, the shards are merged instead (fdw_shards.c), which
+ * gives each row its global rank; a member lookup counts its global rank
+ * in every shard (rs_global_rank).  See docs/sharding.md.
+ *
  *-------------------------------------------------------------------------
  */
 #include "postgres.h"
@@ -65,7 +73,7 @@ typedef struct RsParallelState
 {
 	slock_t		mutex;
 	bool		window_set;		/* a participant has fixed the window */
-	int64		next;			/* next rank to claim */
+	int64		next;			/* next rank (a sharded table: shard) to claim */
 	int64		hi;				/* last rank of the window */
 } RsParallelState;
 
@@ -124,6 +132,15 @@ typedef struct RsScanState
 	int		   *member_lens;
 	RsWindow	win;			/* rank and score window */
 
+	/*
+	 * A sharded table read in a k-way merge (fdw_shards.c): all shard keys,
+	 * and which of them the key conditions keep.
+	 */
+	bool		merge;
+	List	   *all_keys;
+	bool	   *wanted;
+	RsShardMerge *merge_state;
+
 	/* Progress. */
 	ListCell   *key_cell;
 	char	   *key;
@@ -134,6 +151,7 @@ typedef struct RsScanState
 	int64		next_hi;		/* next page to request (descending) */
 	int			member_pos;		/* next member to look up */
 	ZsetPage	page;			/* the current page (of ring[cur]) */
+	const char **row_keys;		/* a sharded lookup's page: each row's key */
 	int			pos;
 
 	/*
@@ -165,8 +183,14 @@ static void rs_receive_page(RsScanState *st, RsPageSlot *slot);
 static void rs_drain(void *arg);
 static void rs_drop_pages(RsScanState *st);
 static void rs_lookup_members(RsScanState *st);
+static void rs_lookup_sharded(RsScanState *st);
+static void rs_next_key(RsScanState *st);
 static bool rs_row_matches(RsScanState *st, const char *score, int64 rank);
-static void rs_store_tuple(RsScanState *st, TupleTableSlot *slot, int i);
+static TupleTableSlot *rs_iterate_merge(ForeignScanState *node, RsScanState *st);
+static bool rs_next_shard(RsScanState *st);
+static bool rs_shared_window(RsScanState *st);
+static void rs_store_tuple(RsScanState *st, TupleTableSlot *slot, const char *key,
+						   ZsetPage *page, int i, int64 rank);
 
 /*
  * rsBeginForeignScan
@@ -302,6 +326,8 @@ rs_iterate_remote(ForeignScanState *node, RsScanState *st)
 		rs_resolve_conditions(node, st);
 	if (st->empty)
 		return slot;
+	if (st->merge)
+		return rs_iterate_merge(node, st);
 
 	for (;;)
 	{
@@ -312,7 +338,7 @@ rs_iterate_remote(ForeignScanState *node, RsScanState *st)
 			if (!rs_start_key(st))
 			{
 				st->key = NULL;
-				st->key_cell = lnext(st->keys, st->key_cell);
+				rs_next_key(st);
 				continue;
 			}
 		}
@@ -325,15 +351,102 @@ rs_iterate_remote(ForeignScanState *node, RsScanState *st)
 			st->pos++;
 			if (st->page.scores[i] == NULL || !rs_row_matches(st, st->page.scores[i], rank))
 				continue;
-			rs_store_tuple(st, slot, i);
+			rs_store_tuple(st, slot, st->row_keys ? st->row_keys[i] : st->key,
+						   &st->page, i, rank);
 			return slot;
 		}
 		if (!rs_next_page(st))
 		{
 			st->key = NULL;
-			st->key_cell = lnext(st->keys, st->key_cell);
+			rs_next_key(st);
 		}
 	}
+}
+
+/*
+ * rs_next_key
+ *		The current key is done: move to the next (a parallel participant
+ *		of a sharded table claims one).  A sharded table's member lookups ask
+ *		every shard at once, so they are done after the first "key".
+ */
+static void
+rs_next_key(RsScanState *st)
+{
+	if (st->member_mode && st->topts.shards > 1)
+		st->key_cell = NULL;
+	else if (!rs_next_shard(st))
+		st->key_cell = lnext(st->keys, st->key_cell);
+}
+
+/*
+ * rs_shared_window
+ *		Do the participants of a parallel scan share one rank window?  Those
+ *		of a sharded table claim whole shards instead.
+ */
+static bool
+rs_shared_window(RsScanState *st)
+{
+	return st->pstate != NULL && st->topts.shards <= 1;
+}
+
+/*
+ * rs_next_shard
+ *		In a parallel scan of a sharded table, claim the next shard that no
+ *		participant has taken: point key_cell at it (NULL when none is left)
+ *		and return true.  Returns false, leaving key_cell alone, in any other
+ *		scan.
+ */
+static bool
+rs_next_shard(RsScanState *st)
+{
+	int64		next;
+
+	if (st->pstate == NULL || st->topts.shards <= 1)
+		return false;
+	SpinLockAcquire(&st->pstate->mutex);
+	next = st->pstate->next++;
+	SpinLockRelease(&st->pstate->mutex);
+	st->key_cell = next < list_length(st->keys) ? list_nth_cell(st->keys, (int) next) : NULL;
+	return true;
+}
+
+/*
+ * rs_iterate_merge
+ *		The next row of a sharded table read in a k-way merge, with its
+ *		global rank; rank conditions apply here.
+ */
+static TupleTableSlot *
+rs_iterate_merge(ForeignScanState *node, RsScanState *st)
+{
+	TupleTableSlot *slot = node->ss.ss_ScanTupleSlot;
+	const char *key;
+	ZsetPage   *page;
+	int			i;
+	int64		rank;
+
+	if (st->merge_state == NULL)
+	{
+		MemoryContext oldcxt = MemoryContextSwitchTo(st->resolve_cxt);
+		/* a rank condition is on the global rank: no per-shard LIMIT clip */
+		bool		ranked = st->win.rank_lo > 0 || st->win.rank_hi >= 0;
+
+		st->merge_state = rs_merge_begin(st->conn, st->all_keys, st->wanted, &st->win.sb,
+										 st->order == RS_ORDER_DESC,
+										 ranked ? -1 : st->limit, st->topts.page_size);
+		MemoryContextSwitchTo(oldcxt);
+	}
+	while (rs_merge_next(st->merge_state, &key, &page, &i, &rank))
+	{
+		/* past the rank window in the merge's direction: done */
+		if (st->order == RS_ORDER_DESC ? rank < st->win.rank_lo :
+			(st->win.rank_hi >= 0 && rank > st->win.rank_hi))
+			break;
+		if (rank < st->win.rank_lo || (st->win.rank_hi >= 0 && rank > st->win.rank_hi))
+			continue;
+		rs_store_tuple(st, slot, key, page, i, rank);
+		return slot;
+	}
+	return slot;
 }
 
 /*
@@ -438,18 +551,31 @@ rs_resolve_conditions(ForeignScanState *node, RsScanState *st)
 	if (st->win.empty)
 		st->empty = true;
 
-	/* Keys: the table's own key, narrowed by any key conditions. */
+	/*
+	 * Keys: the table's own key (or each shard's), narrowed by any key
+	 * conditions.
+	 */
 	st->keys = NIL;
+	st->all_keys = NIL;
 	if (st->topts.key != NULL)
 	{
-		bool		keep = !have_keys;
-		ListCell   *a;
+		int			shard;
 
-		foreach(a, keys)
-			if (strcmp(text_to_cstring(lfirst(a)), st->topts.key) == 0)
-				keep = true;
-		if (keep)
-			st->keys = list_make1(st->topts.key);
+		st->wanted = palloc(sizeof(bool) * st->topts.shards);
+		for (shard = 0; shard < st->topts.shards; shard++)
+		{
+			char	   *k = rs_shard_key(&st->topts, shard);
+			bool		keep = !have_keys;
+			ListCell   *a;
+
+			foreach(a, keys)
+				if (strcmp(text_to_cstring(lfirst(a)), k) == 0)
+					keep = true;
+			st->wanted[shard] = keep;
+			st->all_keys = lappend(st->all_keys, k);
+			if (keep)
+				st->keys = lappend(st->keys, k);
+		}
 	}
 	else
 	{
@@ -470,6 +596,14 @@ rs_resolve_conditions(ForeignScanState *node, RsScanState *st)
 	}
 	if (st->keys == NIL)
 		st->empty = true;
+
+	/*
+	 * A sharded table is merged when the scan is ordered or needs the global
+	 * rank, unless it looks members up (which is never ordered; their global
+	 * rank is counted, see rs_global_rank).
+	 */
+	st->merge = st->topts.shards > 1 && !have_members &&
+		(st->order != RS_ORDER_NONE || st->need_rank);
 
 	/* Members to look up, without duplicates. */
 	st->member_mode = have_members;
@@ -502,7 +636,9 @@ rs_resolve_conditions(ForeignScanState *node, RsScanState *st)
 	}
 
 	st->key_cell = list_head(st->keys);
+	(void) rs_next_shard(st);	/* a parallel participant claims its first shard */
 	st->key = NULL;
+	st->merge_state = NULL;
 	st->resolved = true;
 	MemoryContextSwitchTo(oldcxt);
 }
@@ -593,7 +729,7 @@ rs_start_window(RsScanState *st)
 		else
 			hi = Min(hi, lo + st->limit - 1);
 	}
-	if (st->pstate != NULL)
+	if (rs_shared_window(st))
 	{
 		/* The first participant's window is everyone's. */
 		SpinLockAcquire(&st->pstate->mutex);
@@ -655,7 +791,7 @@ rs_request_page(RsScanState *st, RsPageSlot *slot)
 	int64		start;
 	int64		stop;
 
-	if (st->pstate != NULL)
+	if (rs_shared_window(st))
 	{
 		/* Claim the next page_size ranks of the shared window. */
 		SpinLockAcquire(&st->pstate->mutex);
@@ -736,6 +872,7 @@ rs_drop_pages(RsScanState *st)
 	st->nahead = 0;
 	st->nready = 0;
 	st->page.n = 0;
+	st->row_keys = NULL;
 	st->pos = 0;
 	for (i = 0; i < RS_SCAN_RING; i++)
 		MemoryContextReset(st->ring[i].cxt);
@@ -754,13 +891,18 @@ rs_next_page(RsScanState *st)
 		if (st->member_pos >= st->nmembers)
 			return false;
 		MemoryContextReset(st->ring[st->cur].cxt);
+		st->row_keys = NULL;
 		rs_claim_connection(st->conn, st, rs_drain);
-		rs_lookup_members(st);
+		if (st->topts.shards > 1)
+			rs_lookup_sharded(st);
+		else
+			rs_lookup_members(st);
 		return true;
 	}
 
 	/* The current page is done: its memory is freed, its slot reused. */
 	MemoryContextReset(st->ring[st->cur].cxt);
+	st->row_keys = NULL;
 	st->page.n = 0;
 	st->pos = 0;
 	if (st->nahead == 0)
@@ -832,6 +974,71 @@ rs_lookup_members(RsScanState *st)
 }
 
 /*
+ * rs_lookup_sharded
+ *		Look up the next page_size members in every shard of a sharded table
+ *		(the shards the key conditions keep): one ZMSCORE per shard, all in
+ *		one pipeline.  The page holds the members found, each with its key,
+ *		and, when the rank is needed, its global rank (rs_global_rank).
+ */
+static void
+rs_lookup_sharded(RsScanState *st)
+{
+	MemoryContext oldcxt = MemoryContextSwitchTo(st->ring[st->cur].cxt);
+	int			n = Min(st->nmembers - st->member_pos, st->topts.page_size);
+	char	  **members = st->members + st->member_pos;
+	int		   *lens = st->member_lens + st->member_pos;
+	int			nkeys = list_length(st->keys);
+	char	 ***scores = palloc(sizeof(char **) * nkeys);
+	int			found = 0;
+	ListCell   *lc;
+	int			k;
+	int			i;
+
+	foreach(lc, st->keys)
+		zr_send_mscore(st->conn, lfirst(lc), n, members, lens);
+	k = 0;
+	foreach(lc, st->keys)
+	{
+		scores[k] = zr_receive_mscore(st->conn, lfirst(lc), n);
+		for (i = 0; i < n; i++)
+			if (scores[k][i] != NULL)
+				found++;
+		k++;
+	}
+	rs_release_connection(st->conn, st);
+
+	st->page.n = found;
+	st->page.first_rank = -1;
+	st->page.members = palloc(sizeof(char *) * Max(found, 1));
+	st->page.member_lens = palloc(sizeof(int) * Max(found, 1));
+	st->page.scores = palloc(sizeof(char *) * Max(found, 1));
+	st->page.ranks = st->need_rank ? palloc(sizeof(int64) * Max(found, 1)) : NULL;
+	st->row_keys = palloc(sizeof(char *) * Max(found, 1));
+	found = 0;
+	k = 0;
+	foreach(lc, st->keys)
+	{
+		for (i = 0; i < n; i++)
+		{
+			if (scores[k][i] == NULL)
+				continue;
+			st->page.members[found] = members[i];
+			st->page.member_lens[found] = lens[i];
+			st->page.scores[found] = scores[k][i];
+			st->row_keys[found] = lfirst(lc);
+			if (st->need_rank)
+				st->page.ranks[found] = rs_global_rank(st->conn, st->all_keys, scores[k][i],
+													   members[i], lens[i]);
+			found++;
+		}
+		k++;
+	}
+	st->member_pos += n;
+	st->pos = 0;
+	MemoryContextSwitchTo(oldcxt);
+}
+
+/*
  * rs_row_matches
  *		Rank windows and score windows are exact for range reads; member
  *		lookups check them here.
@@ -848,18 +1055,18 @@ rs_row_matches(RsScanState *st, const char *score, int64 rank)
 
 /*
  * rs_store_tuple
- *		Fill the slot with entry i of the current page.
+ *		Fill the slot with entry i of "page", read from "key", with the
+ *		given rank (-1: unknown).
  */
 static void
-rs_store_tuple(RsScanState *st, TupleTableSlot *slot, int i)
+rs_store_tuple(RsScanState *st, TupleTableSlot *slot, const char *key, ZsetPage *page,
+			   int i, int64 rank)
 {
 	MemoryContext oldcxt = MemoryContextSwitchTo(st->temp_cxt);
 	ErrorContextCallback errcb;
 	RsMemberContext conv;
-	const char *member = st->page.members[i];
-	int			len = st->page.member_lens[i];
-	int64		rank = st->page.ranks ? st->page.ranks[i] :
-		(st->page.first_rank >= 0 ? st->page.first_rank + i : -1);
+	const char *member = page->members[i];
+	int			len = page->member_lens[i];
 	Datum	   *values = slot->tts_values;
 	bool	   *isnull = slot->tts_isnull;
 	int			natts = slot->tts_tupleDescriptor->natts;
@@ -868,10 +1075,11 @@ rs_store_tuple(RsScanState *st, TupleTableSlot *slot, int i)
 	for (a = 0; a < natts; a++)
 		isnull[a] = true;
 
-	conv.key = st->key;
+	conv.key = key;
 	conv.member = member;
 	conv.len = len;
-	conv.rank = rank;
+	/* a sharded table's rank is global, not the member's rank in "key" */
+	conv.rank = st->topts.shards > 1 ? -1 : rank;
 	errcb.callback = rs_member_error_callback;
 	errcb.arg = &conv;
 	errcb.previous = error_context_stack;
@@ -890,7 +1098,7 @@ rs_store_tuple(RsScanState *st, TupleTableSlot *slot, int i)
 		}
 		else
 		{
-			rs_verify_member(st->key, member, len, rank);
+			rs_verify_member(key, member, len, conv.rank);
 			values[a] = PointerGetDatum(cstring_to_text_with_len(member, len));
 		}
 		isnull[a] = false;
@@ -898,7 +1106,7 @@ rs_store_tuple(RsScanState *st, TupleTableSlot *slot, int i)
 	if (st->attnums[RS_FIELD_SCORE])
 	{
 		a = st->attnums[RS_FIELD_SCORE] - 1;
-		values[a] = InputFunctionCall(&st->score_in, st->page.scores[i],
+		values[a] = InputFunctionCall(&st->score_in, page->scores[i],
 									  st->score_ioparam, st->score_typmod);
 		isnull[a] = false;
 	}
@@ -921,7 +1129,7 @@ rs_store_tuple(RsScanState *st, TupleTableSlot *slot, int i)
 	if (st->attnums[RS_FIELD_KEY])
 	{
 		a = st->attnums[RS_FIELD_KEY] - 1;
-		values[a] = CStringGetTextDatum(st->key);
+		values[a] = CStringGetTextDatum(key);
 		isnull[a] = false;
 	}
 
@@ -941,6 +1149,9 @@ rsReScanForeignScan(ForeignScanState *node)
 	RsScanState *st = (RsScanState *) node->fdw_state;
 
 	rs_drop_pages(st);
+	if (st->merge_state != NULL)
+		rs_merge_end(st->merge_state);
+	st->merge_state = NULL;
 	st->resolved = false;
 	st->key = NULL;
 	if (st->store != NULL)
@@ -966,6 +1177,9 @@ rsEndForeignScan(ForeignScanState *node)
 		tuplestore_end(st->store);
 	if (st->store_slot != NULL)
 		ExecDropSingleTupleTableSlot(st->store_slot);
+	if (st->merge_state != NULL)
+		rs_merge_end(st->merge_state);
+	st->merge_state = NULL;
 	rs_drop_pages(st);
 }
 
@@ -1039,6 +1253,9 @@ rsExplainForeignScan(ForeignScanState *node, ExplainState *es)
 			   *le;
 	List	   *member_vals = NIL;
 	bool		has_score = false;
+	bool		sharded = st->topts.shards > 1;
+	bool		merge;
+	bool		ranked = false;
 	RsWindow	w;
 
 	if (!es->verbose)
@@ -1062,13 +1279,25 @@ rsExplainForeignScan(ForeignScanState *node, ExplainState *es)
 			has_score = true;
 	}
 	rs_explain_window(st, &w);
+	merge = sharded && member_vals == NIL && (st->order != RS_ORDER_NONE || st->need_rank);
+	if (merge)
+	{
+		/* The rank window is on the global rank: the merge applies it. */
+		ranked = w.rank_lo > 0 || w.rank_hi >= 0 || w.rank_lo_unknown || w.rank_hi_unknown;
+		w.rank_lo = 0;
+		w.rank_hi = -1;
+		w.rank_lo_unknown = w.rank_hi_unknown = false;
+	}
 
 	if (w.empty)
 		appendStringInfoString(&cmds, "none (the conditions match no member)");
 	else if (member_vals != NIL)
 	{
 		appendStringInfo(&cmds, "ZMSCORE %s %s", key, (char *) linitial(member_vals));
-		if (st->need_rank)
+		if (st->need_rank && sharded)
+			appendStringInfo(&cmds, "; ZCOUNT %s -inf (<score>; ZCOUNT %s <score> <score>; ZRANGE %s <r> <r> (a binary search of the equal scores)",
+							 key, key, key);
+		else if (st->need_rank)
 			appendStringInfo(&cmds, "; ZRANK %s <member>", key);
 	}
 	else
@@ -1094,13 +1323,13 @@ rsExplainForeignScan(ForeignScanState *node, ExplainState *es)
 		if (w.sb.has_max || w.score_max_unknown)
 			hi_known = false;
 
-		if (st->limit > 0 && st->order == RS_ORDER_DESC)
+		if (st->limit > 0 && !ranked && st->order == RS_ORDER_DESC)
 			appendStringInfo(&cmds, "; ZRANGE %s <last %d ranks> WITHSCORES", key, (int) st->limit);
 		else
 		{
-			if (st->limit > 0 && !lo_known)
+			if (st->limit > 0 && !ranked && !lo_known)
 				hi_known = false;
-			else if (st->limit > 0 && hi_known)
+			else if (st->limit > 0 && !ranked && hi_known)
 				rhi = (rhi < 0) ? rlo + st->limit - 1 : Min(rhi, rlo + st->limit - 1);
 			appendStringInfo(&cmds, "; ZRANGE %s ", key);
 			if (lo_known)
@@ -1115,10 +1344,12 @@ rsExplainForeignScan(ForeignScanState *node, ExplainState *es)
 		}
 		appendStringInfo(&cmds, " (pages of %d%s%s)", st->topts.page_size,
 						 st->order == RS_ORDER_DESC ? ", highest rank first" : "",
-						 node->ss.ps.plan->parallel_aware ? ", shared by parallel workers" : "");
+						 !node->ss.ps.plan->parallel_aware ? "" :
+						 sharded ? ", whole shards per parallel worker" :
+						 ", shared by parallel workers");
 	}
 	ExplainPropertyText("Redis Commands", cmds.data, es);
-	if (st->topts.key != NULL)
+	if (st->topts.key != NULL && !sharded)
 	{
 		ForeignTable *table = GetForeignTable(RelationGetRelid(node->ss.ss_currentRelation));
 		ForeignServer *server = GetForeignServer(table->serverid);
@@ -1133,6 +1364,25 @@ rsExplainForeignScan(ForeignScanState *node, ExplainState *es)
 
 			ExplainPropertyText("Redis Node", rs_cluster_key_node(conn, st->topts.key), es);
 		}
+	}
+	if (sharded)
+	{
+		ExplainPropertyText("Redis Shards",
+							psprintf("%d (the commands go to each shard's key, %%s = 0 to %d)",
+									 st->topts.shards, st->topts.shards - 1),
+							es);
+		ExplainPropertyText("Redis Shard Read",
+							!merge && member_vals != NIL && st->need_rank ?
+							"every shard at once, one pipeline per page of members; the global rank of each member found is counted in every shard" :
+							!merge && member_vals != NIL ?
+							"every shard at once, one pipeline per page of members" :
+							!merge ? "one shard after another" :
+							st->order == RS_ORDER_DESC ?
+							"k-way merge by score descending, one page per shard at a time; rank is the position in the ascending order of all shards" :
+							"k-way merge by score ascending, one page per shard at a time; rank is the position in the ascending order of all shards",
+							es);
+		if (merge && ranked)
+			ExplainPropertyText("Redis Rank Filter", "global rank, applied to the merged rows", es);
 	}
 	if (has_score)
 		ExplainPropertyText("Redis Score Bounds",

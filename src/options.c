@@ -41,6 +41,9 @@
 /* Largest page_size of a foreign table. */
 #define RS_MAX_PAGE_SIZE	1000000
 
+/* Largest shards of a foreign table. */
+#define RS_MAX_SHARDS		1024
+
 /* Rows per pipelined batch of an INSERT, unless batch_size says otherwise. */
 #define RS_DEFAULT_BATCH_SIZE	1000
 #define RS_MAX_BATCH_SIZE		100000
@@ -96,6 +99,7 @@ static const RsOption rs_options[] = {
 	{"key", ForeignTableRelationId, RS_OPT_STRING, 0, 0},
 	{"page_size", ForeignTableRelationId, RS_OPT_INT, 1, RS_MAX_PAGE_SIZE},
 	{"batch_size", ForeignTableRelationId, RS_OPT_INT, 1, RS_MAX_BATCH_SIZE},
+	{"shards", ForeignTableRelationId, RS_OPT_INT, 1, RS_MAX_SHARDS},
 	{"column_name", AttributeRelationId, RS_OPT_FIELD, 0, 0},
 	{NULL, InvalidOid, RS_OPT_STRING, 0, 0}
 };
@@ -108,6 +112,7 @@ static RsTlsVerify rs_parse_tls_verify(const RsOption *opt, const char *value);
 static void rs_check_nodes(const RsOption *opt, const char *value);
 static RsReadFrom rs_parse_read_from(const RsOption *opt, const char *value);
 static void rs_check_cluster_options(List *options);
+static void rs_check_shard_template(const char *key);
 
 PG_FUNCTION_INFO_V1(redis_zset_validator);
 
@@ -204,6 +209,32 @@ redis_zset_validator(PG_FUNCTION_ARGS)
 	}
 	if (catalog == ForeignServerRelationId)
 		rs_check_cluster_options(options);
+
+	/* A sharded table's key is a template with one %s. */
+	if (catalog == ForeignTableRelationId)
+	{
+		const char *key = NULL;
+		int			shards = 1;
+
+		foreach(cell, options)
+		{
+			DefElem    *def = (DefElem *) lfirst(cell);
+
+			if (strcmp(def->defname, "key") == 0)
+				key = defGetString(def);
+			else if (strcmp(def->defname, "shards") == 0)
+				shards = rs_parse_int_option(rs_find_option("shards", catalog),
+											 defGetString(def));
+		}
+		if (shards > 1 && key == NULL)
+			ereport(ERROR,
+					(errcode(ERRCODE_FDW_OPTION_NAME_NOT_FOUND),
+					 errmsg("option \"shards\" requires option \"key\""),
+					 errdetail("A sharded table reads the keys that its \"key\" template names, one per shard."),
+					 errhint("Set \"key\" to a template with %%s in place of the shard number, such as 'clicks:{%%s}:2026-11-21'.")));
+		if (shards > 1)
+			rs_check_shard_template(key);
+	}
 	PG_RETURN_VOID();
 }
 
@@ -317,6 +348,78 @@ rs_check_cluster_options(List *options)
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("option \"db\" must be 0 when option \"cluster\" is \"on\""),
 				 errdetail("A Redis Cluster has only database 0.")));
+}
+
+/*
+ * rs_check_shard_template
+ *		The key of a sharded table must contain exactly one "%s" (the shard
+ *		number) and no other "%" conversion; "%%" stands for a literal "%".
+ */
+static void
+rs_check_shard_template(const char *key)
+{
+	int			nshard = 0;
+	const char *p;
+
+	for (p = key; *p; p++)
+	{
+		if (*p != '%')
+			continue;
+		if (p[1] == '%')
+			p++;
+		else if (p[1] == 's')
+		{
+			nshard++;
+			p++;
+		}
+		else
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+					 errmsg("invalid key template \"%s\" of a sharded table", key),
+					 errdetail("The template contains \"%%%.1s\", but only %%s (the shard number) and %%%% (a literal %%) may follow a %%.",
+							   p + 1),
+					 errhint("Write %%%% for a literal %% in the key.")));
+	}
+	if (nshard != 1)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("invalid key template \"%s\" of a sharded table", key),
+				 errdetail("The template of a table with more than one shard must contain %%s exactly once, but it contains it %d times.",
+						   nshard),
+				 errhint("Put %%s where the shard number goes, such as 'clicks:{%%s}:2026-11-21'.")));
+}
+
+/*
+ * rs_shard_key
+ *		The key of shard "shard" of a sharded table: its key template with
+ *		%s replaced by the shard number and %% by %.  A table with one shard
+ *		reads its key option as it is (it may contain "%").
+ */
+char *
+rs_shard_key(const RsTableOptions *opts, int shard)
+{
+	StringInfoData buf;
+	const char *p;
+
+	if (opts->shards <= 1)
+		return pstrdup(opts->key);
+	initStringInfo(&buf);
+	for (p = opts->key; *p; p++)
+	{
+		if (*p == '%' && p[1] == 's')
+		{
+			appendStringInfo(&buf, "%d", shard);
+			p++;
+		}
+		else if (*p == '%' && p[1] == '%')
+		{
+			appendStringInfoChar(&buf, '%');
+			p++;
+		}
+		else
+			appendStringInfoChar(&buf, *p);
+	}
+	return buf.data;
 }
 
 static const RsOption *
@@ -520,6 +623,7 @@ rs_get_table_options(Oid foreigntableid, RsTableOptions *opts)
 
 	opts->key = NULL;
 	opts->page_size = 10000;
+	opts->shards = 1;
 	foreach(lc, table->options)
 	{
 		DefElem    *def = (DefElem *) lfirst(lc);
@@ -528,6 +632,8 @@ rs_get_table_options(Oid foreigntableid, RsTableOptions *opts)
 			opts->key = defGetString(def);
 		else if (strcmp(def->defname, "page_size") == 0)
 			opts->page_size = rs_int_option("page_size", ForeignTableRelationId, def);
+		else if (strcmp(def->defname, "shards") == 0)
+			opts->shards = rs_int_option("shards", ForeignTableRelationId, def);
 	}
 }
 

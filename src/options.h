@@ -53,11 +53,13 @@ typedef struct RsTableOptions
 {
 	char	   *key;			/* NULL: the table has a key column */
 	int			page_size;
+	int			shards;			/* > 1: key is a template with %s */
 } RsTableOptions;
 
 extern void rs_get_server_options(ForeignServer *server, UserMapping *user,
 								  RsServerOptions *opts);
 extern void rs_get_table_options(Oid foreigntableid, RsTableOptions *opts);
+extern char *rs_shard_key(const RsTableOptions *opts, int shard);
 extern int	rs_get_batch_size(Oid foreigntableid);
 extern char *rs_column_name(Oid relid, AttrNumber attnum);
 extern bool rs_is_redis_server(ForeignServer *server);
