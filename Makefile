@@ -14,6 +14,7 @@
 #   make bench              side-by-side benchmarks (see bench/README.md)
 #   make bench-live         only the live-key benchmark (bench/results-live.md)
 #   make bench-scan         only the foreign table's full scan against the C reader
+#   make bench-cluster      a day sharded over a Redis Cluster against one key (bench/results-cluster.md)
 
 MODULE_big = redis_sync
 OBJS = \
@@ -102,7 +103,7 @@ all:
 	@echo "pg_config not found: install postgresql-server-dev-15 (make test does), or set PG_CONFIG" >&2; exit 1
 endif
 
-.PHONY: check-redis-port test test-full test-matrix print-tls demo demo-stop bench bench-live bench-scan
+.PHONY: check-redis-port test test-full test-matrix print-tls demo demo-stop bench bench-live bench-scan bench-cluster
 test:
 	bash test/run_tests.sh
 test-full:
@@ -118,7 +119,10 @@ demo-stop:
 bench:
 	bash bench/run_bench.sh
 	bash bench/live_key.sh
+	bash bench/cluster.sh
 bench-live:
 	bash bench/live_key.sh
 bench-scan:
 	BENCH_ONLY=scan bash bench/run_bench.sh
+bench-cluster:
+	bash bench/cluster.sh
