@@ -804,7 +804,9 @@ rs_prepare_run(const RsRunRequest *req, RsRunShared *shared, RsRun *run)
 	/* USAGE may have been revoked, or the catalog row changed, since create_job. */
 	rs_check_server_access(run->server, run->job->owner);
 	run->user = GetUserMapping(run->job->owner, run->server->serverid);
-	run->source_key = rs_format_key(run->job->daily_key, req->run_date);
+	/* a sharded run's keys are its shards' (run_shard) */
+	if (run->nshards <= 1)
+		run->source_key = rs_format_key(run->job->daily_key, req->run_date);
 	MemoryContextSwitchTo(spi_cxt);
 	run->conn = rs_get_connection(run->server, run->user);
 	if (prepared && run_shards != run->nshards)
