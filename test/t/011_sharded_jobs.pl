@@ -3,13 +3,15 @@
 # cut into partitions of its own.
 #   1. a past day: the run reads every shard, exact row by row;
 #   2. today (live): each shard is copied into its own copy, named with the
-#      shard key's hash tag; exact, and the copies are dropped;
+#      shard key's hash tag; exact, and the copies are dropped; a live run
+#      cancelled once copied resumes from its offsets to the exact result;
 #   3. a worker terminated mid-run: the run does not succeed; a resume
 #      finishes it, each rank counted once, exact;
 #   4. one shard's key deleted mid-run: failed, never succeeded; once the
 #      key is back, the resumed run is exact;
 #   5. a member in two shards' keys: the run fails naming the member and
-#      both keys.
+#      both keys;
+#   6. a total_key without %s is one total key for every shard.
 use strict;
 use warnings;
 
@@ -123,28 +125,53 @@ is($node->safe_psql('postgres', "SELECT sum(members_read) FROM redis_sync.run_pa
 expect_shards_match($today, 'live day');
 is($redis->cli('KEYS', 'redis_sync:snapshot:*'), '', 'live day: the copies were dropped');
 
-# 3. A worker terminated mid-run; the run is resumed.
+# 2b. Today again, cancelled once every shard is copied and while the
+#     workers are held by a lock on the member table: the resume checks
+#     each shard's copy, goes on from the committed offsets, and is exact.
+load_shards($today, $per_shard, 6);
+my ($h, $out, $err);
+($h, $out, $err, $r) = start_run($today, 1000);
+ok(defined $r, 'live day, resumed: the run made progress');
+my ($lh, $lout, $lerr) = background_psql_query($node,
+	'BEGIN; LOCK TABLE member IN SHARE ROW EXCLUSIVE MODE; SELECT pg_sleep(120)');
+ok(wait_for($node, "SELECT members FROM redis_sync.run WHERE run_id = $r", $shards * $per_shard, 60),
+	'live day, resumed: every shard was copied');
+signal_query($node, $h, 'pg_cancel_backend', "SELECT run_id || ' ' || status FROM redis_sync.sync_run%");
+$node->safe_psql('postgres', "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE query LIKE 'BEGIN; LOCK TABLE member%'");
+$lh->finish;
+is($node->safe_psql('postgres', "SELECT status FROM redis_sync.run WHERE run_id = $r"), 'cancelled',
+	'live day, resumed: the run was cancelled');
+cmp_ok($node->safe_psql('postgres', "SELECT sum(members_read) FROM redis_sync.run_partition WHERE run_id = $r"),
+	'<', $shards * $per_shard, 'live day, resumed: the cancelled run had members left');
+is($node->safe_psql('postgres', "SELECT run_id || ' ' || status FROM redis_sync.sync_run('sharded', '$today')"),
+	"$r succeeded", 'live day, resumed: the resumed run succeeded');
+is($node->safe_psql('postgres', "SELECT sum(members_read) FROM redis_sync.run_partition WHERE run_id = $r"),
+	$shards * $per_shard, 'live day, resumed: each rank was counted once');
+expect_shards_match($today, 'live day, resumed');
+is($redis->cli('KEYS', 'redis_sync:snapshot:*'), '', 'live day, resumed: the copies were dropped');
+
+# 3. A worker terminated mid-run, while it writes a chunk (held by a lock
+#    on the member table); the run is resumed.
 my $d3 = '2021-03-03';
 load_shards($d3, $per_shard, 3);
-my ($h, $out, $err);
 ($h, $out, $err, $r) = start_run($d3, 2000);
 ok(defined $r, 'worker killed: the run made progress');
-$node->safe_psql('postgres',
-	"SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE backend_type = 'redis_sync worker' "
-	  . "ORDER BY pid LIMIT 1");
+($lh, $lout, $lerr) = background_psql_query($node,
+	'BEGIN; LOCK TABLE member IN SHARE ROW EXCLUSIVE MODE; SELECT pg_sleep(120)');
+my $victim_pid = wait_value($node,
+	"SELECT pid FROM pg_stat_activity WHERE backend_type = 'redis_sync worker' "
+	  . "AND wait_event_type = 'Lock' ORDER BY pid LIMIT 1", 30);
+isnt($victim_pid, '', 'worker killed: a worker waits to write a chunk');
+$node->safe_psql('postgres', "SELECT pg_terminate_backend($victim_pid)");
+$node->safe_psql('postgres', "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE query LIKE 'BEGIN; LOCK TABLE member%'");
+$lh->finish;
 $h->finish;
-my $status = $node->safe_psql('postgres', "SELECT status FROM redis_sync.run WHERE run_id = $r");
-if ($status eq 'succeeded')
-{
-	# the other workers finished the terminated worker's partitions
-	pass('worker killed: the other workers finished its partitions');
-}
-else
-{
-	is($status, 'failed', 'worker killed: the run is not recorded succeeded');
-	is($node->safe_psql('postgres', "SELECT run_id || ' ' || status FROM redis_sync.sync_run('sharded', '$d3')"),
-		"$r succeeded", 'worker killed: the resumed run succeeded');
-}
+like($$err, qr/sync workers exited with 1 partitions unfinished/,
+	'worker killed: the run failed, with the terminated worker\'s partition unfinished');
+is($node->safe_psql('postgres', "SELECT status FROM redis_sync.run WHERE run_id = $r"), 'failed',
+	'worker killed: the run is recorded failed');
+is($node->safe_psql('postgres', "SELECT run_id || ' ' || status FROM redis_sync.sync_run('sharded', '$d3')"),
+	"$r succeeded", 'worker killed: the resumed run succeeded');
 is($node->safe_psql('postgres', "SELECT sum(members_read) FROM redis_sync.run_partition WHERE run_id = $r"),
 	$shards * $per_shard, 'worker killed: each rank was counted once');
 expect_shards_match($d3, 'worker killed, then resumed');
@@ -186,5 +213,19 @@ is($node->safe_psql('postgres', "SELECT status FROM redis_sync.sync_run('sharded
 	'duplicate: once the member is in one shard, the run succeeds');
 is($node->safe_psql('postgres', "SELECT click_count FROM daily_click_count WHERE name = 'dup:1' AND click_date = '$d5'"),
 	'7', 'duplicate: the member has its one shard\'s count');
+
+# 6. One total key for all shards: total_key without %s.
+$node->safe_psql('postgres', "SELECT redis_sync.alter_job('sharded', total_key => 'sc:alltotal')");
+my $d6 = '2021-03-06';
+load_shards($d6, 2000, 7);
+$redis->cli('EVAL', "for s=0,3 do for i=1,2000 do redis.call('ZADD', KEYS[1], s * 100000 + i, 'u:' .. s .. ':' .. i) end end",
+	'1', 'sc:alltotal');
+is($node->safe_psql('postgres', "SELECT status FROM redis_sync.sync_run('sharded', '$d6')"), 'succeeded',
+	'one total key: the run succeeded');
+is($node->safe_psql('postgres', qq{
+	CREATE FOREIGN TABLE chk_all (member text, score bigint) SERVER redis OPTIONS (key 'sc:alltotal');
+	SELECT count(*) FILTER (WHERE m.click_count IS DISTINCT FROM t.score) || ' ' || count(*)
+	  FROM chk_all t LEFT JOIN member m ON m.name = t.member}),
+	'0 8000', 'one total key: every member\'s total is the one key\'s score');
 
 done_testing();
