@@ -19,6 +19,12 @@
  * rs_job_changed).  A successful run supersedes the older unfinished runs
  * of its date, which are never resumed.
  *
+ * A job of several shards reads one key per shard (daily_key with %s): each
+ * shard's key is cut into partitions of its own, recorded with their shard,
+ * and copied, if live, into a copy of its own, one shard after another; the
+ * keys and counts of the shards are in run_shard, and the checks above hold
+ * for each shard.
+ *
  *-------------------------------------------------------------------------
  */
 #include "postgres.h"

@@ -31,6 +31,10 @@
  * connections and timeouts are retried with backoff; other errors fail the
  * partition and are recorded for the coordinator.
  *
+ * In a sharded run a partition reads its shard's key (or copy) and total
+ * key, and each page's members are looked up in the other shards' keys as
+ * well: a member in two shards fails the run (rs_check_shard_replies).
+ *
  *-------------------------------------------------------------------------
  */
 #include "postgres.h"
