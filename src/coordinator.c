@@ -1469,7 +1469,12 @@ rs_run_unproven(RsRun *run, ErrorData *edata)
 	{
 		Datum		d = rs_spi_getdatum(0, 5, &isnull);
 
-		key = isnull ? (run->read_key ? run->read_key : run->source_key) : TextDatumGetCString(d);
+		if (!isnull)
+			key = TextDatumGetCString(d);
+		else if (run->read_key != NULL)
+			key = run->read_key;
+		else
+			key = run->source_key ? run->source_key : "";
 	}
 	edata->message = psprintf("partition %d of run " INT64_FORMAT " read " INT64_FORMAT " of " INT64_FORMAT " ranks",
 							  part, run->run_id, read, size);
