@@ -372,8 +372,11 @@ rs_count_type(Oid typid, RsCountType *ct, MemoryContext cxt)
  *		copying a live key (the running run has no member count yet), more
  *		partitions are to come: wait for them.  False when none is left.
  *		In a sharded run, a partition of a shard that fewer workers are
- *		reading comes first, so that the shards' keys (on a cluster, their
- *		nodes) are read at once; the partition's keys are its shard's.
+ *		reading comes first, and then the shards' partitions in turn (by
+ *		start rank, then shard), so that workers claiming at the same moment
+ *		(which see the same counts) take different shards too: the shards'
+ *		keys, on a cluster their nodes, are read at once.  The partition's
+ *		keys are its shard's.
  */
 static bool
 rs_claim_partition(RsWorker *w)
@@ -396,7 +399,7 @@ rs_claim_partition(RsWorker *w)
 						"WHERE run_id = $1 AND status = 'pending' "
 						"ORDER BY (SELECT count(*) FROM redis_sync.run_partition q "
 						"          WHERE q.run_id = p.run_id AND q.shard = p.shard "
-						"          AND q.status = 'running'), partition_no "
+						"          AND q.status = 'running'), start_offset, shard "
 						"LIMIT 1 FOR UPDATE SKIP LOCKED",
 						1, argtypes, values, NULL, SPI_OK_SELECT);
 		else

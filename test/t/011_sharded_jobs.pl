@@ -5,8 +5,9 @@
 #   2. today (live): each shard is copied into its own copy, named with the
 #      shard key's hash tag; exact, and the copies are dropped; a live run
 #      cancelled once copied resumes from its offsets to the exact result;
-#   3. a worker terminated mid-run: the run does not succeed; a resume
-#      finishes it, each rank counted once, exact;
+#   3. the workers read partitions of different shards at once; a worker
+#      terminated mid-run: the run does not succeed; a resume finishes it,
+#      each rank counted once, exact;
 #   4. one shard's key deleted mid-run: failed, never succeeded; once the
 #      key is back, the resumed run is exact;
 #   5. a member in two shards' keys: the run fails naming the member and
@@ -158,6 +159,12 @@ load_shards($d3, $per_shard, 3);
 ok(defined $r, 'worker killed: the run made progress');
 ($lh, $lout, $lerr) = background_psql_query($node,
 	'BEGIN; LOCK TABLE member IN SHARE ROW EXCLUSIVE MODE; SELECT pg_sleep(120)');
+ok(wait_for($node,
+	"SELECT count(*) FROM pg_stat_activity WHERE backend_type = 'redis_sync worker' AND wait_event_type = 'Lock'",
+	'3', 30), 'worker killed: the three workers wait to write a chunk');
+is($node->safe_psql('postgres',
+	"SELECT count(DISTINCT shard) FROM redis_sync.run_partition WHERE run_id = $r AND status = 'running'"),
+	'3', 'the three workers read three shards at once');
 my $victim_pid = wait_value($node,
 	"SELECT pid FROM pg_stat_activity WHERE backend_type = 'redis_sync worker' "
 	  . "AND wait_event_type = 'Lock' ORDER BY pid LIMIT 1", 30);
