@@ -5,6 +5,7 @@
 #   2. today (live): each shard is copied into its own copy, named with the
 #      shard key's hash tag; exact, and the copies are dropped; a live run
 #      cancelled once copied resumes from its offsets to the exact result;
+#      the workers sync the shards copied so far while the next is copied;
 #   3. the workers read partitions of different shards at once; a worker
 #      terminated mid-run: the run does not succeed; a resume finishes it,
 #      each rank counted once, exact;
@@ -150,6 +151,30 @@ is($node->safe_psql('postgres', "SELECT sum(members_read) FROM redis_sync.run_pa
 	$shards * $per_shard, 'live day, resumed: each rank was counted once');
 expect_shards_match($today, 'live day, resumed');
 is($redis->cli('KEYS', 'redis_sync:snapshot:*'), '', 'live day, resumed: the copies were dropped');
+
+# 2c. Today, with the copy held still (CLIENT PAUSE WRITE: Redis runs no
+#     script, reads go on) once shard 0's partitions are recorded and before
+#     shard 3 is copied: the workers sync the shards copied so far meanwhile.
+load_shards($today, 30000, 9);
+($h, $out, $err) = background_psql_query($node,
+	"SELECT run_id || ' ' || status FROM redis_sync.sync_run('sharded', '$today')");
+$r = wait_value($node,
+	"SELECT r.run_id FROM redis_sync.run r WHERE r.status = 'running' AND r.members IS NULL "
+	  . "AND EXISTS (SELECT FROM redis_sync.run_partition p WHERE p.run_id = r.run_id)", 30);
+$redis->cli('CLIENT', 'PAUSE', 4000, 'WRITE');
+ok($r ne '', 'live day, overlapped: the run recorded partitions while copying');
+ok(wait_for($node,
+	"SELECT (SELECT members IS NULL FROM redis_sync.run WHERE run_id = $r) "
+	  . "AND NOT EXISTS (SELECT FROM redis_sync.run_partition WHERE run_id = $r AND shard = 3) "
+	  . "AND (SELECT sum(members_read) FROM redis_sync.run_partition WHERE run_id = $r) > 0",
+	't', 3),
+	'live day, overlapped: members were committed before the last shard was copied');
+$redis->cli('CLIENT', 'UNPAUSE');
+$h->finish;
+is($$out, "$r succeeded\n", 'live day, overlapped: the run succeeded') or diag($$err);
+is($node->safe_psql('postgres', "SELECT members FROM redis_sync.run WHERE run_id = $r"), 4 * 30000,
+	'live day, overlapped: the run counted every shard\'s copy');
+expect_shards_match($today, 'live day, overlapped');
 
 # 3. A worker terminated mid-run, while it writes a chunk (held by a lock
 #    on the member table); the run is resumed.
