@@ -85,6 +85,33 @@ CREATE POLICY rejected_owner ON redis_sync.rejected FOR SELECT
 GRANT SELECT ON redis_sync.rejected TO PUBLIC;
 
 ------------------------------------------------------------------------
+-- Sharded jobs: a day spread over several keys (daily_key has %s, the
+-- shard number 0 .. shards - 1); each shard's ranks are partitioned
+------------------------------------------------------------------------
+ALTER TABLE redis_sync.job
+    ADD COLUMN shards integer NOT NULL DEFAULT 1 CHECK (shards BETWEEN 1 AND 1024);
+-- the shards of the job when the run started; a run of one shard keeps its
+-- keys and count in the run row, a sharded run in run_shard
+ALTER TABLE redis_sync.run
+    ADD COLUMN shards integer NOT NULL DEFAULT 1;
+ALTER TABLE redis_sync.run_partition
+    ADD COLUMN shard integer NOT NULL DEFAULT 0;     -- the shard whose ranks it holds
+CREATE TABLE redis_sync.run_shard (
+    run_id       bigint NOT NULL REFERENCES redis_sync.run ON DELETE CASCADE,
+    shard        integer NOT NULL,
+    source_key   text NOT NULL,     -- the shard's key of the day
+    read_key     text NOT NULL,     -- the key its partitions read: source_key or its copy
+    members      bigint,            -- members its partitions were cut from; NULL while copying
+    PRIMARY KEY (run_id, shard)
+);
+COMMENT ON TABLE redis_sync.run_shard IS 'redis_sync: the keys and member counts of each shard of a sharded run';
+SELECT pg_catalog.pg_extension_config_dump('redis_sync.run_shard', '');
+ALTER TABLE redis_sync.run_shard ENABLE ROW LEVEL SECURITY;
+CREATE POLICY run_shard_owner ON redis_sync.run_shard FOR SELECT
+    USING (EXISTS (SELECT 1 FROM redis_sync.run r WHERE r.run_id = run_shard.run_id));
+GRANT SELECT ON redis_sync.run_shard TO PUBLIC;
+
+------------------------------------------------------------------------
 -- Views show the caller's runs only (row-level security of the caller)
 ------------------------------------------------------------------------
 CREATE OR REPLACE VIEW redis_sync.history AS
@@ -123,13 +150,14 @@ CREATE FUNCTION redis_sync.create_job(
     day_offset   integer DEFAULT -1,
     max_rejects  bigint DEFAULT 0,
     max_retries  integer DEFAULT 3,
-    retry_delay  interval DEFAULT '1 minute')
+    retry_delay  interval DEFAULT '1 minute',
+    shards       integer DEFAULT 1)
 RETURNS bigint
 AS 'MODULE_PATHNAME', 'create_job'
 LANGUAGE C VOLATILE;
 COMMENT ON FUNCTION redis_sync.create_job(text, text, text, text, regclass, regclass, integer,
                                           integer, integer, text, integer, bigint, integer,
-                                          interval) IS
+                                          interval, integer) IS
   'define a job owned by the current role; returns its id';
 
 CREATE FUNCTION redis_sync.alter_job(
@@ -147,13 +175,14 @@ CREATE FUNCTION redis_sync.alter_job(
     enabled      boolean DEFAULT NULL,
     max_rejects  bigint DEFAULT NULL,
     max_retries  integer DEFAULT NULL,
-    retry_delay  interval DEFAULT NULL)
+    retry_delay  interval DEFAULT NULL,
+    shards       integer DEFAULT NULL)
 RETURNS void
 AS 'MODULE_PATHNAME', 'alter_job'
 LANGUAGE C VOLATILE;
 COMMENT ON FUNCTION redis_sync.alter_job(text, text, text, text, regclass, regclass, integer,
                                          integer, integer, text, integer, boolean, bigint,
-                                         integer, interval) IS
+                                         integer, interval, integer) IS
   'change a job; NULL leaves a value as it is, and '''' removes a schedule or total_key';
 
 CREATE FUNCTION redis_sync.drop_job(job_name text)

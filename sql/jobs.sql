@@ -137,6 +137,32 @@ SET ROLE rs_jobs_other;
 SELECT redis_sync.create_job('j', 'jobs_redis', 'k', daily_table => 'private_daily');
 RESET ROLE;
 
+-- sharded jobs: daily_key has %s, the shard number; total_key may have it
+SELECT redis_sync.create_job('sharded', 'jobs_redis', 'c:{%s}:%Y-%m-%d', 'c:total:{%s}',
+                             shards => 16) > 0 AS created;
+SELECT shards, daily_key, total_key FROM redis_sync.job WHERE job_name = 'sharded';
+SELECT redis_sync.create_job('one_total', 'jobs_redis', 'c:%s:%Y', 'c:total', shards => 2) > 0 AS created;
+SELECT redis_sync.drop_job('one_total');
+SELECT redis_sync.create_job('j', 'jobs_redis', 'c:%Y-%m-%d', shards => 4);
+SELECT redis_sync.create_job('j', 'jobs_redis', 'c:%%s:%Y', shards => 4);
+SELECT redis_sync.create_job('j', 'jobs_redis', 'c:%s:%q', shards => 4);
+SELECT redis_sync.create_job('j', 'jobs_redis', 'c:%s', 't:%s:%Y', shards => 4);
+SELECT redis_sync.create_job('j', 'jobs_redis', 'c:%s', shards => 0);
+SELECT redis_sync.create_job('j', 'jobs_redis', 'c:%s', shards => 1025);
+SELECT redis_sync.create_job('j', 'jobs_redis', 'c:%s', shards => NULL);
+-- with one shard, %s is no escape, as before shards existed
+SELECT redis_sync.create_job('j', 'jobs_redis', 'c:%s:%Y');
+SELECT redis_sync.create_job('j', 'jobs_redis', 'c:%s:%Y', shards => 1);
+-- alter_job: shards and templates are checked together
+SELECT redis_sync.alter_job('sharded', shards => 1);
+SELECT redis_sync.alter_job('sharded', shards => -1);
+SELECT redis_sync.alter_job('sharded', shards => 4);
+SELECT redis_sync.alter_job('daily_clicks', shards => 4);
+SELECT redis_sync.alter_job('daily_clicks', daily_key => 'clicks:{%s}:%Y-%m-%d', shards => 4);
+SELECT job_name, shards, daily_key FROM redis_sync.job ORDER BY job_id;
+SELECT redis_sync.alter_job('daily_clicks', daily_key => 'clicks:daily:%Y-%m-%d', shards => 1);
+SELECT redis_sync.drop_job('sharded');
+
 SELECT redis_sync.drop_job('daily_clicks');
 SET client_min_messages = warning;
 DROP TABLE daily_click_count, member, no_unique, wrong_types, no_count, text_count,

@@ -39,7 +39,7 @@
 	"job_id, job_name, owner::oid, server_name, daily_key, total_key, " \
 	"member_table::oid, daily_table::oid, partitions, workers, chunk_size, " \
 	"schedule, day_offset, enabled, max_rejects, max_retries, " \
-	"(extract(epoch FROM retry_delay) * 1000)::int8"
+	"(extract(epoch FROM retry_delay) * 1000)::int8, shards"
 
 static RsJob *rs_job_from_spi(void);
 
@@ -221,6 +221,7 @@ rs_job_from_spi(void)
 	job->max_rejects = DatumGetInt64(rs_spi_getdatum(0, 15, &isnull));
 	job->max_retries = rs_spi_int32(16);
 	job->retry_delay_ms = DatumGetInt64(rs_spi_getdatum(0, 17, &isnull));
+	job->shards = rs_spi_int32(18);
 	return job;
 }
 

@@ -38,6 +38,7 @@ typedef struct RsJob
 	int64		max_rejects;
 	int			max_retries;
 	int64		retry_delay_ms;
+	int			shards;			/* 1: daily_key names one key a day */
 } RsJob;
 
 /* Saved identity while acting as the catalog's owner (rs_engine_enter). */

@@ -170,7 +170,7 @@ rs_convert_member(RsWorker *w, ZsetPage *page, char **totals, int k, int64 rank,
 		rows->has_total[j] = (totals[k] != NULL);
 		if (totals[k] != NULL)
 		{
-			mc.key = w->job->total_key;
+			mc.key = w->total_key;
 			mc.rank = -1;
 			rows->totals[j] = InputFunctionCall(&w->member_type.infunc, totals[k],
 												w->member_type.ioparam, -1);

@@ -19,6 +19,12 @@
  * rs_job_changed).  A successful run supersedes the older unfinished runs
  * of its date, which are never resumed.
  *
+ * A job of several shards reads one key per shard (daily_key with %s): each
+ * shard's key is cut into partitions of its own, recorded with their shard,
+ * and copied, if live, into a copy of its own, one shard after another; the
+ * keys and counts of the shards are in run_shard, and the checks above hold
+ * for each shard.
+ *
  *-------------------------------------------------------------------------
  */
 #include "postgres.h"
@@ -58,7 +64,20 @@
 #define RS_COPY_RETRIES 5
 
 
-/* What the coordinator knows about its run. */
+/* A shard of a sharded run: its keys and the members it was cut from. */
+typedef struct RsRunShard
+{
+	char	   *source_key;
+	char	   *read_key;		/* source_key, or its copy */
+	int64		members;		/* -1 while its copy is not complete */
+} RsRunShard;
+
+/*
+ * What the coordinator knows about its run.  A run of a sharded job copies
+ * and cuts its shards one after another: source_key, read_key, copy,
+ * first_count, nparts and parts_recorded are then those of the shard being
+ * cut (cur_shard), whose partitions are numbered from part_base.
+ */
 typedef struct RsRun
 {
 	RsJob	   *job;
@@ -73,6 +92,10 @@ typedef struct RsRun
 	int64		first_count;	/* the members that the partitions were cut from */
 	int			nparts;			/* partitions of a new run */
 	int			parts_recorded; /* of those, recorded in run_partition so far */
+	int			nshards;		/* the job's shards; 1: the keys are in the run row */
+	RsRunShard *shards;			/* [nshards] when nshards > 1 */
+	int			cur_shard;
+	int			part_base;
 	DateADT		run_date;
 	bool		scheduled;		/* started by the scheduler: retried if it fails */
 } RsRun;
@@ -89,8 +112,15 @@ static bool rs_prepare_run(const RsRunRequest *req, RsRunShared *shared, RsRun *
 static void rs_new_run(const RsRunRequest *req, RsRun *run, MemoryContext cxt);
 static void rs_job_busy(const RsRunRequest *req, RsRunShared *shared);
 static List *rs_supersede_runs(int64 job_id, DateADT run_date, MemoryContext cxt);
-static void rs_drop_snapshots(RsRun *run, List *run_ids);
+static void rs_drop_snapshots(RsRun *run, List *keys);
 static char *rs_snapshot_key(RsRun *run, int64 run_id);
+static List *rs_single_snapshot_names(int64 run_id, const char *source_key, List *keys);
+static char *rs_shard_snapshot_key(int64 run_id, int shard, const char *source_key);
+static List *rs_run_snapshots(int64 run_id, List *keys, MemoryContext cxt);
+static void rs_new_sharded_run(const RsRunRequest *req, RsRun *run, MemoryContext cxt);
+static void rs_begin_shard(RsRun *run, int shard, int64 count);
+static void rs_begin_shard_copy(RsRun *run, int shard, MemoryContext cxt);
+static char *rs_resume_shards(RsRun *run, int64 members, MemoryContext cxt);
 static const char *rs_job_changed(RsRun *run, ErrorData *edata);
 static bool rs_run_unproven(RsRun *run, ErrorData *edata);
 static int	rs_launch_workers(RsRun *run, int wanted);
@@ -409,8 +439,11 @@ rs_start_run_workers(RsRun *run, RsRunShared *shared, int wanted)
  *		end, the last one when the copy is complete, with every member that
  *		the copy got past the count it started from.  Then the run's member
  *		count is recorded, which tells the workers that no more partitions
- *		will come.  Returns false, leaving the copy, if a partition failed
- *		meanwhile.  Errors of the copy itself are raised.
+ *		will come.  The shards of a sharded run are copied one after
+ *		another, each shard's partitions recorded as they are copied, and
+ *		each shard's member count once its copy is complete.  Returns false,
+ *		leaving the copy, if a partition failed meanwhile.  Errors of the
+ *		copy itself are raised.
  */
 static bool
 rs_copy_while_syncing(RsRun *run, RsRunShared *shared)
@@ -418,10 +451,18 @@ rs_copy_while_syncing(RsRun *run, RsRunShared *shared)
 	MemoryContext step_cxt;
 	MemoryContext old_cxt;
 	TimestampTz last_check = GetCurrentTimestamp();
-	Oid			argtypes[2] = {INT8OID, INT8OID};
-	Datum		values[2];
+	Oid			argtypes[3] = {INT8OID, INT8OID, INT4OID};
+	Datum		values[3];
 	int64		members;
+	int64		total = 0;
 	bool		more = !run->copy->done;
+	int			wanted;
+
+	/* the workers a run asks for: no more than its partitions */
+	if (run->nshards > 1)
+		wanted = (int) Min((int64) run->job->workers, (int64) run->job->partitions * run->nshards);
+	else
+		wanted = Min(run->job->workers, run->nparts);
 
 	step_cxt = AllocSetContextCreate(CurrentMemoryContext, "redis_sync copy step",
 									 ALLOCSET_SMALL_SIZES);
@@ -436,14 +477,14 @@ rs_copy_while_syncing(RsRun *run, RsRunShared *shared)
 			int			before = run->parts_recorded;
 
 			/* readers on replicas (read_from) must find these ranks there */
-			rs_cluster_wait_replicas(run->conn, run->read_key);
+			rs_cluster_wait_replicas(run->conn, run->copy->copy);
 			rs_begin_xact("redis_sync: copying a live key");
 			rs_record_partitions(run, run->copy->copied, false);
 			rs_commit_xact();
 			if (run->parts_recorded > before && run->workers == NIL)
 			{
 				MemoryContextSwitchTo(old_cxt);
-				rs_start_run_workers(run, shared, Min(run->job->workers, run->nparts));
+				rs_start_run_workers(run, shared, wanted);
 				MemoryContextSwitchTo(step_cxt);
 			}
 		}
@@ -467,19 +508,43 @@ rs_copy_while_syncing(RsRun *run, RsRunShared *shared)
 			last_check = GetCurrentTimestamp();
 		}
 
-		if (!more)
-			break;
-		more = rs_copy_step_retrying(run);
-	}
+		if (more)
+		{
+			more = rs_copy_step_retrying(run);
+			continue;
+		}
 
-	members = zr_copy_end(run->conn, run->copy);
-	rs_begin_xact("redis_sync: copying a live key");
-	rs_record_partitions(run, members, true);
-	values[0] = Int64GetDatum(run->run_id);
-	values[1] = Int64GetDatum(members);
-	rs_spi_exec("UPDATE redis_sync.run SET members = $2 WHERE run_id = $1",
-				2, argtypes, values, NULL, SPI_OK_UPDATE);
-	rs_commit_xact();
+		/* This key's copy is complete: its last partition, its count. */
+		members = zr_copy_end(run->conn, run->copy);
+		total += members;
+		rs_begin_xact("redis_sync: copying a live key");
+		rs_record_partitions(run, members, true);
+		values[0] = Int64GetDatum(run->run_id);
+		if (run->nshards > 1)
+		{
+			run->shards[run->cur_shard].members = members;
+			values[1] = Int64GetDatum(members);
+			values[2] = Int32GetDatum(run->cur_shard);
+			rs_spi_exec("UPDATE redis_sync.run_shard SET members = $2 "
+						"WHERE run_id = $1 AND shard = $3",
+						3, argtypes, values, NULL, SPI_OK_UPDATE);
+		}
+		if (run->nshards <= 1 || run->cur_shard == run->nshards - 1)
+		{
+			values[1] = Int64GetDatum(total);
+			rs_spi_exec("UPDATE redis_sync.run SET members = $2 WHERE run_id = $1",
+						2, argtypes, values, NULL, SPI_OK_UPDATE);
+			rs_commit_xact();
+			break;
+		}
+		rs_commit_xact();
+
+		/* The next shard, in the run's context. */
+		MemoryContextSwitchTo(old_cxt);
+		rs_begin_shard_copy(run, run->cur_shard + 1, old_cxt);
+		MemoryContextSwitchTo(step_cxt);
+		more = !run->copy->done;
+	}
 	MemoryContextSwitchTo(old_cxt);
 	MemoryContextDelete(step_cxt);
 	run->copy = NULL;
@@ -553,15 +618,18 @@ rs_copy_step_retrying(RsRun *run)
  *		Record the new run's partitions (rs_partition_bounds) that the first
  *		"copied" ranks hold whole, from the first not yet recorded; with
  *		"last", the last one too, ending at rank copied - 1, so that it takes
- *		in whatever lies past first_count.  Must be called in a transaction.
+ *		in whatever lies past first_count.  The partitions of a shard (of a
+ *		sharded run) are numbered from run->part_base and carry the shard.
+ *		Must be called in a transaction.
  */
 static void
 rs_record_partitions(RsRun *run, int64 copied, bool last)
 {
-	Oid			argtypes[4] = {INT8OID, INT4OID, INT8OID, INT8OID};
-	Datum		values[4];
+	Oid			argtypes[5] = {INT8OID, INT4OID, INT8OID, INT8OID, INT4OID};
+	Datum		values[5];
 
 	values[0] = Int64GetDatum(run->run_id);
+	values[4] = Int32GetDatum(run->cur_shard);
 	while (run->parts_recorded < run->nparts)
 	{
 		int			p = run->parts_recorded;
@@ -577,13 +645,13 @@ rs_record_partitions(RsRun *run, int64 copied, bool last)
 		}
 		else if (end >= copied)
 			break;
-		values[1] = Int32GetDatum(p);
+		values[1] = Int32GetDatum(run->part_base + p);
 		values[2] = Int64GetDatum(start);
 		values[3] = Int64GetDatum(end);
 		rs_spi_exec("INSERT INTO redis_sync.run_partition "
-					"(run_id, partition_no, start_offset, end_offset, next_offset) "
-					"VALUES ($1, $2, $3, $4, $3)",
-					4, argtypes, values, NULL, SPI_OK_INSERT);
+					"(run_id, partition_no, start_offset, end_offset, next_offset, shard) "
+					"VALUES ($1, $2, $3, $4, $3, $5)",
+					5, argtypes, values, NULL, SPI_OK_INSERT);
 		run->parts_recorded++;
 	}
 }
@@ -664,6 +732,7 @@ rs_prepare_run(const RsRunRequest *req, RsRunShared *shared, RsRun *run)
 	char	   *readkey = NULL;
 	char	   *restart_why = NULL;	/* why an unfinished run cannot resume */
 	int64		members = 0;
+	int			run_shards = 1; /* the shards of the run resumed */
 	List	   *superseded;
 	MemoryContext cxt;			/* the run's: what outlives a transaction */
 	MemoryContext spi_cxt;
@@ -671,6 +740,9 @@ rs_prepare_run(const RsRunRequest *req, RsRunShared *shared, RsRun *run)
 	cxt = rs_begin_xact("redis_sync: preparing a run");
 	run->job = rs_lookup_job_by_id(req->job_id);
 	strlcpy(shared->job_name, run->job->job_name, sizeof(shared->job_name));
+	run->nshards = run->job->shards;
+	if (run->nshards > 1)
+		run->shards = MemoryContextAllocZero(cxt, sizeof(RsRunShard) * run->nshards);
 
 	rs_job_lock_tag(&tag, req->job_id);
 	if (LockAcquire(&tag, ExclusiveLock, true, true) == LOCKACQUIRE_NOT_AVAIL)
@@ -697,7 +769,7 @@ rs_prepare_run(const RsRunRequest *req, RsRunShared *shared, RsRun *run)
 
 	if (req->resume)
 	{
-		rs_spi_exec("SELECT run_id, source_key, read_key, members FROM redis_sync.run r "
+		rs_spi_exec("SELECT run_id, source_key, read_key, members, shards FROM redis_sync.run r "
 					"WHERE job_id = $1 AND run_date = $2 "
 					"AND status IN ('failed', 'cancelled', 'interrupted') "
 					"AND NOT EXISTS (SELECT 1 FROM redis_sync.run n WHERE n.job_id = r.job_id "
@@ -717,6 +789,9 @@ rs_prepare_run(const RsRunRequest *req, RsRunShared *shared, RsRun *run)
 			prepared = (source != NULL && readkey != NULL);
 			d = rs_spi_getdatum(0, 4, &isnull);
 			members = isnull ? -1 : DatumGetInt64(d);
+			run_shards = DatumGetInt32(rs_spi_getdatum(0, 5, &isnull));
+			if (run_shards > 1)
+				prepared = true;	/* its keys are in run_shard */
 			values[0] = Int64GetDatum(run->run_id);
 			rs_spi_exec("UPDATE redis_sync.run r SET status = 'running', trigger = 'resume', "
 						"resumed_at = now(), finished_at = NULL, error = NULL, error_detail = NULL, "
@@ -739,10 +814,16 @@ rs_prepare_run(const RsRunRequest *req, RsRunShared *shared, RsRun *run)
 	/* USAGE may have been revoked, or the catalog row changed, since create_job. */
 	rs_check_server_access(run->server, run->job->owner);
 	run->user = GetUserMapping(run->job->owner, run->server->serverid);
-	run->source_key = rs_format_key(run->job->daily_key, req->run_date);
+	/* a sharded run's keys are its shards' (run_shard) */
+	if (run->nshards <= 1)
+		run->source_key = rs_format_key(run->job->daily_key, req->run_date);
 	MemoryContextSwitchTo(spi_cxt);
 	run->conn = rs_get_connection(run->server, run->user);
-	if (prepared && strcmp(source, readkey) != 0 && members < 0)
+	if (prepared && run_shards != run->nshards)
+		restart_why = psprintf("It read %d shards, and the job has %d.", run_shards, run->nshards);
+	else if (prepared && run_shards > 1)
+		restart_why = rs_resume_shards(run, members, cxt);
+	else if (prepared && strcmp(source, readkey) != 0 && members < 0)
 	{
 		/* Its copy was never finished: the partitions past it were never cut. */
 		restart_why = psprintf("Its copy \"%s\" of Redis key \"%s\" was not complete.",
@@ -887,16 +968,19 @@ rs_job_busy(const RsRunRequest *req, RsRunShared *shared)
  * rs_supersede_runs
  *		Mark the job's unfinished runs of a date that a later run of that
  *		date has completed "superseded": resuming them would write their
- *		older values over the later run's.  Returns the ids (a List of
- *		int64 *, allocated in cxt) of those that read a snapshot, which is
- *		no longer needed.
+ *		older values over the later run's.  Returns the names (a List of
+ *		char *, allocated in cxt) of the snapshots that they read, which are
+ *		no longer needed; the names are derived from the run ids (and a
+ *		sharded run's shards), never read from the catalog.
  */
 static List *
 rs_supersede_runs(int64 job_id, DateADT run_date, MemoryContext cxt)
 {
 	List	   *snapshots = NIL;
+	List	   *sharded = NIL;
 	Oid			argtypes[2] = {INT8OID, DATEOID};
 	Datum		values[2];
+	ListCell   *lc;
 
 	values[0] = Int64GetDatum(job_id);
 	values[1] = DateADTGetDatum(run_date);
@@ -908,22 +992,30 @@ rs_supersede_runs(int64 job_id, DateADT run_date, MemoryContext cxt)
 				"      WHERE job_id = $1 AND run_date = $2 AND status = 'succeeded') n "
 				"WHERE r.job_id = $1 AND r.run_date = $2 AND r.run_id < n.run_id "
 				"AND r.status IN ('failed', 'cancelled', 'interrupted') "
-				"RETURNING r.run_id, r.read_key IS DISTINCT FROM r.source_key AND r.read_key IS NOT NULL",
+				"RETURNING r.run_id, r.read_key IS DISTINCT FROM r.source_key AND r.read_key IS NOT NULL, "
+				"r.shards > 1, r.source_key",
 				2, argtypes, values, NULL, SPI_OK_UPDATE_RETURNING);
 	for (uint64 i = 0; i < SPI_processed; i++)
 	{
 		bool		isnull;
+		int64		run_id = DatumGetInt64(rs_spi_getdatum(i, 1, &isnull));
+		MemoryContext spi_cxt = MemoryContextSwitchTo(cxt);
 
-		if (DatumGetBool(rs_spi_getdatum(i, 2, &isnull)))
+		if (DatumGetBool(rs_spi_getdatum(i, 3, &isnull)))
 		{
-			MemoryContext spi_cxt = MemoryContextSwitchTo(cxt);
 			int64	   *id = palloc(sizeof(int64));
 
-			*id = DatumGetInt64(rs_spi_getdatum(i, 1, &isnull));
-			snapshots = lappend(snapshots, id);
-			MemoryContextSwitchTo(spi_cxt);
+			*id = run_id;
+			sharded = lappend(sharded, id);
 		}
+		else if (DatumGetBool(rs_spi_getdatum(i, 2, &isnull)))
+			snapshots = rs_single_snapshot_names(run_id,
+												 TextDatumGetCString(rs_spi_getdatum(i, 4, &isnull)),
+												 snapshots);
+		MemoryContextSwitchTo(spi_cxt);
 	}
+	foreach(lc, sharded)
+		snapshots = rs_run_snapshots(*(int64 *) lfirst(lc), snapshots, cxt);
 	return snapshots;
 }
 
@@ -948,6 +1040,28 @@ rs_snapshot_key(RsRun *run, int64 run_id)
 }
 
 /*
+ * rs_single_snapshot_names
+ *		Append to "keys" the names that the copy of a run of one key may
+ *		have (rs_snapshot_key): on a standalone server, and on a cluster,
+ *		where it carries its key's hash tag.  The run's server is not known
+ *		here; dropping a name that does not exist costs nothing.
+ */
+static List *
+rs_single_snapshot_names(int64 run_id, const char *source_key, List *keys)
+{
+	char	   *suffix = psprintf(":" UINT64_FORMAT ":%u:" INT64_FORMAT,
+								  GetSystemIdentifier(), MyDatabaseId, run_id);
+	const char *tag;
+	size_t		taglen;
+
+	keys = lappend(keys, psprintf("redis_sync:snapshot%s", suffix));
+	if (rs_key_hash_tag(source_key, strlen(source_key), &tag, &taglen) ||
+		(strchr(source_key, '{') == NULL && strchr(source_key, '}') == NULL))
+		keys = lappend(keys, rs_colocated_key("redis_sync:snapshot:", source_key, suffix));
+	return keys;
+}
+
+/*
  * rs_new_run
  *		Prepare a run that has not read anything yet: count the day's members
  *		and cut them into partitions.  A day's key that is read directly gets
@@ -963,6 +1077,12 @@ rs_new_run(const RsRunRequest *req, RsRun *run, MemoryContext cxt)
 	Oid			argtypes[4] = {INT8OID, INT8OID, TEXTOID, TEXTOID};
 	Datum		values[4];
 	char		nulls[4] = {' ', ' ', ' ', ' '};
+
+	if (run->nshards > 1)
+	{
+		rs_new_sharded_run(req, run, cxt);
+		return;
+	}
 
 	/*
 	 * Which date is live: today in redis_sync.timezone, or else in the
@@ -998,6 +1118,243 @@ rs_new_run(const RsRunRequest *req, RsRun *run, MemoryContext cxt)
 				1, argtypes, values, NULL, SPI_OK_DELETE);
 	if (run->copy == NULL)
 		rs_record_partitions(run, run->first_count, true);
+}
+
+/*
+ * rs_new_sharded_run
+ *		rs_new_run for a job of several shards: each shard's key (daily_key
+ *		with %s the shard number) is recorded in run_shard, and cut into
+ *		partitions as rs_new_run cuts one key, numbered on from the previous
+ *		shard's.  Keys of a past date are counted and cut now; keys that may
+ *		still change are copied one after another, each with its own copy
+ *		(rs_shard_snapshot_key): here the first copy begins, and
+ *		rs_copy_while_syncing goes on from there.
+ */
+static void
+rs_new_sharded_run(const RsRunRequest *req, RsRun *run, MemoryContext cxt)
+{
+	Oid			argtypes[5] = {INT8OID, INT4OID, TEXTOID, TEXTOID, INT8OID};
+	Datum		values[5];
+	char		nulls[5] = {' ', ' ', ' ', ' ', ' '};
+	bool		live = req->run_date >= rs_today(GetCurrentTimestamp());
+	int64		total = 0;
+
+	values[0] = Int64GetDatum(run->run_id);
+	values[1] = Int32GetDatum(run->nshards);
+	rs_spi_exec("UPDATE redis_sync.run SET members = NULL, shards = $2, source_key = NULL, "
+				"read_key = NULL WHERE run_id = $1",
+				2, argtypes, values, NULL, SPI_OK_UPDATE);
+	rs_spi_exec("DELETE FROM redis_sync.run_partition WHERE run_id = $1",
+				1, argtypes, values, NULL, SPI_OK_DELETE);
+	rs_spi_exec("DELETE FROM redis_sync.run_shard WHERE run_id = $1",
+				1, argtypes, values, NULL, SPI_OK_DELETE);
+
+	run->part_base = 0;
+	run->nparts = 0;
+	for (int s = 0; s < run->nshards; s++)
+	{
+		RsRunShard *sh = &run->shards[s];
+
+		sh->source_key = MemoryContextStrdup(cxt, rs_format_shard_key(run->job->daily_key,
+																	  req->run_date, s));
+		if (live)
+		{
+			sh->read_key = MemoryContextStrdup(cxt, rs_shard_snapshot_key(run->run_id, s,
+																		 sh->source_key));
+			sh->members = -1;
+			nulls[4] = 'n';
+		}
+		else
+		{
+			sh->read_key = sh->source_key;
+			sh->members = zr_card(run->conn, sh->source_key);
+			values[4] = Int64GetDatum(sh->members);
+		}
+		values[1] = Int32GetDatum(s);
+		values[2] = CStringGetTextDatum(sh->source_key);
+		values[3] = CStringGetTextDatum(sh->read_key);
+		rs_spi_exec("INSERT INTO redis_sync.run_shard (run_id, shard, source_key, read_key, members) "
+					"VALUES ($1, $2, $3, $4, $5)",
+					5, argtypes, values, nulls, SPI_OK_INSERT);
+		if (!live)
+		{
+			rs_begin_shard(run, s, sh->members);
+			rs_record_partitions(run, sh->members, true);
+			total += sh->members;
+		}
+	}
+	if (live)
+		rs_begin_shard_copy(run, 0, cxt);
+	else
+	{
+		values[1] = Int64GetDatum(total);
+		argtypes[1] = INT8OID;
+		rs_spi_exec("UPDATE redis_sync.run SET members = $2 WHERE run_id = $1",
+					2, argtypes, values, NULL, SPI_OK_UPDATE);
+	}
+}
+
+/*
+ * rs_begin_shard
+ *		Make "shard", counted "count" members, the one whose partitions are
+ *		cut next, numbered on from the previous shard's.
+ */
+static void
+rs_begin_shard(RsRun *run, int shard, int64 count)
+{
+	run->part_base += run->nparts;
+	run->cur_shard = shard;
+	run->source_key = run->shards[shard].source_key;
+	run->first_count = count;
+	run->nparts = (int) Min((int64) run->job->partitions, count);
+	run->parts_recorded = 0;
+}
+
+/*
+ * rs_begin_shard_copy
+ *		Begin the copy of a shard's key of a live date into its own copy;
+ *		its partitions are cut from the key's size when the copy began.
+ *		The copy's state is allocated in cxt, the run's context.
+ */
+static void
+rs_begin_shard_copy(RsRun *run, int shard, MemoryContext cxt)
+{
+	RsRunShard *sh = &run->shards[shard];
+
+	if (run->copy == NULL)
+		run->copy = MemoryContextAllocZero(cxt, sizeof(ZsetCopy));
+	zr_copy_begin(run->conn, run->copy, sh->source_key, sh->read_key, RS_SNAPSHOT_TTL_SECONDS);
+	rs_begin_shard(run, shard, run->copy->card_at_start);
+}
+
+/*
+ * rs_shard_snapshot_key
+ *		The name of the copy of a shard's key: rs_snapshot_key's, with the
+ *		shard number, and the shard key's hash tag (the text between its
+ *		first "{" and the next "}", if not empty; else the whole key) in
+ *		braces, so that on a Redis Cluster the copy lives in the key's slot.
+ */
+static char *
+rs_shard_snapshot_key(int64 run_id, int shard, const char *source_key)
+{
+	const char *open = strchr(source_key, '{');
+	const char *close = open ? strchr(open + 1, '}') : NULL;
+	int			taglen;
+	const char *tag;
+
+	if (open != NULL && close != NULL && close > open + 1)
+	{
+		tag = open + 1;
+		taglen = (int) (close - tag);
+	}
+	else
+	{
+		tag = source_key;
+		taglen = (int) strlen(source_key);
+	}
+	return psprintf("redis_sync:snapshot:{%.*s}:" UINT64_FORMAT ":%u:" INT64_FORMAT ":%d",
+					taglen, tag, GetSystemIdentifier(), MyDatabaseId, run_id, shard);
+}
+
+/*
+ * rs_run_snapshots
+ *		Append to "keys" (allocated in cxt) the names of the copies that a
+ *		sharded run made: derived from the run id, the shard and the shard's
+ *		key, as rs_new_sharded_run named them.  Must be called in a
+ *		transaction.
+ */
+static List *
+rs_run_snapshots(int64 run_id, List *keys, MemoryContext cxt)
+{
+	Oid			argtypes[1] = {INT8OID};
+	Datum		values[1] = {Int64GetDatum(run_id)};
+
+	rs_spi_exec("SELECT shard, source_key FROM redis_sync.run_shard "
+				"WHERE run_id = $1 AND read_key <> source_key ORDER BY shard",
+				1, argtypes, values, NULL, SPI_OK_SELECT);
+	for (uint64 i = 0; i < SPI_processed; i++)
+	{
+		bool		isnull;
+		int			shard = DatumGetInt32(rs_spi_getdatum(i, 1, &isnull));
+		char	   *source = TextDatumGetCString(rs_spi_getdatum(i, 2, &isnull));
+		MemoryContext old = MemoryContextSwitchTo(cxt);
+
+		keys = lappend(keys, rs_shard_snapshot_key(run_id, shard, source));
+		MemoryContextSwitchTo(old);
+	}
+	return keys;
+}
+
+/*
+ * rs_resume_shards
+ *		Can an unfinished sharded run (that counted "members", -1 if its
+ *		copies were not complete) be resumed?  Each shard's key must be the
+ *		one the job's template names, and, as for a run of one key, a shard
+ *		read directly must hold the members it was cut from, and a shard's
+ *		copy must still exist (its expiry is refreshed).  Fills run->shards
+ *		(in cxt) and returns NULL if so; else why not.  Must be called in a
+ *		transaction.
+ */
+static char *
+rs_resume_shards(RsRun *run, int64 members, MemoryContext cxt)
+{
+	Oid			argtypes[1] = {INT8OID};
+	Datum		values[1] = {Int64GetDatum(run->run_id)};
+	SPITupleTable *tuptable;
+	uint64		n;
+
+	if (members < 0)
+		return psprintf("Its copies of the shards' keys were not complete.");
+	rs_spi_exec("SELECT shard, source_key, read_key, members FROM redis_sync.run_shard "
+				"WHERE run_id = $1 ORDER BY shard",
+				1, argtypes, values, NULL, SPI_OK_SELECT);
+	tuptable = SPI_tuptable;
+	n = SPI_processed;
+	if (n != (uint64) run->nshards)
+		return psprintf("It recorded " UINT64_FORMAT " shards, and the job has %d.", n, run->nshards);
+	for (uint64 i = 0; i < n; i++)
+	{
+		RsRunShard *sh = &run->shards[i];
+		bool		isnull;
+		int			shard;
+		char	   *source;
+		char	   *readkey;
+		int64		count;
+
+		shard = DatumGetInt32(SPI_getbinval(tuptable->vals[i], tuptable->tupdesc, 1, &isnull));
+		source = TextDatumGetCString(SPI_getbinval(tuptable->vals[i], tuptable->tupdesc, 2, &isnull));
+		readkey = TextDatumGetCString(SPI_getbinval(tuptable->vals[i], tuptable->tupdesc, 3, &isnull));
+		count = DatumGetInt64(SPI_getbinval(tuptable->vals[i], tuptable->tupdesc, 4, &isnull));
+		if (isnull)
+			count = -1;
+		sh->source_key = MemoryContextStrdup(cxt, rs_format_shard_key(run->job->daily_key,
+																	  run->run_date, (int) i));
+		if (shard != (int) i || strcmp(source, sh->source_key) != 0)
+			return psprintf("Its shard %d read Redis key \"%s\", and the job's shard %d is \"%s\".",
+							shard, source, (int) i, sh->source_key);
+		if (count < 0)
+			return psprintf("Its copy of Redis key \"%s\" was not complete.", source);
+		sh->members = count;
+		if (strcmp(readkey, source) != 0)
+		{
+			char	   *snap = rs_shard_snapshot_key(run->run_id, shard, source);
+			const char *argv[3] = {"EXPIRE", snap, RS_SNAPSHOT_TTL};
+
+			if (zr_integer_command(run->conn, snap, 3, argv) == 0)
+				return psprintf("Its snapshot \"%s\" no longer exists in Redis.", snap);
+			sh->read_key = MemoryContextStrdup(cxt, snap);
+		}
+		else
+		{
+			int64		card = zr_card(run->conn, source);
+
+			if (card != count)
+				return psprintf("Redis key \"%s\" holds " INT64_FORMAT " members, and the run started with " INT64_FORMAT ".",
+								source, card, count);
+			sh->read_key = sh->source_key;
+		}
+	}
+	return NULL;
 }
 
 /*
@@ -1084,12 +1441,13 @@ rs_job_changed(RsRun *run, ErrorData *edata)
 		now->member_table == run->job->member_table &&
 		now->daily_table == run->job->daily_table &&
 		now->partitions == run->job->partitions &&
+		now->shards == run->job->shards &&
 		now->owner == run->job->owner;
 	if (same)
 		return NULL;
 	edata->message = psprintf("job \"%s\" was altered during run " INT64_FORMAT,
 							  run->job->job_name, run->run_id);
-	edata->detail = pstrdup("Its server, keys, tables, partitions or owner changed while the run was going.");
+	edata->detail = pstrdup("Its server, keys, tables, partitions, shards or owner changed while the run was going.");
 	return "failed";
 }
 
@@ -1098,9 +1456,10 @@ rs_job_changed(RsRun *run, ErrorData *edata)
  *		Before a run may succeed: did every partition read every rank of its
  *		range, each counted once, and commit it (members_read, counted by the
  *		workers with the chunks), and do the partitions cover the members
- *		that the run counted when it started?  If not, fill "edata" naming
- *		the first partition that came up short, make those partitions read
- *		again on resume, and return true.
+ *		that the run counted when it started (in a sharded run, each
+ *		shard's partitions the members of that shard)?  If not, fill "edata"
+ *		naming the first partition that came up short, make those
+ *		partitions read again on resume, and return true.
  */
 static bool
 rs_run_unproven(RsRun *run, ErrorData *edata)
@@ -1113,6 +1472,7 @@ rs_run_unproven(RsRun *run, ErrorData *edata)
 	int			part;
 	int64		read;
 	int64		size;
+	char	   *key;
 
 	memset(edata, 0, sizeof(ErrorData));
 	edata->sqlerrcode = ERRCODE_DATA_EXCEPTION;
@@ -1131,22 +1491,58 @@ rs_run_unproven(RsRun *run, ErrorData *edata)
 								  run->run_id, covered, members);
 		return true;
 	}
-	rs_spi_exec("SELECT partition_no, members_read, end_offset - start_offset + 1, status "
-				"FROM redis_sync.run_partition WHERE run_id = $1 "
-				"AND (status <> 'succeeded' OR members_read <> end_offset - start_offset + 1) "
-				"ORDER BY partition_no LIMIT 1",
+	if (run->nshards > 1)
+	{
+		rs_spi_exec("SELECT s.shard, s.read_key, coalesce(s.members, -1), "
+					"(SELECT coalesce(sum(end_offset - start_offset + 1), 0)::int8 "
+					" FROM redis_sync.run_partition p WHERE p.run_id = s.run_id AND p.shard = s.shard) c "
+					"FROM redis_sync.run_shard s WHERE s.run_id = $1 "
+					"AND coalesce(s.members, -1) <> (SELECT coalesce(sum(end_offset - start_offset + 1), 0)::int8 "
+					" FROM redis_sync.run_partition p WHERE p.run_id = s.run_id AND p.shard = s.shard) "
+					"ORDER BY s.shard LIMIT 1",
+					1, argtypes, values, NULL, SPI_OK_SELECT);
+		if (SPI_processed > 0)
+		{
+			int			shard = DatumGetInt32(rs_spi_getdatum(0, 1, &isnull));
+
+			key = TextDatumGetCString(rs_spi_getdatum(0, 2, &isnull));
+			members = DatumGetInt64(rs_spi_getdatum(0, 3, &isnull));
+			covered = DatumGetInt64(rs_spi_getdatum(0, 4, &isnull));
+			edata->message = psprintf("the partitions of shard %d of run " INT64_FORMAT " cover " INT64_FORMAT " of its " INT64_FORMAT " members",
+									  shard, run->run_id, covered, members);
+			edata->detail = psprintf("The shard was read from Redis key \"%s\".", key);
+			return true;
+		}
+	}
+	rs_spi_exec("SELECT p.partition_no, p.members_read, p.end_offset - p.start_offset + 1, p.status, "
+				"s.read_key "
+				"FROM redis_sync.run_partition p LEFT JOIN redis_sync.run_shard s "
+				"ON s.run_id = p.run_id AND s.shard = p.shard "
+				"WHERE p.run_id = $1 "
+				"AND (p.status <> 'succeeded' OR p.members_read <> p.end_offset - p.start_offset + 1) "
+				"ORDER BY p.partition_no LIMIT 1",
 				1, argtypes, values, NULL, SPI_OK_SELECT);
 	if (SPI_processed == 0)
 		return false;
 	part = DatumGetInt32(rs_spi_getdatum(0, 1, &isnull));
 	read = DatumGetInt64(rs_spi_getdatum(0, 2, &isnull));
 	size = DatumGetInt64(rs_spi_getdatum(0, 3, &isnull));
+	{
+		Datum		d = rs_spi_getdatum(0, 5, &isnull);
+
+		if (!isnull)
+			key = TextDatumGetCString(d);
+		else if (run->read_key != NULL)
+			key = run->read_key;
+		else
+			key = run->source_key ? run->source_key : "";
+	}
 	edata->message = psprintf("partition %d of run " INT64_FORMAT " read " INT64_FORMAT " of " INT64_FORMAT " ranks",
 							  part, run->run_id, read, size);
 	edata->detail = psprintf("Redis key \"%s\" returned fewer members than the run counted when it started: "
 							 "the key shrank or vanished during the run (deleted, evicted, or lost in a Redis restart). "
 							 "A resumed run reads the short partitions again; one with resume => false reads the day anew.",
-							 run->read_key ? run->read_key : run->source_key);
+							 key);
 
 	/* A resume reads the short partitions again, from their start. */
 	rs_spi_exec("DELETE FROM redis_sync.rejected j USING redis_sync.run_partition p "
@@ -1286,13 +1682,13 @@ rs_finish_run(RsRun *run, RsRunShared *shared, const char *status, ErrorData *ed
 	if (strcmp(status, "succeeded") == 0)
 	{
 		superseded = rs_supersede_runs(run->job->job_id, run->run_date, cxt);
-		if (run->read_key != NULL && strcmp(run->read_key, run->source_key) != 0)
+		if (run->nshards > 1)
+			superseded = rs_run_snapshots(run->run_id, superseded, cxt);
+		else if (run->read_key != NULL && strcmp(run->read_key, run->source_key) != 0)
 		{
 			MemoryContext spi_cxt = MemoryContextSwitchTo(cxt);
-			int64	   *id = palloc(sizeof(int64));
 
-			*id = run->run_id;
-			superseded = lappend(superseded, id);
+			superseded = lappend(superseded, rs_snapshot_key(run, run->run_id));
 			MemoryContextSwitchTo(spi_cxt);
 		}
 	}
@@ -1312,27 +1708,28 @@ rs_finish_run(RsRun *run, RsRunShared *shared, const char *status, ErrorData *ed
 
 /*
  * rs_drop_snapshots
- *		UNLINK the snapshots of the runs given (a List of int64 *): of a run
- *		that succeeded and of the runs it superseded.  The names are derived
- *		from the run ids (rs_snapshot_key), never read from the catalog.
+ *		UNLINK the snapshots given (a List of char *): of a run that
+ *		succeeded and of the runs it superseded.  The names are derived from
+ *		the run ids (rs_snapshot_key, rs_shard_snapshot_key), never read
+ *		from the catalog.
  *		Failing here changes no run's outcome: if Redis is unreachable now,
  *		the snapshots just expire on their own.
  */
 static void
-rs_drop_snapshots(RsRun *run, List *run_ids)
+rs_drop_snapshots(RsRun *run, List *keys)
 {
 	MemoryContext cxt = CurrentMemoryContext;
 	ListCell   *lc;
 
-	if (run_ids == NIL)
+	if (keys == NIL)
 		return;
 	PG_TRY();
 	{
 		rs_begin_xact("redis_sync: dropping snapshots");
 		run->conn = rs_get_connection(run->server, run->user);
-		foreach(lc, run_ids)
+		foreach(lc, keys)
 		{
-			char	   *snap = rs_snapshot_key(run, *(int64 *) lfirst(lc));
+			char	   *snap = lfirst(lc);
 			const char *argv[2] = {"UNLINK", snap};
 
 			(void) zr_integer_command(run->conn, snap, 2, argv);

@@ -53,6 +53,19 @@ PG_FUNCTION_INFO_V1(rs_check_job_sql);
 char *
 rs_format_key(const char *key_template, DateADT run_date)
 {
+	return rs_format_shard_key(key_template, run_date, -1);
+}
+
+/*
+ * rs_format_shard_key
+ *		Expand a key template for a date, as rs_format_key does, and for a
+ *		shard: %s is the shard number.  With shard < 0 (a job of one shard)
+ *		%s is an error, as any other escape, so that such a job's keys are
+ *		formatted as they always were.
+ */
+char *
+rs_format_shard_key(const char *key_template, DateADT run_date, int shard)
+{
 	StringInfoData buf;
 	int			year,
 				month,
@@ -83,11 +96,20 @@ rs_format_key(const char *key_template, DateADT run_date)
 			case '%':
 				appendStringInfoChar(&buf, '%');
 				break;
+			case 's':
+				if (shard >= 0)
+				{
+					appendStringInfo(&buf, "%d", shard);
+					break;
+				}
+				/* FALLTHROUGH */
 			default:
 				ereport(ERROR,
 						(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 						 errmsg("invalid escape \"%%%.*s\" in key template \"%s\"",
 								*p ? pg_mblen(p) : 0, p, key_template),
+						 shard >= 0 ?
+						 errhint("Valid escapes are %%Y, %%m, %%d, %%s and %%%%.") :
 						 errhint("Valid escapes are %%Y, %%m, %%d and %%%%.")));
 		}
 	}
@@ -95,6 +117,63 @@ rs_format_key(const char *key_template, DateADT run_date)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("key template must not be empty")));
+	return buf.data;
+}
+
+/*
+ * rs_template_has_shard
+ *		Does a key template hold the shard escape %s (not %%s)?
+ */
+bool
+rs_template_has_shard(const char *key_template)
+{
+	for (const char *p = key_template; *p; p++)
+	{
+		if (*p != '%')
+			continue;
+		p++;
+		if (*p == 's')
+			return true;
+		if (*p == '\0')
+			break;
+	}
+	return false;
+}
+
+/*
+ * rs_shard_total_key
+ *		The total key of a shard of a sharded job: a total_key template with
+ *		%s has %s replaced by the shard number and %% by %; any other escape
+ *		is an error.  A total_key without %s is one key for all shards,
+ *		taken as it is, as is every total_key of a job of one shard.
+ */
+char *
+rs_shard_total_key(const char *total_key, int shards, int shard)
+{
+	StringInfoData buf;
+
+	if (shards <= 1 || !rs_template_has_shard(total_key))
+		return pstrdup(total_key);
+	initStringInfo(&buf);
+	for (const char *p = total_key; *p; p++)
+	{
+		if (*p != '%')
+		{
+			appendStringInfoChar(&buf, *p);
+			continue;
+		}
+		p++;
+		if (*p == 's')
+			appendStringInfo(&buf, "%d", shard);
+		else if (*p == '%')
+			appendStringInfoChar(&buf, '%');
+		else
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+					 errmsg("invalid escape \"%%%.*s\" in total key template \"%s\"",
+							*p ? pg_mblen(p) : 0, p, total_key),
+					 errhint("A total_key with %%s takes only the escapes %%s and %%%%.")));
+	}
 	return buf.data;
 }
 
@@ -261,12 +340,14 @@ rs_validate_target_table(Oid relid, bool daily, Oid role, Oid *count_type)
  *		from running: a server that is not a redis_zset server, or on which
  *		the owner has no USAGE or no user mapping; an invalid key template;
  *		target tables it cannot write; an invalid schedule.  member_table is
- *		InvalidOid when total_key is NULL.
+ *		InvalidOid when total_key is NULL.  A job of several shards needs
+ *		%s in its daily_key; its total_key may have %s (a total key per
+ *		shard) or not (one total key).
  */
 void
 rs_check_job_definition(Oid owner, const char *server_name, const char *daily_key,
 						const char *total_key, Oid member_table, Oid daily_table,
-						const char *schedule)
+						const char *schedule, int shards)
 {
 	ForeignServer *server;
 	Oid			count_type;
@@ -281,12 +362,26 @@ rs_check_job_definition(Oid owner, const char *server_name, const char *daily_ke
 				 errmsg("daily_key must not be NULL")));
 	server = GetForeignServerByName(server_name, false);
 	rs_check_server_access(server, owner);
-	(void) rs_format_key(daily_key, 0);
+	if (shards <= 1)
+		(void) rs_format_key(daily_key, 0);
+	else
+	{
+		(void) rs_format_shard_key(daily_key, 0, 0);
+		if (!rs_template_has_shard(daily_key))
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+					 errmsg("daily_key \"%s\" has no %%s", daily_key),
+					 errdetail("A job of %d shards reads one key per shard: %%s in daily_key is the shard number.",
+							   shards),
+					 errhint("Put %%s in daily_key, such as \"clicks:daily:{%%s}:%%Y-%%m-%%d\".")));
+	}
 	if (total_key != NULL && total_key[0] == '\0')
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("total_key must not be empty"),
 				 errhint("Pass NULL to leave the member table untouched.")));
+	if (total_key != NULL && shards > 1)
+		(void) rs_shard_total_key(total_key, shards, 0);
 	if (OidIsValid(member_table))
 		rs_validate_target_table(member_table, false, owner, &count_type);
 	if (!OidIsValid(daily_table))
@@ -393,7 +488,7 @@ rs_check_job_sql(PG_FUNCTION_ARGS)
 							PG_ARGISNULL(2) ? NULL : text_to_cstring(PG_GETARG_TEXT_PP(2)),
 							PG_ARGISNULL(3) ? InvalidOid : PG_GETARG_OID(3),
 							PG_ARGISNULL(4) ? InvalidOid : PG_GETARG_OID(4),
-							PG_ARGISNULL(5) ? NULL : text_to_cstring(PG_GETARG_TEXT_PP(5)));
+							PG_ARGISNULL(5) ? NULL : text_to_cstring(PG_GETARG_TEXT_PP(5)), 1);
 	PG_RETURN_VOID();
 }
 
@@ -425,6 +520,7 @@ typedef struct RsJobDef
 	int64		max_rejects;
 	int			max_retries;
 	Interval   *retry_delay;
+	int			shards;
 } RsJobDef;
 
 PG_FUNCTION_INFO_V1(create_job);
@@ -493,6 +589,7 @@ rs_check_job_def(RsJobDef *def, Oid owner)
 	rs_check_range("day_offset", def->day_offset, -3650, 3650);
 	rs_check_range("max_rejects", def->max_rejects, 0, PG_INT64_MAX);
 	rs_check_range("max_retries", def->max_retries, 0, 100);
+	rs_check_range("shards", def->shards, 1, 1024);
 	memset(&zero, 0, sizeof(zero));
 	memset(&day, 0, sizeof(day));
 	day.day = 1;
@@ -510,7 +607,7 @@ rs_check_job_def(RsJobDef *def, Oid owner)
 		def->schedule = rs_normalize_schedule(def->schedule);
 	rs_check_job_definition(owner, def->server_name, def->daily_key, def->total_key,
 							def->total_key != NULL ? def->member_table : InvalidOid,
-							def->daily_table, def->schedule);
+							def->daily_table, def->schedule, def->shards);
 }
 
 /* The table named "name" in the caller's search_path, or InvalidOid. */
@@ -534,19 +631,19 @@ rs_job_is_running(int64 job_id)
 	return LockAcquire(&tag, ExclusiveLock, false, true) == LOCKACQUIRE_NOT_AVAIL;
 }
 
-/* Parameters $2 to $15 of the job statements: a definition's columns. */
+/* Parameters $2 to $16 of the job statements: a definition's columns. */
 #define RS_JOB_DEF_TYPES \
 	TEXTOID, TEXTOID, TEXTOID, OIDOID, OIDOID, INT4OID, INT4OID, INT4OID, TEXTOID, \
-	INT4OID, BOOLOID, INT8OID, INT4OID, INTERVALOID
+	INT4OID, BOOLOID, INT8OID, INT4OID, INTERVALOID, INT4OID
 #define RS_JOB_DEF_COLUMNS \
 	"server_name = $2, daily_key = $3, total_key = $4, " \
 	"member_table = $5::pg_catalog.regclass, daily_table = $6::pg_catalog.regclass, " \
 	"partitions = $7, workers = $8, chunk_size = $9, schedule = $10, day_offset = $11, " \
-	"enabled = $12, max_rejects = $13, max_retries = $14, retry_delay = $15"
+	"enabled = $12, max_rejects = $13, max_retries = $14, retry_delay = $15, shards = $16"
 
 /*
  * rs_job_def_params
- *		Fill values[1..14] and nulls[1..14] with a definition, in the order
+ *		Fill values[1..15] and nulls[1..15] with a definition, in the order
  *		of RS_JOB_DEF_TYPES and RS_JOB_DEF_COLUMNS.
  */
 static void
@@ -569,6 +666,7 @@ rs_job_def_params(const RsJobDef *def, Datum *values, char *nulls)
 	values[12] = Int64GetDatum(def->max_rejects);
 	values[13] = Int32GetDatum(def->max_retries);
 	values[14] = IntervalPGetDatum(def->retry_delay);
+	values[15] = Int32GetDatum(def->shards);
 }
 
 /*
@@ -592,16 +690,16 @@ rs_lock_job_arg(FunctionCallInfo fcinfo)
 /*
  * redis_sync.create_job(job_name, server_name, daily_key, total_key,
  *		member_table, daily_table, partitions, workers, chunk_size, schedule,
- *		day_offset, max_rejects, max_retries, retry_delay) returns bigint
+ *		day_offset, max_rejects, max_retries, retry_delay, shards) returns bigint
  */
 Datum
 create_job(PG_FUNCTION_ARGS)
 {
 	RsJobDef	def;
 	Oid			owner = GetUserId();
-	Oid			argtypes[16] = {TEXTOID, RS_JOB_DEF_TYPES, OIDOID};
-	Datum		values[16];
-	char		nulls[17] = "                ";
+	Oid			argtypes[17] = {TEXTOID, RS_JOB_DEF_TYPES, OIDOID};
+	Datum		values[17];
+	char		nulls[18] = "                 ";
 	bool		isnull;
 	int64		job_id;
 
@@ -628,10 +726,10 @@ create_job(PG_FUNCTION_ARGS)
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("daily_table must be given"),
 				 errhint("Pass daily_table, or create a table named \"daily_click_count\".")));
-	for (int i = 6; i <= 13; i++)
+	for (int i = 6; i <= 14; i++)
 	{
 		static const char *const names[] = {"partitions", "workers", "chunk_size", "schedule",
-		"day_offset", "max_rejects", "max_retries", "retry_delay"};
+		"day_offset", "max_rejects", "max_retries", "retry_delay", "shards"};
 
 		if (PG_ARGISNULL(i) && i != 9)
 			ereport(ERROR,
@@ -645,6 +743,7 @@ create_job(PG_FUNCTION_ARGS)
 	def.max_rejects = PG_GETARG_INT64(11);
 	def.max_retries = PG_GETARG_INT32(12);
 	def.retry_delay = PG_GETARG_INTERVAL_P(13);
+	def.shards = PG_GETARG_INT32(14);
 	rs_check_job_def(&def, owner);
 
 	if (SPI_connect() != SPI_OK_CONNECT)
@@ -658,13 +757,13 @@ create_job(PG_FUNCTION_ARGS)
 				 errmsg("job \"%s\" already exists", def.job_name),
 				 errdetail("Job names are unique across all roles.")));
 	rs_job_def_params(&def, values, nulls);
-	values[15] = ObjectIdGetDatum(owner);
+	values[16] = ObjectIdGetDatum(owner);
 	rs_spi_exec("INSERT INTO redis_sync.job (job_name, server_name, daily_key, total_key, "
 				"member_table, daily_table, partitions, workers, chunk_size, schedule, day_offset, "
-				"enabled, max_rejects, max_retries, retry_delay, owner) "
+				"enabled, max_rejects, max_retries, retry_delay, shards, owner) "
 				"VALUES ($1, $2, $3, $4, $5::pg_catalog.regclass, $6::pg_catalog.regclass, "
-				"$7, $8, $9, $10, $11, $12, $13, $14, $15, $16::pg_catalog.regrole) RETURNING job_id",
-				16, argtypes, values, nulls, SPI_OK_INSERT_RETURNING);
+				"$7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17::pg_catalog.regrole) RETURNING job_id",
+				17, argtypes, values, nulls, SPI_OK_INSERT_RETURNING);
 	job_id = DatumGetInt64(rs_spi_getdatum(0, 1, &isnull));
 	SPI_finish();
 	PG_RETURN_INT64(job_id);
@@ -673,11 +772,11 @@ create_job(PG_FUNCTION_ARGS)
 /*
  * redis_sync.alter_job(job_name, server_name, daily_key, total_key,
  *		member_table, daily_table, partitions, workers, chunk_size, schedule,
- *		day_offset, enabled, max_rejects, max_retries, retry_delay)
+ *		day_offset, enabled, max_rejects, max_retries, retry_delay, shards)
  *		NULL leaves a value as it is; '' removes a schedule or total_key.
  *
  *		A change to what a run reads or writes (server, keys, tables,
- *		partitions) is refused while the job runs, and makes the job's
+ *		partitions, shards) is refused while the job runs, and makes the job's
  *		unfinished runs "superseded": a run never resumes with another
  *		definition than the one it started with.
  */
@@ -688,9 +787,9 @@ alter_job(PG_FUNCTION_ARGS)
 	RsJobDef	def;
 	char	   *s;
 	bool		redefined;
-	Oid			argtypes[15] = {INT8OID, RS_JOB_DEF_TYPES};
-	Datum		values[15];
-	char		nulls[16] = "               ";
+	Oid			argtypes[16] = {INT8OID, RS_JOB_DEF_TYPES};
+	Datum		values[16];
+	char		nulls[17] = "                ";
 
 	job = rs_lock_job_arg(fcinfo);
 	rs_check_job_owner(job);
@@ -719,6 +818,7 @@ alter_job(PG_FUNCTION_ARGS)
 	}
 	else
 		def.retry_delay = PG_GETARG_INTERVAL_P(14);
+	def.shards = PG_ARGISNULL(15) ? job->shards : PG_GETARG_INT32(15);
 	if (def.total_key != NULL && !OidIsValid(def.member_table))
 		def.member_table = rs_default_table("member");
 	if (def.total_key != NULL && !OidIsValid(def.member_table))
@@ -735,12 +835,13 @@ alter_job(PG_FUNCTION_ARGS)
 		(def.total_key != NULL && strcmp(def.total_key, job->total_key) != 0) ||
 		(def.total_key != NULL && def.member_table != job->member_table) ||
 		def.daily_table != job->daily_table ||
-		def.partitions != job->partitions;
+		def.partitions != job->partitions ||
+		def.shards != job->shards;
 	if (redefined && rs_job_is_running(job->job_id))
 		ereport(ERROR,
 				(errcode(ERRCODE_OBJECT_IN_USE),
 				 errmsg("job \"%s\" is running", job->job_name),
-				 errdetail("Its server, keys, tables and partitions cannot change during a run."),
+				 errdetail("Its server, keys, tables, partitions and shards cannot change during a run."),
 				 errhint("Wait for the run to end, or cancel it, and alter the job then.")));
 
 	values[0] = Int64GetDatum(job->job_id);
@@ -748,7 +849,7 @@ alter_job(PG_FUNCTION_ARGS)
 	rs_spi_exec("UPDATE redis_sync.job SET " RS_JOB_DEF_COLUMNS ", "
 				"disabled_reason = CASE WHEN $12 THEN NULL ELSE disabled_reason END "
 				"WHERE job_id = $1",
-				15, argtypes, values, nulls, SPI_OK_UPDATE);
+				16, argtypes, values, nulls, SPI_OK_UPDATE);
 	if (redefined)
 		rs_spi_exec("UPDATE redis_sync.run SET status = 'superseded', retry_at = NULL, "
 					"finished_at = coalesce(finished_at, now()), "

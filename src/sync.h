@@ -28,10 +28,13 @@
  * ---------------------------------------------------------------------
  */
 extern char *rs_format_key(const char *key_template, DateADT run_date);
+extern char *rs_format_shard_key(const char *key_template, DateADT run_date, int shard);
+extern bool rs_template_has_shard(const char *key_template);
+extern char *rs_shard_total_key(const char *total_key, int shards, int shard);
 extern void rs_validate_target_table(Oid relid, bool daily, Oid role, Oid *count_type);
 extern void rs_check_job_definition(Oid owner, const char *server_name, const char *daily_key,
 									const char *total_key, Oid member_table, Oid daily_table,
-									const char *schedule);
+									const char *schedule, int shards);
 extern void rs_check_server_access(ForeignServer *server, Oid owner);
 extern void rs_check_job_owner(RsJob *job);
 extern int	rs_disable_orphaned_jobs(void);

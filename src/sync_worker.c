@@ -31,6 +31,10 @@
  * connections and timeouts are retried with backoff; other errors fail the
  * partition and are recorded for the coordinator.
  *
+ * In a sharded run a partition reads its shard's key (or copy) and total
+ * key, and each page's members are looked up in the other shards' keys as
+ * well: a member in two shards fails the run (rs_check_shard_replies).
+ *
  *-------------------------------------------------------------------------
  */
 #include "postgres.h"
@@ -98,6 +102,8 @@ static int	rs_segment_cmp(const void *a, const void *b, void *arg);
 static int64 rs_chunk_next(RsWorker *w, int64 offset);
 static void rs_send_chunk_range(RsWorker *w, int64 offset);
 static void rs_read_ahead(RsWorker *w, ZsetPage *page, int64 offset, MemoryContext cxt);
+static void rs_send_shard_checks(RsWorker *w, ZsetPage *page);
+static void rs_check_shard_replies(RsWorker *w, ZsetPage *page);
 static void rs_record_failure(RsWorker *w, ErrorData *edata);
 static void rs_count_type(Oid typid, RsCountType *ct, MemoryContext cxt);
 static SPIPlanPtr rs_prepare_kept(const char *sql, int nargs, Oid *argtypes);
@@ -216,14 +222,28 @@ rs_worker_setup(RsWorker *w)
 	w->job = rs_lookup_job_by_id(w->req.job_id);
 
 	values[0] = Int64GetDatum(w->req.run_id);
-	rs_spi_exec("SELECT run_date, read_key FROM redis_sync.run WHERE run_id = $1",
+	rs_spi_exec("SELECT run_date, read_key, shards FROM redis_sync.run WHERE run_id = $1",
 				1, argtypes, values, NULL, SPI_OK_SELECT);
 	if (SPI_processed != 1)
 		ereport(ERROR,
 				(errcode(ERRCODE_UNDEFINED_OBJECT),
 				 errmsg("run " INT64_FORMAT " does not exist", w->req.run_id)));
 	w->run_date = DatumGetDateADT(rs_spi_getdatum(0, 1, &isnull));
-	w->read_key = MemoryContextStrdup(cxt, TextDatumGetCString(rs_spi_getdatum(0, 2, &isnull)));
+	w->nshards = DatumGetInt32(rs_spi_getdatum(0, 3, &isnull));
+	if (w->nshards <= 1)
+	{
+		w->nshards = 1;
+		w->read_key = MemoryContextStrdup(cxt, TextDatumGetCString(rs_spi_getdatum(0, 2, &isnull)));
+		w->total_key = w->job->total_key;
+	}
+	else
+	{
+		/* each partition's keys are its shard's (rs_claim_partition) */
+		w->shard_keys = MemoryContextAlloc(cxt, sizeof(char *) * w->nshards);
+		for (int s = 0; s < w->nshards; s++)
+			w->shard_keys[s] = MemoryContextStrdup(cxt, rs_format_shard_key(w->job->daily_key,
+																			w->run_date, s));
+	}
 
 	/* Targets: checked again, since they may have changed since create_job. */
 	daily_name = rs_qualified_relname(w->job->daily_table, w->job->job_name);
@@ -351,6 +371,12 @@ rs_count_type(Oid typid, RsCountType *ct, MemoryContext cxt)
  *		claiming, and mark it running.  While the coordinator is still
  *		copying a live key (the running run has no member count yet), more
  *		partitions are to come: wait for them.  False when none is left.
+ *		In a sharded run, a partition of a shard that fewer workers are
+ *		reading comes first, and then the shards' partitions in turn (by
+ *		start rank, then shard), so that workers claiming at the same moment
+ *		(which see the same counts) take different shards too: the shards'
+ *		keys, on a cluster their nodes, are read at once.  The partition's
+ *		keys are its shard's.
  */
 static bool
 rs_claim_partition(RsWorker *w)
@@ -363,8 +389,9 @@ rs_claim_partition(RsWorker *w)
 	{
 		bool		found = false;
 		bool		more_to_come = false;
+		MemoryContext cxt;
 
-		rs_begin_xact("redis_sync: claiming a partition");
+		cxt = rs_begin_xact("redis_sync: claiming a partition");
 		values[0] = Int64GetDatum(w->req.run_id);
 
 		/*
@@ -378,21 +405,49 @@ rs_claim_partition(RsWorker *w)
 					"AND status = 'running' AND members IS NULL",
 					1, argtypes, values, NULL, SPI_OK_SELECT);
 		more_to_come = (SPI_processed == 1);
-		rs_spi_exec("SELECT partition_no, next_offset, end_offset, start_offset FROM redis_sync.run_partition "
-					"WHERE run_id = $1 AND status = 'pending' "
-					"ORDER BY partition_no LIMIT 1 FOR UPDATE SKIP LOCKED",
-					1, argtypes, values, NULL, SPI_OK_SELECT);
+		if (w->nshards > 1)
+			rs_spi_exec("SELECT partition_no, next_offset, end_offset, start_offset, shard "
+						"FROM redis_sync.run_partition p "
+						"WHERE run_id = $1 AND status = 'pending' "
+						"ORDER BY (SELECT count(*) FROM redis_sync.run_partition q "
+						"          WHERE q.run_id = p.run_id AND q.shard = p.shard "
+						"          AND q.status = 'running'), start_offset, shard "
+						"LIMIT 1 FOR UPDATE SKIP LOCKED",
+						1, argtypes, values, NULL, SPI_OK_SELECT);
+		else
+			rs_spi_exec("SELECT partition_no, next_offset, end_offset, start_offset, 0 FROM redis_sync.run_partition "
+						"WHERE run_id = $1 AND status = 'pending' "
+						"ORDER BY partition_no LIMIT 1 FOR UPDATE SKIP LOCKED",
+						1, argtypes, values, NULL, SPI_OK_SELECT);
 		if (SPI_processed == 1)
 		{
 			w->partition_no = DatumGetInt32(rs_spi_getdatum(0, 1, &isnull));
 			w->next_offset = DatumGetInt64(rs_spi_getdatum(0, 2, &isnull));
 			w->end_offset = DatumGetInt64(rs_spi_getdatum(0, 3, &isnull));
 			w->start_offset = DatumGetInt64(rs_spi_getdatum(0, 4, &isnull));
+			w->shard = DatumGetInt32(rs_spi_getdatum(0, 5, &isnull));
 			values[1] = Int32GetDatum(w->partition_no);
 			rs_spi_exec("UPDATE redis_sync.run_partition SET status = 'running', "
 						"attempts = attempts + 1, worker_pid = pg_catalog.pg_backend_pid(), "
 						"updated_at = now() WHERE run_id = $1 AND partition_no = $2",
 						2, argtypes, values, NULL, SPI_OK_UPDATE);
+			if (w->nshards > 1)
+			{
+				/* the key the coordinator recorded for the shard: the key or its copy */
+				values[1] = Int32GetDatum(w->shard);
+				rs_spi_exec("SELECT read_key FROM redis_sync.run_shard WHERE run_id = $1 AND shard = $2",
+							2, argtypes, values, NULL, SPI_OK_SELECT);
+				if (SPI_processed != 1 || w->shard < 0 || w->shard >= w->nshards)
+					elog(ERROR, "shard %d of run " INT64_FORMAT " is not recorded",
+						 w->shard, w->req.run_id);
+				if (w->read_key != NULL)
+					pfree(w->read_key);
+				if (w->total_key != NULL)
+					pfree(w->total_key);
+				w->read_key = MemoryContextStrdup(cxt, TextDatumGetCString(rs_spi_getdatum(0, 1, &isnull)));
+				w->total_key = w->job->total_key == NULL ? NULL :
+					MemoryContextStrdup(cxt, rs_shard_total_key(w->job->total_key, w->nshards, w->shard));
+			}
 			found = true;
 		}
 		rs_commit_xact();
@@ -612,12 +667,14 @@ rs_read_segment(RsWorker *w, int64 first, RsSegment *seg)
 		CHECK_FOR_INTERRUPTS();
 		zr_receive_range(w->conn, w->read_key, offset, &page);
 		if (w->job->total_key != NULL && page.n > 0)
-			zr_send_mscore(w->conn, w->job->total_key, page.n, page.members, page.member_lens);
+			zr_send_mscore(w->conn, w->total_key, page.n, page.members, page.member_lens);
+		rs_send_shard_checks(w, &page);
 		if (next <= w->range_end)
 			rs_send_chunk_range(w, next);
 		rs_flush(w->conn);
 		if (w->job->total_key != NULL && page.n > 0)
-			totals = zr_receive_mscore(w->conn, w->job->total_key, page.n);
+			totals = zr_receive_mscore(w->conn, w->total_key, page.n);
+		rs_check_shard_replies(w, &page);
 		if (seg->n + page.n > seg->size)
 			elog(ERROR, "ZRANGE of Redis key \"%s\" returned more members than ranks " INT64_FORMAT " to " INT64_FORMAT,
 				 w->read_key, offset, next - 1);
@@ -690,7 +747,8 @@ rs_sync_ranks(RsWorker *w, int64 first, int64 last)
 		CHECK_FOR_INTERRUPTS();
 		oldcxt = MemoryContextSwitchTo(w->chunk_cxt[cur]);
 		if (w->job->total_key != NULL && page[cur].n > 0)
-			totals = zr_receive_mscore(w->conn, w->job->total_key, page[cur].n);
+			totals = zr_receive_mscore(w->conn, w->total_key, page[cur].n);
+		rs_check_shard_replies(w, &page[cur]);
 		if (next <= last)
 			rs_read_ahead(w, &page[1 - cur], next, w->chunk_cxt[1 - cur]);
 		rs_write_chunk(w, &page[cur], totals, next, -1);
@@ -731,11 +789,60 @@ rs_read_ahead(RsWorker *w, ZsetPage *page, int64 offset, MemoryContext cxt)
 	oldcxt = MemoryContextSwitchTo(cxt);
 	zr_receive_range(w->conn, w->read_key, offset, page);
 	if (w->job->total_key != NULL && page->n > 0)
-		zr_send_mscore(w->conn, w->job->total_key, page->n, page->members, page->member_lens);
+		zr_send_mscore(w->conn, w->total_key, page->n, page->members, page->member_lens);
+	rs_send_shard_checks(w, page);
 	if (next <= w->range_end)
 		rs_send_chunk_range(w, next);
 	rs_flush(w->conn);
 	MemoryContextSwitchTo(oldcxt);
+}
+
+/*
+ * rs_send_shard_checks
+ *		In a sharded run, queue a ZMSCORE of the page's members on every
+ *		other shard's key of the day, after the page's other requests:
+ *		members are disjoint across shards, and rs_check_shard_replies
+ *		raises an error for a member that another shard's key holds.
+ */
+static void
+rs_send_shard_checks(RsWorker *w, ZsetPage *page)
+{
+	if (w->nshards <= 1 || page->n == 0)
+		return;
+	for (int s = 0; s < w->nshards; s++)
+		if (s != w->shard)
+			zr_send_mscore(w->conn, w->shard_keys[s], page->n, page->members, page->member_lens);
+}
+
+/*
+ * rs_check_shard_replies
+ *		Receive the replies of rs_send_shard_checks for the page, and raise
+ *		an error naming the member and both keys if another shard's key
+ *		holds one of its members.
+ */
+static void
+rs_check_shard_replies(RsWorker *w, ZsetPage *page)
+{
+	if (w->nshards <= 1 || page->n == 0)
+		return;
+	for (int s = 0; s < w->nshards; s++)
+	{
+		char	  **scores;
+
+		if (s == w->shard)
+			continue;
+		scores = zr_receive_mscore(w->conn, w->shard_keys[s], page->n);
+		for (int k = 0; k < page->n; k++)
+			if (scores[k] != NULL)
+				ereport(ERROR,
+						(errcode(ERRCODE_UNIQUE_VIOLATION),
+						 errmsg("%s is in Redis keys \"%s\" and \"%s\"",
+								rs_member_label(page->members[k], page->member_lens[k]),
+								w->shard_keys[w->shard], w->shard_keys[s]),
+						 errdetail("The shards of job \"%s\" must hold disjoint members: a member's count of the day is one shard's score.",
+								   w->job->job_name),
+						 errhint("Remove the member from all but one of the keys, and run the sync again.")));
+	}
 }
 
 /*

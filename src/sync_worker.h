@@ -32,7 +32,11 @@ typedef struct RsWorker
 	RsWorkerRequest req;
 	RsJob	   *job;
 	DateADT		run_date;
-	char	   *read_key;
+	char	   *read_key;		/* the key of the claimed partition's shard */
+	char	   *total_key;		/* its shard's total key; NULL without total_key */
+	int			nshards;		/* the run's shards */
+	int			shard;			/* the claimed partition's shard */
+	char	  **shard_keys;		/* of a sharded run: each shard's key of the day */
 	ForeignServer *server;
 	UserMapping *user;
 	RsConnection *conn;
