@@ -882,17 +882,15 @@ rs_prepare_run(const RsRunRequest *req, RsRunShared *shared, RsRun *run)
 		 * scheduled run that keeps failing this way still runs out of
 		 * retries.
 		 */
-		if (strcmp(source, readkey) != 0)
+		rs_begin_xact("redis_sync: preparing a run");
+		if (run_shards > 1)
+			superseded = rs_run_snapshots(run->run_id, superseded, cxt);
+		else if (source != NULL && readkey != NULL && strcmp(source, readkey) != 0)
 		{
-			int64	   *id;
-
 			spi_cxt = MemoryContextSwitchTo(cxt);
-			id = palloc(sizeof(int64));
-			*id = run->run_id;
-			superseded = lappend(superseded, id);
+			superseded = lappend(superseded, rs_snapshot_key(run, run->run_id));
 			MemoryContextSwitchTo(spi_cxt);
 		}
-		rs_begin_xact("redis_sync: preparing a run");
 		values[1] = Int64GetDatum(run->run_id);
 		run->run_id = rs_insert_run(req);
 		values[0] = Int64GetDatum(run->run_id);
