@@ -213,8 +213,8 @@ redis_zset_validator(PG_FUNCTION_ARGS)
 
 /*
  * rs_check_nodes
- *		Check a list of seeds, "host:port" separated by commas: each with a
- *		host and a port from 1 to 65535.
+ *		Check a list of seeds or sentinels, "host:port" separated by commas:
+ *		each with a host and a port from 1 to 65535.
  */
 static void
 rs_check_nodes(const RsOption *opt, const char *value)
@@ -244,7 +244,9 @@ rs_check_nodes(const RsOption *opt, const char *value)
 					 errmsg("invalid value for option \"%s\": \"%s\"", opt->name, value),
 					 errdetail("Entry %d, \"%s\", is not of the form host:port with a port from 1 to 65535.",
 							   n + 1, item),
-					 errhint("Give the nodes as a comma-separated list, such as \"10.0.0.2:6379,10.0.0.3:6379\".")));
+					 strcmp(opt->name, "sentinels") == 0
+					 ? errhint("Give the sentinels as a comma-separated list, such as \"10.0.0.2:26379,10.0.0.3:26379\".")
+					 : errhint("Give the nodes as a comma-separated list, such as \"10.0.0.2:6379,10.0.0.3:6379\".")));
 		n++;
 		if (comma == NULL)
 			break;

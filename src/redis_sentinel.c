@@ -334,14 +334,16 @@ rsn_ask_sentinel(const RsServerOptions *opts, RsnSentinel *s, RsnAnswer *answer)
 		if (detail != NULL && addrlen > 0 && strncmp(detail, tmp.addr, addrlen) == 0 &&
 			strncmp(detail + addrlen, ": ", 2) == 0)
 			detail += addrlen + 2;
-		if (detail != NULL && rs_is_transient_error(edata->sqlerrcode))
-			appendStringInfo(&answer->reasons, "%sSentinel %s: %s%s",
-							 answer->reasons.len > 0 ? " " : "", s->addr, detail,
-							 detail[strlen(detail) - 1] == '.' ? "" : ".");
-		else
-			appendStringInfo(&answer->reasons, "%sSentinel %s: %s%s%s.",
-							 answer->reasons.len > 0 ? " " : "", s->addr, edata->message,
-							 detail ? ": " : "", detail ? detail : "");
+		if (answer->reasons.len > 0)
+			appendStringInfoChar(&answer->reasons, ' ');
+		appendStringInfo(&answer->reasons, "Sentinel %s: ", s->addr);
+		if (detail == NULL || !rs_is_transient_error(edata->sqlerrcode))
+			appendStringInfo(&answer->reasons, "%s%s", edata->message,
+							 detail ? ": " : "");
+		if (detail != NULL)
+			appendStringInfoString(&answer->reasons, detail);
+		if (answer->reasons.data[answer->reasons.len - 1] != '.')
+			appendStringInfoChar(&answer->reasons, '.');
 		FreeErrorData(edata);
 	}
 	PG_END_TRY();
