@@ -7,6 +7,12 @@
  * invalid values when they are set, so that a scan never meets a bad
  * option.  The lookup functions fill in defaults.
  *
+ * A server is reached at host and port, or, with cluster 'on', through
+ * the seeds of a Redis Cluster (redis_cluster.c), or, with sentinels and
+ * sentinel_master, at the primary that its Redis Sentinels name
+ * (redis_sentinel.c); the sentinels' own credentials are the user
+ * mapping's sentinel_user and sentinel_password.
+ *
  * The TLS options that name files (tls_ca_file, tls_cert_file,
  * tls_key_file) make the backend open those files as the database server's
  * operating system user, so only superusers may set them, as only they may

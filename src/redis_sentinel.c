@@ -79,6 +79,7 @@ typedef struct RsnContext
 	RsnAnswer  *answer;
 } RsnContext;
 
+static void rsn_open(RsConnection *conn, const RsServerOptions *opts);
 static List *rsn_parse_sentinels(const char *value);
 static void rsn_ask_sentinels(const RsServerOptions *opts, List *sentinels,
 							  RsnAnswer *answer);
@@ -100,6 +101,31 @@ static void rsn_error_context(void *arg);
  */
 void
 rs_sentinel_open(RsConnection *conn, const RsServerOptions *opts)
+{
+	MemoryContext cxt = AllocSetContextCreate(CurrentMemoryContext,
+											  "redis_sync sentinel",
+											  ALLOCSET_SMALL_SIZES);
+	MemoryContext old = MemoryContextSwitchTo(cxt);
+
+	/* what the rounds allocate goes with cxt, on success or error */
+	PG_TRY();
+	{
+		rsn_open(conn, opts);
+	}
+	PG_FINALLY();
+	{
+		MemoryContextSwitchTo(old);
+		MemoryContextDelete(cxt);
+	}
+	PG_END_TRY();
+}
+
+/*
+ * rsn_open
+ *		The rounds of rs_sentinel_open, in its memory context.
+ */
+static void
+rsn_open(RsConnection *conn, const RsServerOptions *opts)
 {
 	List	   *volatile sentinels = rsn_parse_sentinels(opts->sentinels);
 	MemoryContext cxt = CurrentMemoryContext;

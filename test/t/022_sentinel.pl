@@ -7,7 +7,8 @@
 #    and EXPLAIN VERBOSE shows that primary.
 # 2. A sentinel that names a node which is not a primary (a fake one that
 #    names the replica): the connection asks again a bounded number of
-#    times and fails with an error naming the node and its role.
+#    times and fails with an error naming the node and its role; a cancel
+#    ends the rounds.
 # 3. Sentinels that require a password: sentinel_password of the user
 #    mapping is used, and its absence is a clear authentication error.
 # 4. A sync of a past day while the primary is killed (SIGKILL): the
@@ -175,6 +176,11 @@ like($node->safe_psql('postgres', 'EXPLAIN (VERBOSE, COSTS OFF) SELECT * FROM da
 		'the error names the sentinel, the node and its role');
 	my $asks = () = substr(slurp_file($node->logfile), $offset) =~ /redis_sync sentinel: server "liar".*asking the sentinels again/g;
 	is($asks, 5, 'the sentinels were asked again 5 times, then the connection gave up');
+	# the pauses between the rounds wait on the latch: a cancel ends them
+	($ret, $out, $err) = $node->psql('postgres',
+		"SET statement_timeout = '300ms';\nSELECT count(*) FROM liar_ft");
+	like($err, qr/canceling statement due to statement timeout/,
+		'a cancel ends the rounds of asking the sentinels');
 }
 
 # --- 3. sentinels that require a password --------------------------------------
