@@ -21,6 +21,7 @@ OBJS = \
 	src/redis_sync.o \
 	src/redis_conn.o \
 	src/redis_cluster.o \
+	src/redis_sentinel.o \
 	src/redis_tls.o \
 	src/options.o \
 	src/zset_reader.o \

@@ -66,3 +66,59 @@ ALTER SERVER rc_opt OPTIONS (SET port :'redis_port', DROP nodes, SET cluster 'of
 SELECT count(*) FROM rc_t;
 
 DROP SERVER rc_opt CASCADE;
+
+--
+-- Redis Sentinel: sentinels and sentinel_master
+--
+CREATE SERVER rs_sent FOREIGN DATA WRAPPER redis_zset
+  OPTIONS (sentinels '127.0.0.1:26379, localhost:26380', sentinel_master 'mymaster');
+ALTER SERVER rs_sent OPTIONS (ADD connect_timeout '500', ADD db '2');
+SELECT array_agg(o ORDER BY o) FROM pg_foreign_server, unnest(srvoptions) o
+  WHERE srvname = 'rs_sent';
+-- invalid values
+CREATE SERVER rs_bad FOREIGN DATA WRAPPER redis_zset OPTIONS (sentinels '', sentinel_master 'm');
+CREATE SERVER rs_bad FOREIGN DATA WRAPPER redis_zset OPTIONS (sentinels '127.0.0.1', sentinel_master 'm');
+CREATE SERVER rs_bad FOREIGN DATA WRAPPER redis_zset OPTIONS (sentinels '127.0.0.1:26379,h:0', sentinel_master 'm');
+CREATE SERVER rs_bad FOREIGN DATA WRAPPER redis_zset OPTIONS (sentinels '127.0.0.1:26379', sentinel_master '');
+-- sentinels and sentinel_master go together, and not with cluster 'on'
+CREATE SERVER rs_bad FOREIGN DATA WRAPPER redis_zset OPTIONS (sentinels '127.0.0.1:26379');
+CREATE SERVER rs_bad FOREIGN DATA WRAPPER redis_zset OPTIONS (sentinel_master 'm');
+CREATE SERVER rs_bad FOREIGN DATA WRAPPER redis_zset
+  OPTIONS (sentinels '127.0.0.1:26379', sentinel_master 'm', cluster 'on');
+ALTER SERVER rs_sent OPTIONS (DROP sentinel_master);
+ALTER SERVER rs_sent OPTIONS (DROP sentinels);
+ALTER SERVER rs_sent OPTIONS (ADD cluster 'on');
+ALTER SERVER rs_sent OPTIONS (SET db '0', ADD cluster 'on');
+-- read_from is still for clusters only
+ALTER SERVER rs_sent OPTIONS (ADD read_from 'replica');
+-- the credentials of the sentinels belong to user mappings
+CREATE USER MAPPING FOR CURRENT_USER SERVER rs_sent
+  OPTIONS (user 'app', password 'secret', sentinel_user 'sent', sentinel_password 'sentsecret');
+ALTER USER MAPPING FOR CURRENT_USER SERVER rs_sent OPTIONS (SET sentinel_password '');
+ALTER SERVER rs_sent OPTIONS (ADD sentinel_password 'x');
+CREATE FOREIGN TABLE rs_bad_t (member text) SERVER rs_sent OPTIONS (key 'k', sentinels 'h:1');
+-- sentinels that do not answer: the error names each one
+ALTER SERVER rs_sent OPTIONS (SET sentinels '127.0.0.1:1,127.0.0.1:2');
+CREATE FOREIGN TABLE rs_sent_t (member text, score float8) SERVER rs_sent OPTIONS (key 'rs:sentinel:k');
+SELECT * FROM rs_sent_t;
+-- a Redis that is not a sentinel: its error reply is shown (port hidden)
+SELECT '127.0.0.1:' || :'redis_port' AS not_a_sentinel \gset
+SELECT set_config('rs.port', :'redis_port', false) IS NOT NULL AS port_set;
+ALTER SERVER rs_sent OPTIONS (SET sentinels :'not_a_sentinel');
+ALTER USER MAPPING FOR CURRENT_USER SERVER rs_sent
+  OPTIONS (DROP user, DROP password, DROP sentinel_user, DROP sentinel_password);
+DO $$
+DECLARE
+  msg text;
+  detail text;
+  state text;
+BEGIN
+  PERFORM * FROM rs_sent_t;
+EXCEPTION WHEN others THEN
+  GET STACKED DIAGNOSTICS msg = MESSAGE_TEXT, detail = PG_EXCEPTION_DETAIL,
+    state = RETURNED_SQLSTATE;
+  RAISE NOTICE '% %: %', state, msg,
+    replace(detail, current_setting('rs.port'), 'PORT');
+END
+$$;
+DROP SERVER rs_sent CASCADE;

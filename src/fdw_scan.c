@@ -1349,20 +1349,29 @@ rsExplainForeignScan(ForeignScanState *node, ExplainState *es)
 						 ", shared by parallel workers");
 	}
 	ExplainPropertyText("Redis Commands", cmds.data, es);
-	if (st->topts.key != NULL && !sharded)
 	{
 		ForeignTable *table = GetForeignTable(RelationGetRelid(node->ss.ss_currentRelation));
 		ForeignServer *server = GetForeignServer(table->serverid);
 		RsServerOptions opts;
 
-		/* on a cluster, the node that serves the key's reads now */
 		rs_get_server_options(server, NULL, &opts);
-		if (opts.cluster)
+		if (opts.cluster && st->topts.key != NULL && !sharded)
 		{
+			/* on a cluster, the node that serves the key's reads now */
 			RsConnection *conn = st->conn ? st->conn :
 				rs_get_connection(server, GetUserMapping(GetUserId(), server->serverid));
 
 			ExplainPropertyText("Redis Node", rs_cluster_key_node(conn, st->topts.key), es);
+		}
+		else if (opts.sentinels != NULL)
+		{
+			/* with sentinels, the primary they named for this connection */
+			RsConnection *conn = st->conn ? st->conn :
+				rs_get_connection(server, GetUserMapping(GetUserId(), server->serverid));
+
+			ExplainPropertyText("Redis Primary",
+								psprintf("%s (sentinel_master \"%s\")", conn->addr,
+										 opts.sentinel_master), es);
 		}
 	}
 	if (sharded)

@@ -7,6 +7,12 @@
  * invalid values when they are set, so that a scan never meets a bad
  * option.  The lookup functions fill in defaults.
  *
+ * A server is reached at host and port, or, with cluster 'on', through
+ * the seeds of a Redis Cluster (redis_cluster.c), or, with sentinels and
+ * sentinel_master, at the primary that its Redis Sentinels name
+ * (redis_sentinel.c); the sentinels' own credentials are the user
+ * mapping's sentinel_user and sentinel_password.
+ *
  * The TLS options that name files (tls_ca_file, tls_cert_file,
  * tls_key_file) make the backend open those files as the database server's
  * operating system user, so only superusers may set them, as only they may
@@ -94,8 +100,12 @@ static const RsOption rs_options[] = {
 	{"cluster", ForeignServerRelationId, RS_OPT_ONOFF, 0, 0},
 	{"nodes", ForeignServerRelationId, RS_OPT_NODES, 0, 0},
 	{"read_from", ForeignServerRelationId, RS_OPT_READ_FROM, 0, 0},
+	{"sentinels", ForeignServerRelationId, RS_OPT_NODES, 0, 0},
+	{"sentinel_master", ForeignServerRelationId, RS_OPT_STRING, 0, 0},
 	{"user", UserMappingRelationId, RS_OPT_STRING, 0, 0},
 	{"password", UserMappingRelationId, RS_OPT_STRING, 0, 0},
+	{"sentinel_user", UserMappingRelationId, RS_OPT_STRING, 0, 0},
+	{"sentinel_password", UserMappingRelationId, RS_OPT_STRING, 0, 0},
 	{"key", ForeignTableRelationId, RS_OPT_STRING, 0, 0},
 	{"page_size", ForeignTableRelationId, RS_OPT_INT, 1, RS_MAX_PAGE_SIZE},
 	{"batch_size", ForeignTableRelationId, RS_OPT_INT, 1, RS_MAX_BATCH_SIZE},
@@ -240,8 +250,8 @@ redis_zset_validator(PG_FUNCTION_ARGS)
 
 /*
  * rs_check_nodes
- *		Check a list of seeds, "host:port" separated by commas: each with a
- *		host and a port from 1 to 65535.
+ *		Check a list of seeds or sentinels, "host:port" separated by commas:
+ *		each with a host and a port from 1 to 65535.
  */
 static void
 rs_check_nodes(const RsOption *opt, const char *value)
@@ -271,7 +281,9 @@ rs_check_nodes(const RsOption *opt, const char *value)
 					 errmsg("invalid value for option \"%s\": \"%s\"", opt->name, value),
 					 errdetail("Entry %d, \"%s\", is not of the form host:port with a port from 1 to 65535.",
 							   n + 1, item),
-					 errhint("Give the nodes as a comma-separated list, such as \"10.0.0.2:6379,10.0.0.3:6379\".")));
+					 strcmp(opt->name, "sentinels") == 0
+					 ? errhint("Give the sentinels as a comma-separated list, such as \"10.0.0.2:26379,10.0.0.3:26379\".")
+					 : errhint("Give the nodes as a comma-separated list, such as \"10.0.0.2:6379,10.0.0.3:6379\".")));
 		n++;
 		if (comma == NULL)
 			break;
@@ -303,14 +315,17 @@ rs_parse_read_from(const RsOption *opt, const char *value)
 /*
  * rs_check_cluster_options
  *		Check the options of a server that only make sense together: nodes
- *		and read_from (other than 'primary') need cluster 'on', and a
- *		cluster has only database 0.
+ *		and read_from (other than 'primary') need cluster 'on', a cluster
+ *		has only database 0, and sentinels and sentinel_master go together,
+ *		on a server that is not a cluster.
  */
 static void
 rs_check_cluster_options(List *options)
 {
 	bool		cluster = false;
 	bool		has_nodes = false;
+	bool		has_sentinels = false;
+	bool		has_master = false;
 	RsReadFrom	read_from = RS_READ_PRIMARY;
 	int			db = 0;
 	ListCell   *cell;
@@ -324,6 +339,10 @@ rs_check_cluster_options(List *options)
 										   defGetString(def));
 		else if (strcmp(def->defname, "nodes") == 0)
 			has_nodes = true;
+		else if (strcmp(def->defname, "sentinels") == 0)
+			has_sentinels = true;
+		else if (strcmp(def->defname, "sentinel_master") == 0)
+			has_master = true;
 		else if (strcmp(def->defname, "read_from") == 0)
 			read_from = rs_parse_read_from(rs_find_option("read_from", ForeignServerRelationId),
 										   defGetString(def));
@@ -348,6 +367,24 @@ rs_check_cluster_options(List *options)
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("option \"db\" must be 0 when option \"cluster\" is \"on\""),
 				 errdetail("A Redis Cluster has only database 0.")));
+	if (has_sentinels && !has_master)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("option \"sentinels\" requires option \"sentinel_master\""),
+				 errdetail("The sentinels are asked for the primary by the name they monitor it under."),
+				 errhint("Set the option sentinel_master in the same command.")));
+	if (has_master && !has_sentinels)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("option \"sentinel_master\" requires option \"sentinels\""),
+				 errdetail("The name of a primary is only looked up with the sentinels that monitor it."),
+				 errhint("Set the option sentinels in the same command.")));
+	if (has_sentinels && cluster)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("options \"sentinels\" and \"cluster\" cannot be used together"),
+				 errdetail("Redis Sentinel watches standalone servers; a Redis Cluster promotes its replicas itself."),
+				 errhint("Set cluster 'off', or drop the options sentinels and sentinel_master.")));
 }
 
 /*
@@ -554,6 +591,10 @@ rs_get_server_options(ForeignServer *server, UserMapping *user, RsServerOptions 
 	opts->cluster = false;
 	opts->nodes = NULL;
 	opts->read_from = RS_READ_PRIMARY;
+	opts->sentinels = NULL;
+	opts->sentinel_master = NULL;
+	opts->sentinel_user = NULL;
+	opts->sentinel_password = NULL;
 
 	foreach(lc, server->options)
 	{
@@ -596,6 +637,10 @@ rs_get_server_options(ForeignServer *server, UserMapping *user, RsServerOptions 
 		else if (strcmp(def->defname, "read_from") == 0)
 			opts->read_from = rs_parse_read_from(rs_find_option("read_from", ForeignServerRelationId),
 												 defGetString(def));
+		else if (strcmp(def->defname, "sentinels") == 0)
+			opts->sentinels = defGetString(def);
+		else if (strcmp(def->defname, "sentinel_master") == 0)
+			opts->sentinel_master = defGetString(def);
 	}
 	if (user != NULL)
 	{
@@ -607,6 +652,10 @@ rs_get_server_options(ForeignServer *server, UserMapping *user, RsServerOptions 
 				opts->user = defGetString(def);
 			else if (strcmp(def->defname, "password") == 0)
 				opts->password = defGetString(def);
+			else if (strcmp(def->defname, "sentinel_user") == 0)
+				opts->sentinel_user = defGetString(def);
+			else if (strcmp(def->defname, "sentinel_password") == 0)
+				opts->sentinel_password = defGetString(def);
 		}
 	}
 }

@@ -46,6 +46,11 @@ typedef struct RsServerOptions
 	bool		cluster;		/* a Redis Cluster: host/port is a seed */
 	char	   *nodes;			/* more seeds, "h:p,h:p"; NULL: none */
 	int			read_from;		/* RsReadFrom (redis_cluster.h) */
+	char	   *sentinels;		/* Redis Sentinels, "h:p,h:p"; NULL: none,
+								 * host/port is the server */
+	char	   *sentinel_master;	/* the name the sentinels monitor */
+	char	   *sentinel_user;	/* NULL: no ACL user on the sentinels */
+	char	   *sentinel_password;	/* NULL: no AUTH on the sentinels */
 } RsServerOptions;
 
 /* Foreign table settings, resolved. */

@@ -33,6 +33,13 @@
  * routing layer (redis_cluster.c), which opens one connection per node with
  * rs_open_node and sends each command to the node of its key's slot.
  *
+ * A server with the option sentinels is found through Redis Sentinel:
+ * rs_sentinel_open (redis_sentinel.c) asks the sentinels for the current
+ * primary, opens it with rs_open_node and checks that it is a primary.
+ * Since every new connection asks again, a failover is followed once a
+ * lost connection, a timeout or a READONLY error reply (a primary turned
+ * replica) has made the caller drop its connection.
+ *
  * hiredis resolves host names with a blocking getaddrinfo(); rs_resolve_host
  * looks the name up first with getaddrinfo_a(), within connect_timeout and
  * open to cancel, and hiredis then connects to the numeric address.
@@ -65,6 +72,7 @@
 #include "options.h"
 #include "redis_conn.h"
 #include "redis_cluster.h"
+#include "redis_sentinel.h"
 
 /* One cache entry per user mapping. */
 typedef struct ConnCacheEntry
@@ -189,6 +197,8 @@ rs_get_connection(ForeignServer *server, UserMapping *user)
 		{
 			if (opts.cluster)
 				rc_open(&entry->conn, &opts);
+			else if (opts.sentinels != NULL)
+				rs_sentinel_open(&entry->conn, &opts);
 			else
 				rs_open_node(&entry->conn, &opts);
 		}
@@ -206,8 +216,10 @@ rs_get_connection(ForeignServer *server, UserMapping *user)
  * rs_open_node
  *		Open a non-blocking connection to opts->host:opts->port, wait for it
  *		(and the TLS handshake) within connect_timeout, then send AUTH (when
- *		a password is set), SELECT and CLIENT SETNAME as one pipeline and
- *		check their replies.  The cluster layer opens each node with it.
+ *		a password is set), SELECT (unless opts->db is negative, as for a
+ *		Redis Sentinel, which has no databases) and CLIENT SETNAME as one
+ *		pipeline and check their replies.  The cluster layer opens each
+ *		node with it, and the Sentinel layer each sentinel and primary.
  */
 void
 rs_open_node(RsConnection *conn, const RsServerOptions *opts)
@@ -293,15 +305,19 @@ rs_open_node(RsConnection *conn, const RsServerOptions *opts)
 		rs_send(conn, argc, argv, NULL);
 		nsent++;
 	}
-	snprintf(dbtext, sizeof(dbtext), "%d", opts->db);
-	argv[0] = "SELECT";
-	argv[1] = dbtext;
-	rs_send(conn, 2, argv, NULL);
+	if (opts->db >= 0)
+	{
+		snprintf(dbtext, sizeof(dbtext), "%d", opts->db);
+		argv[0] = "SELECT";
+		argv[1] = dbtext;
+		rs_send(conn, 2, argv, NULL);
+		nsent++;
+	}
 	argv[0] = "CLIENT";
 	argv[1] = "SETNAME";
 	argv[2] = "redis_sync";
 	rs_send(conn, 3, argv, NULL);
-	nsent += 2;
+	nsent++;
 
 	for (i = 0; i < nsent; i++)
 	{
@@ -866,6 +882,21 @@ rs_check_reply(RsConnection *conn, redisReply *reply, const char *command,
 				 errmsg("permission denied by Redis server \"%s\" for command %s",
 						conn->desc, command),
 				 errdetail_internal("Redis replied: %s", msg)));
+	if (strncmp(msg, "READONLY", 8) == 0)
+	{
+		/*
+		 * The primary was turned into a replica (a failover): the next
+		 * connection finds the new primary, so this one must go.
+		 */
+		if (conn->cluster == NULL)
+			rs_discard_connection(conn);
+		ereport(ERROR,
+				(errcode(ERRCODE_CONNECTION_FAILURE),
+				 errmsg("Redis server \"%s\" is a read-only replica", conn->desc),
+				 errdetail_internal("Redis replied: %s", msg),
+				 errhint("If the server is managed by Redis Sentinel, a failover may be in progress; the next connection asks the sentinels for the new primary."),
+				 errcontext("Redis command %s", command)));
+	}
 	if (strncmp(msg, "LOADING", 7) == 0 || strncmp(msg, "BUSY", 4) == 0 ||
 		strncmp(msg, "TRYAGAIN", 8) == 0 || strncmp(msg, "MASTERDOWN", 10) == 0)
 		ereport(ERROR,
@@ -890,7 +921,10 @@ rs_check_reply(RsConnection *conn, redisReply *reply, const char *command,
 /*
  * rs_is_transient_error
  *		True for errors worth retrying after a pause: lost or refused
- *		connections, timeouts and a server that is loading or busy.
+ *		connections, timeouts, a server that is loading or busy, and a
+ *		server that turned out to be a replica (a READONLY reply, or a node
+ *		that the sentinels named but is not a primary), all raised with
+ *		ERRCODE_CONNECTION_FAILURE.
  */
 bool
 rs_is_transient_error(int sqlerrcode)

@@ -6,9 +6,9 @@
  *		  receiving and checking replies, waiting on the latch.
  *
  * hiredis's structures are declared here only by name: the files of the
- * command layer (redis_conn.c, redis_tls.c, zset_reader.c, zset_writer.c,
- * zset_snapshot.c) include hiredis itself, and no other file can parse a
- * reply.
+ * command layer (redis_conn.c, redis_tls.c, redis_cluster.c,
+ * redis_sentinel.c, zset_reader.c, zset_writer.c, zset_snapshot.c) include
+ * hiredis itself, and no other file can parse a reply.
  *
  *-------------------------------------------------------------------------
  */
