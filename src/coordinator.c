@@ -570,7 +570,6 @@ rs_copy_step_retrying(RsRun *run)
 	{
 		ErrorData  *volatile edata = NULL;
 		volatile bool more = false;
-		long		delay;
 
 		PG_TRY();
 		{
@@ -600,16 +599,9 @@ rs_copy_step_retrying(RsRun *run)
 		MemoryContextSwitchTo(cxt);
 		rs_discard_connection(run->conn);
 		attempt++;
-		delay = 200L << (attempt - 1);
-		ereport(LOG,
-				(errmsg("redis_sync run " INT64_FORMAT ": copying Redis key \"%s\": %s; retrying in %ld ms (attempt %d of %d)",
-						run->run_id, run->source_key, edata->message, delay,
-						attempt, RS_COPY_RETRIES)));
-		FreeErrorData(edata);
-		(void) WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH,
-						 delay, PG_WAIT_EXTENSION);
-		ResetLatch(MyLatch);
-		CHECK_FOR_INTERRUPTS();
+		rs_retry_pause(psprintf("redis_sync run " INT64_FORMAT ": copying Redis key \"%s\"",
+								run->run_id, run->copy->source),
+					   edata, attempt, RS_COPY_RETRIES);
 	}
 }
 

@@ -745,3 +745,36 @@ rs_is_redis_server(ForeignServer *server)
 
 	return strcmp(fdw->fdwname, RS_FDW_NAME) == 0;
 }
+
+/*
+ * rs_host_port_list
+ *		The entries (RsHostPort *, palloc'd) of a "host:port,host:port"
+ *		option value that rs_check_nodes has accepted, in order.
+ */
+List *
+rs_host_port_list(const char *value)
+{
+	char	   *copy = pstrdup(value);
+	char	   *save = NULL;
+	char	   *item;
+	List	   *result = NIL;
+
+	for (item = strtok_r(copy, ",", &save); item != NULL; item = strtok_r(NULL, ",", &save))
+	{
+		RsHostPort *hp;
+		char	   *colon;
+
+		while (*item == ' ')
+			item++;
+		colon = strrchr(item, ':');
+		if (colon == NULL)
+			continue;
+		hp = palloc(sizeof(RsHostPort));
+		hp->addr = pstrdup(item);
+		*colon = '\0';
+		hp->host = item;
+		hp->port = atoi(colon + 1);
+		result = lappend(result, hp);
+	}
+	return result;
+}

@@ -70,4 +70,14 @@ extern char *rs_column_name(Oid relid, AttrNumber attnum);
 extern bool rs_is_redis_server(ForeignServer *server);
 
 
+/* One entry of a "host:port,host:port" option (nodes, sentinels). */
+typedef struct RsHostPort
+{
+	char	   *host;
+	int			port;
+	char	   *addr;			/* "host:port", as written */
+} RsHostPort;
+
+extern List *rs_host_port_list(const char *value);
+
 #endif							/* RS_OPTIONS_H */

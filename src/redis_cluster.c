@@ -432,21 +432,13 @@ rc_add_node(RsCluster *cl, const char *host, int port)
 static void
 rc_parse_nodes(RsCluster *cl, const char *nodes)
 {
-	char	   *copy = pstrdup(nodes);
-	char	   *save = NULL;
-	char	   *item;
+	ListCell   *lc;
 
-	for (item = strtok_r(copy, ",", &save); item != NULL; item = strtok_r(NULL, ",", &save))
+	foreach(lc, rs_host_port_list(nodes))
 	{
-		char	   *colon;
+		RsHostPort *hp = lfirst(lc);
 
-		while (*item == ' ')
-			item++;
-		colon = strrchr(item, ':');
-		if (colon == NULL)
-			continue;
-		*colon = '\0';
-		(void) rc_add_node(cl, item, atoi(colon + 1));
+		(void) rc_add_node(cl, hp->host, hp->port);
 	}
 }
 

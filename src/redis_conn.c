@@ -935,6 +935,29 @@ rs_is_transient_error(int sqlerrcode)
 }
 
 /*
+ * rs_retry_pause
+ *		After a transient error (rs_is_transient_error) of a background
+ *		worker's attempt "attempt" (counted from 1) of at most "max": log
+ *		"<what>: <message>; retrying in N ms" and wait N ms on the latch,
+ *		N = 200 ms doubled for each attempt before.  Frees edata.  A cancel
+ *		or a termination ends the wait with an error.
+ */
+void
+rs_retry_pause(const char *what, ErrorData *edata, int attempt, int max)
+{
+	long		delay = 200L << (attempt - 1);
+
+	ereport(LOG,
+			(errmsg("%s: %s; retrying in %ld ms (attempt %d of %d)",
+					what, edata->message, delay, attempt, max)));
+	FreeErrorData(edata);
+	(void) WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH,
+					 delay, PG_WAIT_EXTENSION);
+	ResetLatch(MyLatch);
+	CHECK_FOR_INTERRUPTS();
+}
+
+/*
  * rs_flush
  *		Write the whole output buffer, waiting for the socket as needed, so
  *		that Redis works on the queued commands while the caller does

@@ -89,6 +89,7 @@ extern void rs_check_reply(RsConnection *conn, struct redisReply *reply,
 extern struct redisReply *rs_command(RsConnection *conn, const char *key, int argc,
 									 const char **argv, const size_t *argvlen);
 extern bool rs_is_transient_error(int sqlerrcode);
+extern void rs_retry_pause(const char *what, struct ErrorData *edata, int attempt, int max);
 extern int	rs_wait_socket(RsConnection *conn, int events, TimestampTz deadline);
 
 /* ---------------------------------------------------------------------

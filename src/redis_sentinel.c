@@ -53,12 +53,8 @@
 #define RSN_MAX_DELAY_MS	1000
 
 /* One sentinel of the server option sentinels. */
-typedef struct RsnSentinel
-{
-	char	   *host;
-	int			port;
-	char	   *addr;			/* "host:port" */
-} RsnSentinel;
+/* A sentinel: an entry of the option "sentinels". */
+typedef RsHostPort RsnSentinel;
 
 /* What one round of asking the sentinels found. */
 typedef struct RsnAnswer
@@ -80,7 +76,6 @@ typedef struct RsnContext
 } RsnContext;
 
 static void rsn_open(RsConnection *conn, const RsServerOptions *opts);
-static List *rsn_parse_sentinels(const char *value);
 static void rsn_ask_sentinels(const RsServerOptions *opts, List *sentinels,
 							  RsnAnswer *answer);
 static bool rsn_ask_sentinel(const RsServerOptions *opts, RsnSentinel *s,
@@ -127,7 +122,7 @@ rs_sentinel_open(RsConnection *conn, const RsServerOptions *opts)
 static void
 rsn_open(RsConnection *conn, const RsServerOptions *opts)
 {
-	List	   *volatile sentinels = rsn_parse_sentinels(opts->sentinels);
+	List	   *volatile sentinels = rs_host_port_list(opts->sentinels);
 	MemoryContext cxt = CurrentMemoryContext;
 	volatile int attempt;
 
@@ -204,39 +199,6 @@ rsn_open(RsConnection *conn, const RsServerOptions *opts)
 						RSN_MAX_ATTEMPTS)));
 		rsn_pause(attempt);
 	}
-}
-
-/*
- * rsn_parse_sentinels
- *		The sentinels of the option value "h:p,h:p" (checked by options.c),
- *		in order.
- */
-static List *
-rsn_parse_sentinels(const char *value)
-{
-	char	   *copy = pstrdup(value);
-	char	   *save = NULL;
-	char	   *item;
-	List	   *result = NIL;
-
-	for (item = strtok_r(copy, ",", &save); item != NULL; item = strtok_r(NULL, ",", &save))
-	{
-		RsnSentinel *s;
-		char	   *colon;
-
-		while (*item == ' ')
-			item++;
-		colon = strrchr(item, ':');
-		if (colon == NULL)
-			continue;
-		s = palloc(sizeof(RsnSentinel));
-		s->addr = pstrdup(item);
-		*colon = '\0';
-		s->host = item;
-		s->port = atoi(colon + 1);
-		result = lappend(result, s);
-	}
-	return result;
 }
 
 /*

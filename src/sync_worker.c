@@ -476,7 +476,6 @@ rs_sync_partition(RsWorker *w)
 	for (;;)
 	{
 		ErrorData  *volatile edata = NULL;
-		long		delay;
 
 		PG_TRY();
 		{
@@ -500,16 +499,9 @@ rs_sync_partition(RsWorker *w)
 		AbortOutOfAnyTransaction();
 		rs_discard_connection(w->conn);
 		attempt++;
-		delay = 200L << (attempt - 1);
-		ereport(LOG,
-				(errmsg("redis_sync run " INT64_FORMAT " partition %d: %s; retrying in %ld ms (attempt %d of %d)",
-						w->req.run_id, w->partition_no, edata->message, delay,
-						attempt, RS_MAX_RETRIES)));
-		FreeErrorData(edata);
-		(void) WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH,
-						 delay, PG_WAIT_EXTENSION);
-		ResetLatch(MyLatch);
-		CHECK_FOR_INTERRUPTS();
+		rs_retry_pause(psprintf("redis_sync run " INT64_FORMAT " partition %d",
+								w->req.run_id, w->partition_no),
+					   edata, attempt, RS_MAX_RETRIES);
 	}
 }
 
