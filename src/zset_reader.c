@@ -24,6 +24,9 @@
 
 static int64 zr_range_width(RsConnection *conn, int64 start);
 
+/* Members looked up by one ZMSCORE: a short command, as Redis wants them. */
+#define RS_MSCORE_BATCH 500
+
 /*
  * zr_send_range
  *		Queue ZRANGE key start stop WITHSCORES (ranks, inclusive).
@@ -118,65 +121,74 @@ zr_receive_range(RsConnection *conn, const char *key, int64 start, ZsetPage *pag
 
 /*
  * zr_send_mscore
- *		Queue ZMSCORE key member...
+ *		Queue ZMSCORE key member... for n members, as one command per
+ *		RS_MSCORE_BATCH members, so that no command keeps Redis busy long;
+ *		zr_receive_mscore reads the same commands' replies.
  */
 void
 zr_send_mscore(RsConnection *conn, const char *key, int n, char **members, int *lens)
 {
-	const char **argv = palloc(sizeof(char *) * (n + 2));
-	size_t	   *argvlen = palloc(sizeof(size_t) * (n + 2));
-	int			i;
+	const char **argv = palloc(sizeof(char *) * (Min(n, RS_MSCORE_BATCH) + 2));
+	size_t	   *argvlen = palloc(sizeof(size_t) * (Min(n, RS_MSCORE_BATCH) + 2));
 
 	argv[0] = "ZMSCORE";
 	argvlen[0] = 7;
 	argv[1] = key;
 	argvlen[1] = strlen(key);
-	for (i = 0; i < n; i++)
+	for (int first = 0; first < n || first == 0; first += RS_MSCORE_BATCH)
 	{
-		argv[i + 2] = members[i];
-		argvlen[i + 2] = lens[i];
+		int			count = Min(n - first, RS_MSCORE_BATCH);
+
+		for (int i = 0; i < count; i++)
+		{
+			argv[i + 2] = members[first + i];
+			argvlen[i + 2] = lens[first + i];
+		}
+		rs_send(conn, count + 2, argv, argvlen);
 	}
-	rs_send(conn, n + 2, argv, argvlen);
 	pfree(argv);
 	pfree(argvlen);
 }
 
 /*
  * zr_receive_mscore
- *		Receive a ZMSCORE reply for n members: an array of score strings,
- *		NULL where the member is not in the set.
+ *		Receive the ZMSCORE replies that zr_send_mscore queued for n
+ *		members: an array of score strings, NULL where the member is not in
+ *		the set.
  */
 char	  **
 zr_receive_mscore(RsConnection *conn, const char *key, int n)
 {
-	redisReply *reply = rs_receive(conn);
-	char	  **scores;
+	char	  **scores = palloc(sizeof(char *) * Max(n, 1));
 
-	rs_check_reply(conn, reply, "ZMSCORE", key);
-	scores = palloc(sizeof(char *) * Max(n, 1));
-	PG_TRY();
+	for (int first = 0; first < n || first == 0; first += RS_MSCORE_BATCH)
 	{
-		int			i;
+		int			count = Min(n - first, RS_MSCORE_BATCH);
+		redisReply *reply = rs_receive(conn);
 
-		if (reply->type != REDIS_REPLY_ARRAY || reply->elements != (size_t) n)
-			zr_protocol_error(conn, "ZMSCORE", key);
-		for (i = 0; i < n; i++)
+		rs_check_reply(conn, reply, "ZMSCORE", key);
+		PG_TRY();
 		{
-			redisReply *s = reply->element[i];
-
-			if (s->type == REDIS_REPLY_NIL)
-				scores[i] = NULL;
-			else if (s->type == REDIS_REPLY_STRING)
-				scores[i] = pnstrdup(s->str, s->len);
-			else
+			if (reply->type != REDIS_REPLY_ARRAY || reply->elements != (size_t) count)
 				zr_protocol_error(conn, "ZMSCORE", key);
+			for (int i = 0; i < count; i++)
+			{
+				redisReply *s = reply->element[i];
+
+				if (s->type == REDIS_REPLY_NIL)
+					scores[first + i] = NULL;
+				else if (s->type == REDIS_REPLY_STRING)
+					scores[first + i] = pnstrdup(s->str, s->len);
+				else
+					zr_protocol_error(conn, "ZMSCORE", key);
+			}
 		}
+		PG_FINALLY();
+		{
+			freeReplyObject(reply);
+		}
+		PG_END_TRY();
 	}
-	PG_FINALLY();
-	{
-		freeReplyObject(reply);
-	}
-	PG_END_TRY();
 	return scores;
 }
 
