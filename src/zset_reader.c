@@ -151,6 +151,40 @@ zr_send_mscore(RsConnection *conn, const char *key, int n, char **members, int *
 }
 
 /*
+ * zr_receive_mscore_batch
+ *		Receive one ZMSCORE reply for "count" members into scores[0..count).
+ *		The reply is freed on every path.
+ */
+static void
+zr_receive_mscore_batch(RsConnection *conn, const char *key, int count, char **scores)
+{
+	redisReply *reply = rs_receive(conn);
+
+	rs_check_reply(conn, reply, "ZMSCORE", key);
+	PG_TRY();
+	{
+		if (reply->type != REDIS_REPLY_ARRAY || reply->elements != (size_t) count)
+			zr_protocol_error(conn, "ZMSCORE", key);
+		for (int i = 0; i < count; i++)
+		{
+			redisReply *s = reply->element[i];
+
+			if (s->type == REDIS_REPLY_NIL)
+				scores[i] = NULL;
+			else if (s->type == REDIS_REPLY_STRING)
+				scores[i] = pnstrdup(s->str, s->len);
+			else
+				zr_protocol_error(conn, "ZMSCORE", key);
+		}
+	}
+	PG_FINALLY();
+	{
+		freeReplyObject(reply);
+	}
+	PG_END_TRY();
+}
+
+/*
  * zr_receive_mscore
  *		Receive the ZMSCORE replies that zr_send_mscore queued for n
  *		members: an array of score strings, NULL where the member is not in
@@ -162,33 +196,7 @@ zr_receive_mscore(RsConnection *conn, const char *key, int n)
 	char	  **scores = palloc(sizeof(char *) * Max(n, 1));
 
 	for (int first = 0; first < n || first == 0; first += RS_MSCORE_BATCH)
-	{
-		int			count = Min(n - first, RS_MSCORE_BATCH);
-		redisReply *reply = rs_receive(conn);
-
-		rs_check_reply(conn, reply, "ZMSCORE", key);
-		PG_TRY();
-		{
-			if (reply->type != REDIS_REPLY_ARRAY || reply->elements != (size_t) count)
-				zr_protocol_error(conn, "ZMSCORE", key);
-			for (int i = 0; i < count; i++)
-			{
-				redisReply *s = reply->element[i];
-
-				if (s->type == REDIS_REPLY_NIL)
-					scores[first + i] = NULL;
-				else if (s->type == REDIS_REPLY_STRING)
-					scores[first + i] = pnstrdup(s->str, s->len);
-				else
-					zr_protocol_error(conn, "ZMSCORE", key);
-			}
-		}
-		PG_FINALLY();
-		{
-			freeReplyObject(reply);
-		}
-		PG_END_TRY();
-	}
+		zr_receive_mscore_batch(conn, key, Min(n - first, RS_MSCORE_BATCH), scores + first);
 	return scores;
 }
 
