@@ -89,8 +89,12 @@ ALTER SERVER rs_sent OPTIONS (DROP sentinel_master);
 ALTER SERVER rs_sent OPTIONS (DROP sentinels);
 ALTER SERVER rs_sent OPTIONS (ADD cluster 'on');
 ALTER SERVER rs_sent OPTIONS (SET db '0', ADD cluster 'on');
--- read_from is still for clusters only
+-- read_from works with sentinels too (a replica they list serves the reads)
 ALTER SERVER rs_sent OPTIONS (ADD read_from 'replica');
+ALTER SERVER rs_sent OPTIONS (SET read_from 'replica_preferred');
+-- ... and not without them (nor a cluster)
+ALTER SERVER rs_sent OPTIONS (DROP sentinels, DROP sentinel_master);
+ALTER SERVER rs_sent OPTIONS (DROP read_from);
 -- the credentials of the sentinels belong to user mappings
 CREATE USER MAPPING FOR CURRENT_USER SERVER rs_sent
   OPTIONS (user 'app', password 'secret', sentinel_user 'sent', sentinel_password 'sentsecret');

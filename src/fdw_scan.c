@@ -863,7 +863,7 @@ rs_drop_pages(RsScanState *st)
 {
 	int			i;
 
-	if (st->nready < st->nahead && (st->conn->ctx != NULL || rs_is_cluster(st->conn)))
+	if (st->nready < st->nahead && (st->conn->ctx != NULL || st->conn->cluster != NULL))
 	{
 		rs_claim_connection(st->conn, st, rs_drain);
 		rs_drain(st);
@@ -1372,6 +1372,15 @@ rsExplainForeignScan(ForeignScanState *node, ExplainState *es)
 			ExplainPropertyText("Redis Primary",
 								psprintf("%s (sentinel_master \"%s\")", conn->addr,
 										 opts.sentinel_master), es);
+			/* with read_from, the replica that serves the reads, if any */
+			if (opts.read_from != RS_READ_PRIMARY)
+			{
+				char	   *replica = rs_sentinel_replica(conn);
+
+				ExplainPropertyText("Redis Reads From",
+									replica ? psprintf("replica %s", replica) :
+									"the primary (no healthy replica)", es);
+			}
 		}
 	}
 	if (sharded)

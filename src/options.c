@@ -315,9 +315,9 @@ rs_parse_read_from(const RsOption *opt, const char *value)
 /*
  * rs_check_cluster_options
  *		Check the options of a server that only make sense together: nodes
- *		and read_from (other than 'primary') need cluster 'on', a cluster
- *		has only database 0, and sentinels and sentinel_master go together,
- *		on a server that is not a cluster.
+ *		needs cluster 'on', read_from (other than 'primary') cluster 'on' or
+ *		sentinels, a cluster has only database 0, and sentinels and
+ *		sentinel_master go together, on a server that is not a cluster.
  */
 static void
 rs_check_cluster_options(List *options)
@@ -356,12 +356,12 @@ rs_check_cluster_options(List *options)
 				 errmsg("option \"nodes\" requires option \"cluster\" to be \"on\""),
 				 errdetail("The nodes are seeds of a Redis Cluster; a standalone server is reached at host and port only."),
 				 errhint("Set the option cluster 'on' in the same command.")));
-	if (read_from != RS_READ_PRIMARY && !cluster)
+	if (read_from != RS_READ_PRIMARY && !cluster && !has_sentinels)
 		ereport(ERROR,
 				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
-				 errmsg("option \"read_from\" requires option \"cluster\" to be \"on\""),
-				 errdetail("Only the replicas of a Redis Cluster are found by redis_sync; a standalone server is read at host and port."),
-				 errhint("Set the option cluster 'on' in the same command, or read_from 'primary'.")));
+				 errmsg("option \"read_from\" requires option \"cluster\" to be \"on\" or option \"sentinels\""),
+				 errdetail("Replicas are found by redis_sync in a Redis Cluster or through Redis Sentinel; a standalone server is read at host and port."),
+				 errhint("Set the option cluster 'on' or the options sentinels and sentinel_master in the same command, or read_from 'primary'.")));
 	if (cluster && db != 0)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),

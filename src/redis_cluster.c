@@ -48,6 +48,16 @@
  * A replica lags its primary: rs_cluster_wait_replicas waits (WAIT) until
  * the replicas hold what this backend wrote, before others read it there.
  *
+ * A standalone server with the options sentinels and read_from 'replica'
+ * (or 'replica_preferred') is routed here too (rc_open_sentinel): it is a
+ * "cluster" of two nodes, the primary the sentinels name and a healthy
+ * replica they list, with every slot owned by the primary and read from
+ * the replica.  Writes go to the primary, and once this backend wrote
+ * anything in the current transaction, so do all its reads.  There is no
+ * slot map to read and no READONLY to send; a lost node, or a READONLY
+ * error reply (the primary was demoted), discards the whole connection,
+ * and the next one asks the sentinels again.
+ *
  *-------------------------------------------------------------------------
  */
 #include "postgres.h"
@@ -65,6 +75,7 @@
 
 #include "redis_cluster.h"
 #include "redis_conn.h"
+#include "redis_sentinel.h"
 
 /* Redirections (MOVED, ASK) one command may follow. */
 #define RC_MAX_REDIRECTS	16
@@ -117,10 +128,17 @@ struct RsCluster
 	uint8		nreplicas[RS_CLUSTER_SLOTS];	/* how many the owner has */
 	uint8		written[RS_CLUSTER_SLOTS / 8];	/* slots written in this
 												 * transaction */
+	bool		sentinel;		/* a standalone server found through its
+								 * sentinels (rc_open_sentinel) */
+	bool		wrote;			/* sentinel: something was written in this
+								 * transaction */
 	dlist_head	fifo;
 };
 
 static uint16 rc_crc16(const char *buf, size_t len);
+static RsCluster *rc_new(RsConnection *conn, const RsServerOptions *opts);
+static int	rc_online_replicas(RsConnection *conn, int idx);
+static void rc_set_node_addr(RsCluster *cl, int idx);
 static int	rc_add_node(RsCluster *cl, const char *host, int port);
 static void rc_parse_nodes(RsCluster *cl, const char *nodes);
 static void rc_refresh_map(RsConnection *conn, int first);
@@ -223,11 +241,11 @@ rs_colocated_key(const char *prefix, const char *key, const char *suffix)
 	return psprintf("%s{%s}%s", prefix, key, suffix);
 }
 
-/* True if the connection is to a Redis Cluster. */
+/* True if the connection is to a Redis Cluster (not a sentinel server). */
 bool
 rs_is_cluster(RsConnection *conn)
 {
-	return conn->cluster != NULL;
+	return conn->cluster != NULL && !conn->cluster->sentinel;
 }
 
 /*
@@ -247,6 +265,22 @@ rs_cluster_key_node(RsConnection *conn, const char *key)
 	slot = rs_key_slot(key, strlen(key));
 	idx = rc_target(conn, slot, key, true);
 	return psprintf("%s (slot %d)", conn->cluster->nodes[idx]->addr, slot);
+}
+
+/*
+ * rs_sentinel_replica
+ *		The address ("host:port") of the replica that serves the reads of a
+ *		sentinel server with read_from, or NULL if there is none (reads go
+ *		to the primary) or the connection is of another kind.  For EXPLAIN.
+ */
+char *
+rs_sentinel_replica(RsConnection *conn)
+{
+	RsCluster  *cl = conn->cluster;
+
+	if (cl == NULL || !cl->sentinel || cl->replicas[0] < 0)
+		return NULL;
+	return pstrdup(cl->nodes[cl->replicas[0]]->addr);
 }
 
 /*
@@ -291,6 +325,95 @@ rs_cluster_primaries(RsConnection *conn)
 void
 rc_open(RsConnection *conn, const RsServerOptions *opts)
 {
+	RsCluster  *cl = rc_new(conn, opts);
+	MemoryContext old = MemoryContextSwitchTo(cl->cxt);
+
+	(void) rc_add_node(cl, opts->host, opts->port);
+	if (opts->nodes != NULL)
+		rc_parse_nodes(cl, opts->nodes);
+	MemoryContextSwitchTo(old);
+
+	/* the caller discards the connection if this fails */
+	rc_refresh_map(conn, -1);
+}
+
+/*
+ * rc_open_sentinel
+ *		Set up "conn" as the routing connection of a server with the option
+ *		sentinels and read_from 'replica' or 'replica_preferred': node 0 is
+ *		the primary the sentinels name (rs_sentinel_open), and node 1, if
+ *		there is one, a healthy replica they list (rs_sentinel_open_replica),
+ *		which serves the reads of every slot.  With no such replica,
+ *		'replica_preferred' reads from the primary, and 'replica' raises a
+ *		connection error (which the sync workers retry).  On an error the
+ *		caller discards "conn".
+ */
+void
+rc_open_sentinel(RsConnection *conn, const RsServerOptions *opts)
+{
+	RsCluster  *cl = rc_new(conn, opts);
+	char	   *why = NULL;
+	int			primary;
+	int			replica;
+
+	cl->sentinel = true;
+	primary = rc_add_node(cl, "", 0);
+	rs_sentinel_open(&cl->nodes[primary]->conn, opts);
+	rc_set_node_addr(cl, primary);
+	strlcpy(conn->addr, cl->nodes[primary]->addr, sizeof(conn->addr));
+	memset(cl->slots, 0, sizeof(cl->slots));
+	Assert(primary == 0);
+
+	replica = rc_add_node(cl, "", 0);
+	if (rs_sentinel_open_replica(&cl->nodes[replica]->conn, opts, &why))
+	{
+		int			s;
+
+		rc_set_node_addr(cl, replica);
+		for (s = 0; s < RS_CLUSTER_SLOTS; s++)
+		{
+			cl->replicas[s] = (int16) replica;
+			cl->nreplicas[s] = 1;
+		}
+		return;
+	}
+	cl->nnodes--;
+	if (opts->read_from == RS_READ_REPLICA)
+		ereport(ERROR,
+				(errcode(ERRCODE_FDW_UNABLE_TO_ESTABLISH_CONNECTION),
+				 errmsg("could not find a replica of primary \"%s\" of Redis server \"%s\" through its sentinels",
+						opts->sentinel_master, opts->servername),
+				 errdetail("%s", why),
+				 errhint("Set read_from to \"replica_preferred\" to read from the primary while no replica is healthy.")));
+	ereport(DEBUG1,
+			(errmsg_internal("redis_sync sentinel: server \"%s\" reads from primary %s: %s",
+							 opts->servername, cl->nodes[primary]->addr, why)));
+}
+
+/*
+ * rc_set_node_addr
+ *		Set the host and port of node "idx" from the address its connection
+ *		was opened to (a node whose address the sentinels named).
+ */
+static void
+rc_set_node_addr(RsCluster *cl, int idx)
+{
+	RcNode	   *node = cl->nodes[idx];
+	char	   *colon = strrchr(node->conn.addr, ':');
+
+	Assert(colon != NULL);
+	node->host = MemoryContextStrdup(cl->cxt, pnstrdup(node->conn.addr, colon - node->conn.addr));
+	node->port = atoi(colon + 1);
+	strlcpy(node->addr, node->conn.addr, sizeof(node->addr));
+}
+
+/*
+ * rc_new
+ *		Make "conn" a routing connection with no node and an empty map.
+ */
+static RsCluster *
+rc_new(RsConnection *conn, const RsServerOptions *opts)
+{
 	MemoryContext cxt;
 	MemoryContext old;
 	RsCluster  *cl;
@@ -316,17 +439,17 @@ rc_open(RsConnection *conn, const RsServerOptions *opts)
 	cl->opts.tls_server_name = opts->tls_server_name ? pstrdup(opts->tls_server_name) : NULL;
 	cl->opts.nodes = NULL;
 	cl->opts.host = NULL;
+	cl->opts.sentinels = NULL;
+	cl->opts.sentinel_master = NULL;
+	cl->opts.sentinel_user = NULL;
+	cl->opts.sentinel_password = NULL;
 	memset(cl->slots, -1, sizeof(cl->slots));
 	memset(cl->replicas, -1, sizeof(cl->replicas));
 	dlist_init(&cl->fifo);
-	(void) rc_add_node(cl, opts->host, opts->port);
-	if (opts->nodes != NULL)
-		rc_parse_nodes(cl, opts->nodes);
 	MemoryContextSwitchTo(old);
 
 	conn->cluster = cl;
-	/* the caller discards the connection if this fails */
-	rc_refresh_map(conn, -1);
+	return cl;
 }
 
 /*
@@ -626,7 +749,7 @@ rc_node_conn(RsConnection *conn, int idx)
 		{
 			rs_open_node(&node->conn, &opts);
 			/* a replica then serves reads of its primary's slots */
-			if (cl->opts.read_from != RS_READ_PRIMARY)
+			if (cl->opts.read_from != RS_READ_PRIMARY && !cl->sentinel)
 			{
 				const char *argv[1] = {"READONLY"};
 
@@ -692,8 +815,8 @@ rc_slot_node(RsConnection *conn, int slot, const char *key)
  * rc_target
  *		The node a command on "slot" goes to: the slot's primary, or for a
  *		read with read_from 'replica' or 'replica_preferred', a replica of
- *		it, unless this backend wrote the slot in the current transaction.
- *		A slot with no replica is read from the primary with
+ *		it, unless this backend wrote the slot (on a sentinel server:
+ *		anything) in the current transaction.  A slot with no replica is read from the primary with
  *		'replica_preferred', and is an error with 'replica'.
  */
 static int
@@ -703,7 +826,8 @@ rc_target(RsConnection *conn, int slot, const char *key, bool read)
 	int			primary = rc_slot_node(conn, slot, key);
 
 	if (!read || slot < 0 || cl->opts.read_from == RS_READ_PRIMARY ||
-		(cl->written[slot / 8] & (1 << (slot % 8))) != 0)
+		(cl->written[slot / 8] & (1 << (slot % 8))) != 0 ||
+		(cl->sentinel && cl->wrote))
 		return primary;
 	if (cl->replicas[slot] >= 0)
 		return cl->replicas[slot];
@@ -744,8 +868,10 @@ rc_is_read(const char *command)
  *		"key" holds what this backend wrote there, so that readers on
  *		replicas see it.  Raises a connection error if they do not confirm
  *		it in time.  A no-op for a standalone server, with read_from
- *		'primary', or for a slot with no replica.  The caller must have no
- *		replies in flight.
+ *		'primary', or for a slot with no replica.  On a sentinel server,
+ *		the replicas waited for are those online now (ROLE on the primary):
+ *		a replica that connects later gets the writes as it syncs.  The
+ *		caller must have no replies in flight.
  */
 void
 rs_cluster_wait_replicas(RsConnection *conn, const char *key)
@@ -765,7 +891,7 @@ rs_cluster_wait_replicas(RsConnection *conn, const char *key)
 	Assert(conn->pending == 0);
 	slot = rs_key_slot(key, strlen(key));
 	idx = rc_route(conn, slot, key, false);
-	wanted = cl->nreplicas[slot];
+	wanted = cl->sentinel ? rc_online_replicas(conn, idx) : cl->nreplicas[slot];
 	if (wanted == 0)
 		return;
 	snprintf(nbuf, sizeof(nbuf), "%d", wanted);
@@ -784,6 +910,51 @@ rs_cluster_wait_replicas(RsConnection *conn, const char *key)
 }
 
 /*
+ * rc_online_replicas
+ *		The number of replicas that primary "idx" lists as online in its
+ *		reply to ROLE ("master", offset, one entry per online replica).
+ */
+static int
+rc_online_replicas(RsConnection *conn, int idx)
+{
+	const char *argv[1] = {"ROLE"};
+	RsConnection *node = &conn->cluster->nodes[idx]->conn;
+	redisReply *reply = rs_command(node, NULL, 1, argv, NULL);
+	int			n = 0;
+
+	if (reply->type == REDIS_REPLY_ARRAY && reply->elements >= 3 &&
+		reply->element[2]->type == REDIS_REPLY_ARRAY)
+		n = (int) reply->element[2]->elements;
+	freeReplyObject(reply);
+	return n;
+}
+
+/*
+ * rc_is_stale
+ *		For a sentinel server's routing connection that nobody is using: true
+ *		if a node's connection was lost or closed by its server, so that the
+ *		whole connection is opened again, through the sentinels.  False for
+ *		any other connection.
+ */
+bool
+rc_is_stale(RsConnection *conn)
+{
+	RsCluster  *cl = conn->cluster;
+	int			i;
+
+	if (cl == NULL || !cl->sentinel || conn->pending > 0)
+		return false;
+	for (i = 0; i < cl->nnodes; i++)
+	{
+		RsConnection *node = &cl->nodes[i]->conn;
+
+		if (node->ctx == NULL || (node->pending == 0 && rs_connection_is_stale(node)))
+			return true;
+	}
+	return false;
+}
+
+/*
  * rc_end_xact
  *		The transaction ended: reads may go to replicas again.
  */
@@ -791,7 +962,10 @@ void
 rc_end_xact(RsConnection *conn)
 {
 	if (conn->cluster != NULL)
+	{
 		memset(conn->cluster->written, 0, sizeof(conn->cluster->written));
+		conn->cluster->wrote = false;
+	}
 }
 
 /*
@@ -864,6 +1038,8 @@ rc_send(RsConnection *conn, int argc, const char **argv, const size_t *argvlen)
 	read = rc_is_read(argv[0]);
 	if (slot >= 0 && !read)
 		cl->written[slot / 8] |= (uint8) (1 << (slot % 8));
+	if (!read)
+		cl->wrote = true;
 
 	idx = rc_route(conn, slot, key, read);
 

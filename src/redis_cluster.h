@@ -10,7 +10,9 @@
  * rs_send, rs_receive, rs_flush and rs_discard_connection hand it to the
  * functions below, which route each command by its key's slot to one of
  * the cluster's nodes.  Callers see one pipeline with replies in the order
- * their commands were sent.
+ * their commands were sent.  A server with sentinels and read_from other
+ * than 'primary' is routed the same way, over its primary and a replica
+ * (rc_open_sentinel).
  *
  *-------------------------------------------------------------------------
  */
@@ -45,11 +47,14 @@ extern char *rs_colocated_key(const char *prefix, const char *key,
 							  const char *suffix);
 extern bool rs_is_cluster(RsConnection *conn);
 extern char *rs_cluster_key_node(RsConnection *conn, const char *key);
+extern char *rs_sentinel_replica(RsConnection *conn);
 extern List *rs_cluster_primaries(RsConnection *conn);
 extern void rs_cluster_wait_replicas(RsConnection *conn, const char *key);
 extern void rc_end_xact(RsConnection *conn);
 
 extern void rc_open(RsConnection *conn, const RsServerOptions *opts);
+extern void rc_open_sentinel(RsConnection *conn, const RsServerOptions *opts);
+extern bool rc_is_stale(RsConnection *conn);
 extern void rc_free(RsConnection *conn);
 extern void rc_send(RsConnection *conn, int argc, const char **argv,
 					const size_t *argvlen);

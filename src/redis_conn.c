@@ -38,7 +38,9 @@
  * primary, opens it with rs_open_node and checks that it is a primary.
  * Since every new connection asks again, a failover is followed once a
  * lost connection, a timeout or a READONLY error reply (a primary turned
- * replica) has made the caller drop its connection.
+ * replica) has made the caller drop its connection.  With read_from
+ * 'replica' or 'replica_preferred', such a server is routed by the cluster
+ * layer over its primary and a replica (rc_open_sentinel).
  *
  * hiredis resolves host names with a blocking getaddrinfo(); rs_resolve_host
  * looks the name up first with getaddrinfo_a(), within connect_timeout and
@@ -174,12 +176,15 @@ rs_get_connection(ForeignServer *server, UserMapping *user)
 
 	/*
 	 * A connection nobody is using may be reopened if it went stale (a
-	 * cluster's nodes are checked one by one when they are used).
+	 * cluster's nodes are checked one by one when they are used; a sentinel
+	 * server's primary and replica here, since a new one asks the
+	 * sentinels).
 	 */
 	if ((entry->conn.ctx != NULL || entry->conn.cluster != NULL) &&
 		entry->conn.pending == 0 &&
 		(entry->invalidated ||
-		 (entry->conn.ctx != NULL && rs_connection_is_stale(&entry->conn))))
+		 (entry->conn.ctx != NULL && rs_connection_is_stale(&entry->conn)) ||
+		 rc_is_stale(&entry->conn)))
 		rs_discard_connection(&entry->conn);
 
 	if (entry->conn.ctx == NULL && entry->conn.cluster == NULL)
@@ -197,6 +202,8 @@ rs_get_connection(ForeignServer *server, UserMapping *user)
 		{
 			if (opts.cluster)
 				rc_open(&entry->conn, &opts);
+			else if (opts.sentinels != NULL && opts.read_from != RS_READ_PRIMARY)
+				rc_open_sentinel(&entry->conn, &opts);
 			else if (opts.sentinels != NULL)
 				rs_sentinel_open(&entry->conn, &opts);
 			else
@@ -888,7 +895,7 @@ rs_check_reply(RsConnection *conn, redisReply *reply, const char *command,
 		 * The primary was turned into a replica (a failover): the next
 		 * connection finds the new primary, so this one must go.
 		 */
-		if (conn->cluster == NULL)
+		if (!rs_is_cluster(conn))
 			rs_discard_connection(conn);
 		ereport(ERROR,
 				(errcode(ERRCODE_CONNECTION_FAILURE),

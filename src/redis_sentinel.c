@@ -2,7 +2,8 @@
  *
  * redis_sentinel.c
  *		  Redis Sentinel: find the current primary of a standalone server
- *		  by asking its sentinels, and check that it is a primary.
+ *		  (and a replica, for read_from) by asking its sentinels, and check
+ *		  that each has the role it should.
  *
  * A server with the options sentinels 'h:p,h:p' and sentinel_master 'name'
  * has no fixed address: each new connection asks the sentinels, in the
@@ -20,6 +21,12 @@
  * or a READONLY error reply (rs_check_reply) discards the connection, and
  * the next one asks the sentinels again.  The sync workers and the
  * coordinator retry such errors on a new connection.
+ *
+ * With read_from 'replica' or 'replica_preferred', the routing layer
+ * (redis_cluster.c, rc_open_sentinel) also opens a replica for reads:
+ * rs_sentinel_open_replica asks the sentinels for the primary's replicas
+ * ("SENTINEL replicas <name>") and takes the first healthy one that
+ * replies to ROLE with "slave".
  *
  * Each sentinel is asked over a connection of its own, opened with
  * rs_open_node too (so with connect_timeout, command_timeout, the TLS
@@ -52,7 +59,6 @@
 #define RSN_FIRST_DELAY_MS	100
 #define RSN_MAX_DELAY_MS	1000
 
-/* One sentinel of the server option sentinels. */
 /* A sentinel: an entry of the option "sentinels". */
 typedef RsHostPort RsnSentinel;
 
@@ -80,6 +86,15 @@ static void rsn_ask_sentinels(const RsServerOptions *opts, List *sentinels,
 							  RsnAnswer *answer);
 static bool rsn_ask_sentinel(const RsServerOptions *opts, RsnSentinel *s,
 							 RsnAnswer *answer);
+static redisReply *rsn_sentinel_command(const RsServerOptions *opts, RsnSentinel *s,
+										int argc, const char **argv,
+										StringInfo reasons, bool *auth_failed);
+static bool rsn_open_replica(RsConnection *conn, const RsServerOptions *opts,
+							 StringInfo reasons);
+static bool rsn_try_replica(RsConnection *conn, const RsServerOptions *opts,
+							RsHostPort *r, StringInfo reasons);
+static bool rsn_list_replicas(const RsServerOptions *opts, RsnSentinel *s,
+							  List **candidates, StringInfo reasons);
 static char *rsn_role(RsConnection *conn);
 static void rsn_pause(int attempt);
 static void rsn_error_context(void *arg);
@@ -244,19 +259,68 @@ rsn_ask_sentinels(const RsServerOptions *opts, List *sentinels, RsnAnswer *answe
 
 /*
  * rsn_ask_sentinel
- *		Ask one sentinel, over a connection of its own, for the primary's
- *		address.  Returns true, with the address in *answer, if it named
- *		one; false, with the reason added to answer->reasons, if it could
- *		not be reached, refused us, or named none.  A cancel, and errors
- *		that are not this sentinel's alone, are raised.
+ *		Ask one sentinel for the primary's address.  Returns true, with the
+ *		address in *answer, if it named one; false, with the reason added
+ *		to answer->reasons, if it could not be reached, refused us, or
+ *		named none.
  */
 static bool
 rsn_ask_sentinel(const RsServerOptions *opts, RsnSentinel *s, RsnAnswer *answer)
 {
+	const char *argv[3] = {"SENTINEL", "get-master-addr-by-name", opts->sentinel_master};
+	bool		auth_failed = false;
+	redisReply *reply;
+	bool		named = false;
+
+	reply = rsn_sentinel_command(opts, s, 3, argv, &answer->reasons, &auth_failed);
+	if (reply == NULL)
+	{
+		if (auth_failed)
+			answer->nauth++;
+		return false;
+	}
+	if (reply->type == REDIS_REPLY_ARRAY && reply->elements == 2 &&
+		reply->element[0]->type == REDIS_REPLY_STRING &&
+		reply->element[1]->type == REDIS_REPLY_STRING &&
+		atoi(reply->element[1]->str) > 0 && atoi(reply->element[1]->str) <= 65535)
+	{
+		answer->host = pstrdup(reply->element[0]->str);
+		answer->port = atoi(reply->element[1]->str);
+		answer->addr = psprintf("%s:%d", answer->host, answer->port);
+		answer->sentinel = s->addr;
+		named = true;
+	}
+	else if (reply->type == REDIS_REPLY_NIL)
+	{
+		answer->nunknown++;
+		appendStringInfo(&answer->reasons, "%sSentinel %s monitors no primary named \"%s\".",
+						 answer->reasons.len > 0 ? " " : "",
+						 s->addr, opts->sentinel_master);
+	}
+	else
+		appendStringInfo(&answer->reasons, "%sSentinel %s gave a reply that is not an address.",
+						 answer->reasons.len > 0 ? " " : "", s->addr);
+	freeReplyObject(reply);
+	return named;
+}
+
+/*
+ * rsn_sentinel_command
+ *		Send one command to one sentinel, over a connection of its own, and
+ *		return its reply (the caller frees it).  Returns NULL, with the
+ *		reason added to "reasons" as a sentence, if the sentinel could not
+ *		be reached, refused us (*auth_failed is then set for an
+ *		authentication failure) or replied with an error.  A cancel, and
+ *		errors that are not this sentinel's alone, are raised.
+ */
+static redisReply *
+rsn_sentinel_command(const RsServerOptions *opts, RsnSentinel *s, int argc,
+					 const char **argv, StringInfo reasons, bool *auth_failed)
+{
 	MemoryContext cxt = CurrentMemoryContext;
 	RsConnection tmp;
 	RsServerOptions sopts = *opts;
-	volatile bool named = false;
+	redisReply *volatile reply = NULL;
 
 	sopts.host = s->host;
 	sopts.port = s->port;
@@ -267,33 +331,8 @@ rsn_ask_sentinel(const RsServerOptions *opts, RsnSentinel *s, RsnAnswer *answer)
 	memset(&tmp, 0, sizeof(tmp));
 	PG_TRY();
 	{
-		const char *argv[3] = {"SENTINEL", "get-master-addr-by-name", opts->sentinel_master};
-		redisReply *reply;
-
 		rs_open_node(&tmp, &sopts);
-		reply = rs_command(&tmp, NULL, 3, argv, NULL);
-		if (reply->type == REDIS_REPLY_ARRAY && reply->elements == 2 &&
-			reply->element[0]->type == REDIS_REPLY_STRING &&
-			reply->element[1]->type == REDIS_REPLY_STRING &&
-			atoi(reply->element[1]->str) > 0 && atoi(reply->element[1]->str) <= 65535)
-		{
-			answer->host = pstrdup(reply->element[0]->str);
-			answer->port = atoi(reply->element[1]->str);
-			answer->addr = psprintf("%s:%d", answer->host, answer->port);
-			answer->sentinel = s->addr;
-			named = true;
-		}
-		else if (reply->type == REDIS_REPLY_NIL)
-		{
-			answer->nunknown++;
-			appendStringInfo(&answer->reasons, "%sSentinel %s monitors no primary named \"%s\".",
-							 answer->reasons.len > 0 ? " " : "",
-							 s->addr, opts->sentinel_master);
-		}
-		else
-			appendStringInfo(&answer->reasons, "%sSentinel %s gave a reply that is not an address.",
-							 answer->reasons.len > 0 ? " " : "", s->addr);
-		freeReplyObject(reply);
+		reply = rs_command(&tmp, NULL, argc, argv, NULL);
 		rs_discard_connection(&tmp);
 	}
 	PG_CATCH();
@@ -312,7 +351,7 @@ rsn_ask_sentinel(const RsServerOptions *opts, RsnSentinel *s, RsnAnswer *answer)
 			PG_RE_THROW();
 		FlushErrorState();
 		if (edata->sqlerrcode == ERRCODE_INVALID_AUTHORIZATION_SPECIFICATION)
-			answer->nauth++;
+			*auth_failed = true;
 
 		/*
 		 * A connection error says enough in its detail, which may start
@@ -322,20 +361,216 @@ rsn_ask_sentinel(const RsServerOptions *opts, RsnSentinel *s, RsnAnswer *answer)
 		if (detail != NULL && addrlen > 0 && strncmp(detail, tmp.addr, addrlen) == 0 &&
 			strncmp(detail + addrlen, ": ", 2) == 0)
 			detail += addrlen + 2;
-		if (answer->reasons.len > 0)
-			appendStringInfoChar(&answer->reasons, ' ');
-		appendStringInfo(&answer->reasons, "Sentinel %s: ", s->addr);
+		if (reasons->len > 0)
+			appendStringInfoChar(reasons, ' ');
+		appendStringInfo(reasons, "Sentinel %s: ", s->addr);
 		if (detail == NULL || !rs_is_transient_error(edata->sqlerrcode))
-			appendStringInfo(&answer->reasons, "%s%s", edata->message,
+			appendStringInfo(reasons, "%s%s", edata->message,
 							 detail ? ": " : "");
 		if (detail != NULL)
-			appendStringInfoString(&answer->reasons, detail);
-		if (answer->reasons.data[answer->reasons.len - 1] != '.')
-			appendStringInfoChar(&answer->reasons, '.');
+			appendStringInfoString(reasons, detail);
+		if (reasons->data[reasons->len - 1] != '.')
+			appendStringInfoChar(reasons, '.');
 		FreeErrorData(edata);
 	}
 	PG_END_TRY();
-	return named;
+	return reply;
+}
+
+/*
+ * rs_sentinel_open_replica
+ *		Open "conn" to a healthy replica of the server's primary, for reads
+ *		(read_from 'replica' or 'replica_preferred'): the first sentinel
+ *		that answers "SENTINEL replicas <name>" lists the candidates, those
+ *		whose flags hold none of s_down, o_down and disconnected and whose
+ *		master-link-status is ok; the first of them that can be reached and
+ *		replies to ROLE with "slave" is taken.  Returns false, with "conn"
+ *		closed and the reasons as sentences in *why (palloc'd), if there is
+ *		none.  A cancel, and errors that are not one node's alone, are
+ *		raised; the caller then discards "conn".
+ */
+bool
+rs_sentinel_open_replica(RsConnection *conn, const RsServerOptions *opts, char **why)
+{
+	MemoryContext caller = CurrentMemoryContext;
+	MemoryContext cxt = AllocSetContextCreate(caller,
+											  "redis_sync sentinel replicas",
+											  ALLOCSET_SMALL_SIZES);
+	StringInfoData reasons;
+	volatile bool found = false;
+
+	PG_TRY();
+	{
+		MemoryContextSwitchTo(cxt);
+		initStringInfo(&reasons);
+		found = rsn_open_replica(conn, opts, &reasons);
+		MemoryContextSwitchTo(caller);
+		if (!found)
+			*why = pstrdup(reasons.data);
+	}
+	PG_FINALLY();
+	{
+		MemoryContextSwitchTo(caller);
+		MemoryContextDelete(cxt);
+	}
+	PG_END_TRY();
+	return found;
+}
+
+/*
+ * rsn_open_replica
+ *		The work of rs_sentinel_open_replica, in its memory context.
+ */
+static bool
+rsn_open_replica(RsConnection *conn, const RsServerOptions *opts, StringInfo reasons)
+{
+	List	   *candidates = NIL;
+	ListCell   *lc;
+	bool		listed = false;
+
+	foreach(lc, rs_host_port_list(opts->sentinels))
+	{
+		if (rsn_list_replicas(opts, (RsnSentinel *) lfirst(lc), &candidates, reasons))
+		{
+			listed = true;
+			break;
+		}
+	}
+	if (listed && candidates == NIL)
+		appendStringInfo(reasons, "%sNo replica of primary \"%s\" is healthy (up, connected, with its link to the primary up).",
+						 reasons->len > 0 ? " " : "", opts->sentinel_master);
+
+	foreach(lc, candidates)
+	{
+		if (rsn_try_replica(conn, opts, (RsHostPort *) lfirst(lc), reasons))
+			return true;
+	}
+	return false;
+}
+
+/*
+ * rsn_try_replica
+ *		Open "conn" to replica "r" and check that it replies to ROLE with
+ *		"slave".  Returns false, with "conn" closed and the reason added to
+ *		"reasons", if it could not be reached or has another role.
+ */
+static bool
+rsn_try_replica(RsConnection *conn, const RsServerOptions *opts, RsHostPort *r,
+				StringInfo reasons)
+{
+	MemoryContext cxt = CurrentMemoryContext;
+	RsServerOptions ropts = *opts;
+	char	   *volatile role = NULL;
+
+	ropts.host = r->host;
+	ropts.port = r->port;
+	PG_TRY();
+	{
+		rs_open_node(conn, &ropts);
+		role = rsn_role(conn);
+	}
+	PG_CATCH();
+	{
+		ErrorData  *edata;
+
+		rs_discard_connection(conn);
+		MemoryContextSwitchTo(cxt);
+		edata = CopyErrorData();
+		if (!rs_is_transient_error(edata->sqlerrcode))
+			PG_RE_THROW();
+		FlushErrorState();
+		appendStringInfo(reasons, "%sReplica %s: %s%s%s.",
+						 reasons->len > 0 ? " " : "", r->addr, edata->message,
+						 edata->detail ? ": " : "",
+						 edata->detail ? edata->detail : "");
+		FreeErrorData(edata);
+	}
+	PG_END_TRY();
+	if (role != NULL && strcmp(role, "slave") == 0)
+	{
+		ereport(DEBUG1,
+				(errmsg_internal("redis_sync sentinel: replica of \"%s\" for the reads of server \"%s\" is %s",
+								 opts->sentinel_master, opts->servername, r->addr)));
+		return true;
+	}
+	if (role != NULL)
+	{
+		rs_discard_connection(conn);
+		appendStringInfo(reasons, "%sReplica %s replied to ROLE with \"%s\".",
+						 reasons->len > 0 ? " " : "", r->addr, role);
+	}
+	return false;
+}
+
+/*
+ * rsn_list_replicas
+ *		Ask one sentinel for the replicas of the primary, and append the
+ *		healthy ones (see rs_sentinel_open_replica) to *candidates as
+ *		RsHostPort.  Returns false, with the reason added to "reasons", if
+ *		the sentinel gave no list.
+ */
+static bool
+rsn_list_replicas(const RsServerOptions *opts, RsnSentinel *s, List **candidates,
+				  StringInfo reasons)
+{
+	const char *argv[3] = {"SENTINEL", "replicas", opts->sentinel_master};
+	bool		auth_failed = false;
+	redisReply *reply;
+	size_t		i;
+
+	reply = rsn_sentinel_command(opts, s, 3, argv, reasons, &auth_failed);
+	if (reply == NULL)
+		return false;
+	if (reply->type != REDIS_REPLY_ARRAY)
+	{
+		freeReplyObject(reply);
+		appendStringInfo(reasons, "%sSentinel %s gave a reply to SENTINEL replicas that is not a list.",
+						 reasons->len > 0 ? " " : "", s->addr);
+		return false;
+	}
+	for (i = 0; i < reply->elements; i++)
+	{
+		redisReply *r = reply->element[i];
+		const char *ip = NULL;
+		const char *port = NULL;
+		const char *flags = NULL;
+		const char *link = NULL;
+		size_t		j;
+
+		if (r->type != REDIS_REPLY_ARRAY)
+			continue;
+		/* field, value, field, value, ... */
+		for (j = 0; j + 1 < r->elements; j += 2)
+		{
+			redisReply *f = r->element[j];
+			redisReply *v = r->element[j + 1];
+
+			if (f->type != REDIS_REPLY_STRING || v->type != REDIS_REPLY_STRING)
+				continue;
+			if (strcmp(f->str, "ip") == 0)
+				ip = v->str;
+			else if (strcmp(f->str, "port") == 0)
+				port = v->str;
+			else if (strcmp(f->str, "flags") == 0)
+				flags = v->str;
+			else if (strcmp(f->str, "master-link-status") == 0)
+				link = v->str;
+		}
+		if (ip != NULL && port != NULL && flags != NULL && link != NULL &&
+			strstr(flags, "s_down") == NULL && strstr(flags, "o_down") == NULL &&
+			strstr(flags, "disconnected") == NULL && strcmp(link, "ok") == 0 &&
+			atoi(port) > 0 && atoi(port) <= 65535)
+		{
+			RsHostPort *hp = palloc(sizeof(RsHostPort));
+
+			hp->host = pstrdup(ip);
+			hp->port = atoi(port);
+			hp->addr = psprintf("%s:%d", hp->host, hp->port);
+			*candidates = lappend(*candidates, hp);
+		}
+	}
+	freeReplyObject(reply);
+	return true;
 }
 
 /*

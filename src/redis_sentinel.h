@@ -2,7 +2,8 @@
  *
  * redis_sentinel.h
  *		  Declarations of the Redis Sentinel layer (redis_sentinel.c): a
- *		  standalone server whose primary is found by asking its sentinels.
+ *		  standalone server whose primary (and, for read_from, a replica) is
+ *		  found by asking its sentinels.
  *
  *-------------------------------------------------------------------------
  */
@@ -17,5 +18,7 @@
  * ---------------------------------------------------------------------
  */
 extern void rs_sentinel_open(RsConnection *conn, const RsServerOptions *opts);
+extern bool rs_sentinel_open_replica(RsConnection *conn, const RsServerOptions *opts,
+									 char **why);
 
 #endif							/* RS_REDIS_SENTINEL_H */

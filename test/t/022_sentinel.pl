@@ -19,6 +19,13 @@
 #    directly at a replica gets a READONLY write error as a connection
 #    error.
 # 6. Sentinels none of which answers: the error names each of them.
+# 7. read_from 'replica' (run between 1 and 2, while the replica is up): a
+#    scan and a past day's sync read no member from the primary (INFO
+#    commandstats: no ZRANGE or ZMSCORE there, both on the replica) and
+#    end equal to Redis row by row; a live (today's) sync, whose copy is
+#    written on the primary and read from the replica after WAIT, too.
+#    At the end, with the only replica down: read_from 'replica_preferred'
+#    reads from the primary, and 'replica' is a clear connection error.
 use strict;
 use warnings;
 
@@ -156,6 +163,101 @@ same_set(rows('SELECT member, score FROM day_ft'), zset($primary->{port}, $key),
 like($node->safe_psql('postgres', 'EXPLAIN (VERBOSE, COSTS OFF) SELECT * FROM day_ft'),
 	qr/Redis Primary: 127\.0\.0\.1:$primary->{port} \(sentinel_master "m"\)/,
 	'EXPLAIN VERBOSE shows the primary the sentinels named');
+
+# calls($port): { command => calls } from INFO commandstats.
+sub calls
+{
+	my ($port) = @_;
+	my %c = map { /^cmdstat_(\w+):calls=(\d+)/ ? ($1 => $2) : () } split /\r?\n/,
+	  cli($port, 'INFO', 'commandstats');
+	return \%c;
+}
+
+# member_reads($calls): the ZRANGE and ZMSCORE calls of calls().
+sub member_reads
+{
+	my ($c) = @_;
+	return ($c->{zrange} // 0) + ($c->{zmscore} // 0);
+}
+
+# --- 7. read_from 'replica' ------------------------------------------------------
+{
+	my $pport = $primary->{port};
+	my $rport = $replica->{port};
+	$node->safe_psql('postgres', qq{
+		CREATE SERVER rep FOREIGN DATA WRAPPER redis_zset
+		  OPTIONS (sentinels '$slist', sentinel_master 'm', read_from 'replica',
+		           command_timeout '10000');
+		CREATE USER MAPPING FOR PUBLIC SERVER rep;
+		CREATE FOREIGN TABLE rep_ft (member text, score bigint) SERVER rep OPTIONS (key '$key');
+		CREATE TABLE rmember (name text PRIMARY KEY, click_count bigint NOT NULL);
+		CREATE TABLE rdaily (name text NOT NULL REFERENCES rmember,
+		  click_date date NOT NULL, click_count bigint NOT NULL,
+		  PRIMARY KEY (name, click_date));
+		SELECT redis_sync.create_job('rclicks', 'rep', 'clicks:daily:%Y-%m-%d',
+		  'clicks:total', 'rmember', 'rdaily', partitions => 4, workers => 2,
+		  chunk_size => 1000, schedule => NULL, day_offset => 0);
+	});
+	like($node->safe_psql('postgres', 'EXPLAIN (VERBOSE, COSTS OFF) SELECT * FROM rep_ft'),
+		qr/Redis Primary: 127\.0\.0\.1:$pport \(sentinel_master "m"\)\n\s*Redis Reads From: replica 127\.0\.0\.1:$rport\b/,
+		"read_from 'replica': EXPLAIN VERBOSE shows the primary and the replica that serves the reads");
+	# what Redis holds, read (by redis-cli, from the primary) before the
+	# command counts are reset
+	my $want_day = zset($pport, $key);
+	my $total = zset($pport, 'clicks:total');
+	my %want = map { $_ => $total->{$_} } keys %$want_day;
+	cli($_, 'CONFIG', 'RESETSTAT') for ($pport, $rport);
+	my $scanned = rows('SELECT member, score FROM rep_ft');
+	is($node->safe_psql('postgres', "SELECT status FROM redis_sync.sync_run('rclicks', '$date')"),
+		'succeeded', "read_from 'replica': a past day's sync succeeded");
+	my ($p, $r) = (calls($pport), calls($rport));
+	diag(sprintf("measured 022: read_from 'replica', a scan and a past day's sync of %d members: primary ZRANGE %d, ZMSCORE %d; replica ZRANGE %d, ZMSCORE %d",
+		$n, $p->{zrange} // 0, $p->{zmscore} // 0, $r->{zrange} // 0, $r->{zmscore} // 0));
+	is(member_reads($p), 0, "read_from 'replica': no ZRANGE or ZMSCORE on the primary");
+	cmp_ok($r->{zrange} // 0, '>', 0, "read_from 'replica': the replica served the ZRANGEs");
+	cmp_ok($r->{zmscore} // 0, '>', 0, "read_from 'replica': the replica served the ZMSCOREs");
+	same_set($scanned, $want_day, "read_from 'replica': a scan");
+	same_set(rows("SELECT name, click_count FROM rdaily WHERE click_date = '$date'"),
+		$want_day, "read_from 'replica': rdaily of the past day");
+	same_set(rows('SELECT name, click_count FROM rmember'), \%want,
+		"read_from 'replica': rmember of the past day");
+
+	# a write through the server goes to the primary, and is read back
+	# in the same transaction (then from the primary)
+	is($node->safe_psql('postgres', qq{
+		BEGIN;
+		INSERT INTO rep_ft VALUES ('written:here', 42);
+		SELECT score FROM rep_ft WHERE member = 'written:here';
+		COMMIT;
+	}), '42', "read_from 'replica': a write lands on the primary and is read back in its transaction");
+	is(cli($pport, 'ZSCORE', $key, 'written:here'), '42', '... the primary holds it');
+	cli($pport, 'ZREM', $key, 'written:here');
+
+	# today's key, copied on the primary and read from the replica
+	my $today = $node->safe_psql('postgres', 'SELECT current_date');
+	my $tkey = "clicks:daily:$today";
+	load_day($primary, $today, 20000, 3);
+	is(cli($pport, 'WAIT', '1', '10000'), '1', 'the replica holds today');
+	cli($_, 'CONFIG', 'RESETSTAT') for ($pport, $rport);
+	is($node->safe_psql('postgres', "SELECT status FROM redis_sync.sync_run('rclicks')"),
+		'succeeded', "read_from 'replica': a live (today's) sync succeeded");
+	($p, $r) = (calls($pport), calls($rport));
+	diag(sprintf("measured 022: read_from 'replica', a live sync of 20000 members: primary EVAL %d, WAIT %d, ZRANGE %d (in the copy's scripts), ZMSCORE %d; replica ZRANGE %d, ZMSCORE %d",
+		$p->{eval} // 0, $p->{wait} // 0, $p->{zrange} // 0, $p->{zmscore} // 0,
+		$r->{zrange} // 0, $r->{zmscore} // 0));
+	same_set(rows("SELECT name, click_count FROM rdaily WHERE click_date = '$today'"),
+		zset($pport, $tkey), "read_from 'replica': rdaily of today");
+	$total = zset($pport, 'clicks:total');
+	%want = map { $_ => $total->{$_} } keys %{ zset($pport, $tkey) };
+	my $got = rows('SELECT name, click_count FROM rmember');
+	same_set({ map { $_ => $got->{$_} } grep { exists $want{$_} } keys %$got }, \%want,
+		"read_from 'replica': rmember of today's members");
+	cmp_ok($p->{eval} // 0, '>', 0, "read_from 'replica': the copy was written on the primary");
+	cmp_ok($p->{wait} // 0, '>', 0, '... which waited (WAIT) for the replica to hold it');
+	is($p->{zmscore} // 0, 0, '... no ZMSCORE on the primary');
+	cmp_ok($r->{zrange} // 0, '>', 0, '... and the workers read the copy from the replica');
+	$node->safe_psql('postgres', "SELECT redis_sync.drop_job('rclicks')");
+}
 
 # --- 2. a sentinel that names a replica ---------------------------------------
 {
@@ -303,6 +405,46 @@ my $new;    # the new primary's port
 	($ret, $out, $err) = $node->psql('postgres', 'SELECT count(*) FROM day_ft');
 	like($err, qr/DETAIL:  Sentinel 127\.0\.0\.1:$sports[0] monitors no primary named "nosuch"\./,
 		'a name that no sentinel monitors is named in the error');
+}
+
+# --- 7 (end). the only replica is down ------------------------------------------
+{
+	# the old primary, killed in 4, is the sentinels' only replica now (the
+	# read-only node of 5 is stopped too)
+	my $healthy = sub {
+		my ($sport) = @_;
+		my (@recs, $rec);
+		my @l = split /\n/, cli($sport, 'SENTINEL', 'REPLICAS', 'm');
+		while (my ($k, $v) = splice(@l, 0, 2))
+		{
+			push @recs, ($rec = {}) if $k eq 'name';
+			$rec->{$k} = $v if $rec;
+		}
+		return scalar grep {
+			($_->{flags} // "") !~ /s_down|o_down|disconnected/ && ($_->{'master-link-status'} // '') eq 'ok'
+		} @recs;
+	};
+	ok(poll(sub { !grep { $healthy->($_) } @sports }, 60),
+		'no sentinel lists a healthy replica');
+	$node->safe_psql('postgres', qq{
+		CREATE SERVER pref FOREIGN DATA WRAPPER redis_zset
+		  OPTIONS (sentinels '$slist', sentinel_master 'm', read_from 'replica_preferred',
+		           connect_timeout '1000');
+		CREATE USER MAPPING FOR PUBLIC SERVER pref;
+		CREATE FOREIGN TABLE pref_ft (member text, score bigint) SERVER pref OPTIONS (key '$key');
+	});
+	cli($new, 'CONFIG', 'RESETSTAT');
+	same_set(rows('SELECT member, score FROM pref_ft'), zset($new, $key),
+		"read_from 'replica_preferred' with no replica up: a scan");
+	cmp_ok(calls($new)->{zrange} // 0, '>', 0, '... read from the primary');
+	like($node->safe_psql('postgres', 'EXPLAIN (VERBOSE, COSTS OFF) SELECT * FROM pref_ft'),
+		qr/Redis Reads From: the primary \(no healthy replica\)/, '... as EXPLAIN VERBOSE says');
+	$node->safe_psql('postgres', "ALTER SERVER pref OPTIONS (SET read_from 'replica')");
+	my ($ret, $out, $err) = $node->psql('postgres',
+		"\\set VERBOSITY verbose\nSELECT count(*) FROM pref_ft");
+	like($err, qr/ERROR:  HV00N: could not find a replica of primary "m" of Redis server "pref" through its sentinels/,
+		"read_from 'replica' with no replica up: a connection error (SQLSTATE HV00N, which runs retry)");
+	like($err, qr/HINT:  Set read_from to "replica_preferred"/, '... with a hint');
 }
 
 diag(sprintf('measured 022: %.1f s in all', time - $t_start));
