@@ -1363,6 +1363,19 @@ rsExplainForeignScan(ForeignScanState *node, ExplainState *es)
 
 			ExplainPropertyText("Redis Node", rs_cluster_key_node(conn, st->topts.key), es);
 		}
+		else if (opts.cluster && st->topts.key != NULL)
+		{
+			/* on a cluster, the node that serves each shard's key now */
+			RsConnection *conn = st->conn ? st->conn :
+				rs_get_connection(server, GetUserMapping(GetUserId(), server->serverid));
+			StringInfoData nodes;
+
+			initStringInfo(&nodes);
+			for (int shard = 0; shard < st->topts.shards; shard++)
+				appendStringInfo(&nodes, "%sshard %d: %s", shard > 0 ? ", " : "", shard,
+								 rs_cluster_key_node(conn, rs_shard_key(&st->topts, shard)));
+			ExplainPropertyText("Redis Nodes", nodes.data, es);
+		}
 		else if (opts.sentinels != NULL)
 		{
 			/* with sentinels, the primary they named for this connection */

@@ -11,10 +11,20 @@
 # 4. The same during a sync.
 # 5. With read_from 'replica', a sync and a scan read no member from a
 #    primary (INFO commandstats of every node).
-# 6. The day key's primary is killed during a sync; its replica takes over
+# 6. A sharded foreign table (shards 3) whose shards' hash tags are served
+#    by three primaries: count and sum, the global rank of every member,
+#    ORDER BY score [DESC] LIMIT k, member lookups with rank, each against
+#    the union of the shards read with redis-cli; EXPLAIN names each shard's
+#    node and slot.
+# 7. A sharded job (shards 3) of a past day, read from the three primaries
+#    (INFO commandstats), and of today, each shard through a copy in its
+#    key's slot.
+# 8. The sharded job with read_from 'replica': no primary serves a read.
+# 9. One shard's slot migrates during a sharded sync: ASK, then MOVED.
+# 10. The day key's primary is killed during a sync; its replica takes over
 #    and the run retries (or a resume ends it).
-# 7. The user mapping's password is used on every node.
-# 8. A slot that no node serves (CLUSTER DELSLOTS): a scan waits on
+# 11. The user mapping's password is used on every node.
+# 12. A slot that no node serves (CLUSTER DELSLOTS): a scan waits on
 #    CLUSTERDOWN and ends once the slot is served again, and fails with an
 #    error naming the key if it stays unserved.
 # Every case ends in a row-by-row comparison with Redis, read with
@@ -435,7 +445,248 @@ $node->safe_psql('postgres', q{
 	diag("measured 021: read_from replica: $on_replicas reads on replicas, $on_primaries on primaries");
 }
 
-# --- 6. the day key's primary is killed during a sync ------------------------
+# --- sharded sets and sharded jobs on the cluster (cases 6 to 9) ------------
+# The shards' hash tags {<p>0}, {<p>1}, {<p>2}: the first prefix <p> whose
+# three tags are served by three different primaries.
+my $p;
+foreach my $cand (map { "s$_" } 1 .. 200)
+{
+	my %o = map { slot_owner(key_slot("{$cand$_}")) => 1 } 0 .. 2;
+	$p = $cand, last if keys(%o) == 3;
+}
+ok(defined $p, "the tags {${p}0}, {${p}1}, {${p}2} are served by three primaries");
+my @shard_slot = map { key_slot("{$p$_}") } 0 .. 2;
+my @shard_owner = map { slot_owner($_) } @shard_slot;
+
+# read_calls($port, $re): calls of the commands matching $re (lower case,
+# as INFO commandstats names them) that a node served since CONFIG RESETSTAT.
+sub read_calls
+{
+	my ($port, $re) = @_;
+	my $stats = cli($port, 'INFO', 'commandstats');
+	my $n = 0;
+	$n += $1 while $stats =~ /^cmdstat_(?:$re):calls=(\d+)/mg;
+	return $n;
+}
+
+# replica_of($port): the port of a replica of the primary on $port.
+sub replica_of
+{
+	my ($port) = @_;
+	my $id = node_id($port);
+	foreach my $line (split /\n/, cli($port, 'CLUSTER', 'NODES'))
+	{
+		my @f = split / /, $line;
+		return ($f[1] =~ /:(\d+)@/)[0] if $f[2] =~ /slave/ && $f[3] eq $id;
+	}
+	return undef;
+}
+
+# wait_replicated($port): wait until every replica of the primary on $port
+# has its replication offset (so a read from a replica sees what was written).
+sub wait_replicated
+{
+	my ($port) = @_;
+	my ($want) = cli($port, 'INFO', 'replication') =~ /master_repl_offset:(\d+)/;
+	for (1 .. 400)
+	{
+		my @off = cli($port, 'INFO', 'replication') =~ /^slave\d+:.*offset=(\d+)/mg;
+		return 1 if @off && !grep { $_ < $want } @off;
+		usleep(25_000);
+	}
+	return 0;
+}
+
+# --- 6. a sharded foreign table over three primaries --------------------------
+diag(sprintf('measured 021: sharded cases start after %.1f s', time - $t_start));
+{
+	my @keys = map { "sh:{$p$_}:set" } 0 .. 2;
+	# scores (7i + shard) mod 1009: many ties, within and across shards
+	ccli('EVAL', "for i=1,4000 do redis.call('ZADD', KEYS[1], (i * 7 + $_) % 1009, 'm:$_:' .. i) end",
+		'1', $keys[$_]) foreach 0 .. 2;
+	my %union = map { %{ zset($_) } } @keys;
+	# the global order: score, then member bytes; rank is the position in it
+	my @asc = sort { $union{$a} <=> $union{$b} || $a cmp $b } keys %union;
+	my %rank = map { $asc[$_] => $_ } 0 .. $#asc;
+	my $sum = 0;
+	$sum += $_ foreach values %union;
+	$node->safe_psql('postgres', "CREATE FOREIGN TABLE shz (member text, score bigint, rank bigint) SERVER redis
+		OPTIONS (key 'sh:{$p%s}:set', shards '3', page_size '500')");
+	my $offset = -s $node->logfile;
+	cli($_, 'CONFIG', 'RESETSTAT') foreach @shard_owner;
+	is($node->safe_psql('postgres', 'SELECT count(*) || \' \' || sum(score) FROM shz'), scalar(@asc) . " $sum",
+		'sharded table: count and sum of the union of three shards');
+	my @zr = map { read_calls($_, 'zrange') } @shard_owner;
+	is(scalar(grep { $_ > 0 } @zr), 3, "sharded table: each shard read from its own primary (ZRANGE calls @zr)");
+	same_set(rows($node, 'SELECT member, score FROM shz'), \%union, 'sharded table: full scan');
+	same_set(rows($node, 'SELECT member, rank FROM shz'), \%rank, 'sharded table: the global rank of every member');
+	is($node->safe_psql('postgres', 'SELECT member, score, rank FROM shz ORDER BY score DESC LIMIT 25'),
+		join("\n", map { "$_|$union{$_}|$rank{$_}" } reverse @asc[ $#asc - 24 .. $#asc ]),
+		'sharded table: ORDER BY score DESC LIMIT 25 (a merge of three primaries) equals the union\'s top');
+	is($node->safe_psql('postgres', 'SELECT member, score, rank FROM shz ORDER BY score LIMIT 10'),
+		join("\n", map { "$_|$union{$_}|$rank{$_}" } @asc[ 0 .. 9 ]),
+		'sharded table: ORDER BY score LIMIT 10 equals the union\'s bottom');
+	my %seen;
+	my @look = grep { !$seen{$_}++ } ($asc[0], $asc[1], $asc[6000], $asc[-1], 'm:1:77', 'm:2:4000', 'm:0:1');
+	is($node->safe_psql('postgres',
+			'SELECT member, score, rank FROM shz WHERE member = ANY (ARRAY[' . join(',', map { "'$_'" } @look, 'nobody')
+			  . ']) ORDER BY member COLLATE "C"'),
+		join("\n", map { "$_|$union{$_}|$rank{$_}" } sort @look),
+		'sharded table: member lookups with their global rank');
+	is($node->safe_psql('postgres', "SELECT rank FROM shz WHERE member = '$asc[7777]'"), 7777,
+		'sharded table: one member\'s global rank');
+	my $nodes = join ', ', map { "shard $_: 127.0.0.1:$shard_owner[$_] (slot $shard_slot[$_])" } 0 .. 2;
+	my $plan = $node->safe_psql('postgres', 'EXPLAIN (VERBOSE, COSTS OFF) SELECT member, score, rank FROM shz ORDER BY score DESC LIMIT 25');
+	like($plan, qr/Redis Shards: 3 .*\n.*Redis Shard Read: k-way merge by score descending/,
+		'sharded table: EXPLAIN VERBOSE shows the merge of three shards');
+	like($plan, qr/Redis Nodes: \Q$nodes\E$/m, 'sharded table: EXPLAIN VERBOSE names the node and slot of each shard')
+		or diag($plan);
+	$plan = $node->safe_psql('postgres', "EXPLAIN (VERBOSE, COSTS OFF) SELECT * FROM shz WHERE member = 'm:0:1'");
+	ok($plan =~ /Redis Shard Read: every shard at once/ && $plan =~ /Redis Nodes: \Q$nodes\E$/m,
+		'sharded table: EXPLAIN VERBOSE of a member lookup') or diag($plan);
+	is(log_count($node, $offset, qr/redis_sync cluster: (MOVED|ASK)/), 0,
+		'sharded table: no command was redirected');
+	diag(sprintf('measured 021: sharded table (tags {%s0..2} on %s) done after %.1f s',
+		$p, join(',', @shard_owner), time - $t_start));
+}
+
+# --- 7. a sharded job: a past day and today -----------------------------------
+$node->safe_psql('postgres', qq{
+	CREATE TABLE shm (name text PRIMARY KEY, click_count bigint NOT NULL);
+	CREATE TABLE shd (name text NOT NULL REFERENCES shm, click_date date NOT NULL,
+	  click_count bigint NOT NULL, PRIMARY KEY (name, click_date));
+	SELECT redis_sync.create_job('sharded', 'redis', 'x:{$p%s}:daily:%Y-%m-%d', 'x:{$p%s}:total',
+	  'shm', 'shd', partitions => 10, workers => 3, chunk_size => 500, shards => 3);
+});
+
+# load_shards($date, $n, $seed): members u:<shard>:1..$n on each shard's
+# key of $date, and their totals on the shard's total key; the replicas
+# have them once it returns.
+sub load_shards
+{
+	my ($date, $n, $seed) = @_;
+	foreach my $s (0 .. 2)
+	{
+		ccli('EVAL', "for i=1,$n do redis.call('ZADD', KEYS[1], (i * $seed + $s) % 100003, 'u:$s:' .. i); "
+			  . "redis.call('ZADD', KEYS[2], i * 10 + $seed, 'u:$s:' .. i) end",
+			'2', "x:{$p$s}:daily:$date", "x:{$p$s}:total");
+	}
+	ok(!grep({ !wait_replicated(slot_owner($_)) } @shard_slot), "$date: the replicas have the shards");
+}
+
+# Both tables equal the shards' keys in Redis, member by member.
+sub expect_sharded
+{
+	my ($date, $name) = @_;
+	my (%day, %total);
+	foreach my $s (0 .. 2)
+	{
+		my $d = zset("x:{$p$s}:daily:$date");
+		my $t = zset("x:{$p$s}:total");
+		@day{ keys %$d } = values %$d;
+		$total{$_} = $t->{$_} foreach keys %$d;
+	}
+	same_set(rows($node, "SELECT name, click_count FROM shd WHERE click_date = '$date'"), \%day,
+		"$name: the daily table");
+	same_set(rows($node, "SELECT m.name, m.click_count FROM shm m JOIN shd d USING (name) WHERE d.click_date = '$date'"),
+		\%total, "$name: the member table");
+}
+
+{
+	my $date = '2026-02-01';
+	load_shards($date, 10000, 7);
+	my $offset = -s $node->logfile;
+	cli($_, 'CONFIG', 'RESETSTAT') foreach @shard_owner;
+	my ($r, $st) = split / /, $node->safe_psql('postgres',
+		"SELECT run_id || ' ' || status || ' ' || members FROM redis_sync.sync_run('sharded', '$date')"), 2;
+	is($st, 'succeeded 30000', 'sharded job, past day: the run succeeded');
+	my @zr = map { read_calls($_, 'zrange') } @shard_owner;
+	is(scalar(grep { $_ > 0 } @zr), 3,
+		"sharded job, past day: the three shards were read from three primaries (ZRANGE calls @zr)");
+	is($node->safe_psql('postgres',
+			"SELECT string_agg(read_key || '=' || members, ' ' ORDER BY shard) FROM redis_sync.run_shard WHERE run_id = $r"),
+		join(' ', map { "x:{$p$_}:daily:$date=10000" } 0 .. 2), 'sharded job, past day: each shard\'s key read directly');
+	expect_sharded($date, 'sharded job, past day');
+	is(log_count($node, $offset, qr/redis_sync cluster: (MOVED|ASK)/), 0,
+		'sharded job, past day: no command was redirected');
+
+	load_shards($today, 10000, 11);
+	$offset = -s $node->logfile;
+	($r, $st) = split / /, $node->safe_psql('postgres',
+		"SELECT run_id || ' ' || status || ' ' || members FROM redis_sync.sync_run('sharded', '$today')"), 2;
+	is($st, 'succeeded 30000', 'sharded job, today: the run succeeded');
+	my @copies = split /\n/, $node->safe_psql('postgres',
+		"SELECT read_key FROM redis_sync.run_shard WHERE run_id = $r ORDER BY shard");
+	is(scalar(grep { $copies[$_] =~ /^redis_sync:snapshot:\{\Q$p$_\E\}:\d+:\d+:$r:$_$/ } 0 .. 2), 3,
+		'sharded job, today: each shard read a copy named with its key\'s hash tag') or diag("@copies");
+	is(join(' ', map { key_slot($_) } @copies), "@shard_slot",
+		'sharded job, today: each copy is in its shard key\'s slot');
+	is(join('', map { ccli('EXISTS', $_) } @copies), '000', 'sharded job, today: the copies were dropped');
+	expect_sharded($today, 'sharded job, today');
+	is(log_count($node, $offset, qr/redis_sync cluster: (MOVED|ASK)/), 0,
+		'sharded job, today: no command was redirected');
+	diag(sprintf('measured 021: sharded job done after %.1f s', time - $t_start));
+}
+
+# --- 8. a sharded job with read_from 'replica' ---------------------------------
+{
+	my $date = '2026-02-02';
+	load_shards($date, 10000, 13);
+	my @live = live_nodes();
+	my %role = map { $_->{port} => (cli($_->{port}, 'ROLE') =~ /^master/ ? 'primary' : 'replica') } @live;
+	cli($_->{port}, 'CONFIG', 'RESETSTAT') foreach @live;
+	$node->safe_psql('postgres', "ALTER SERVER redis OPTIONS (ADD read_from 'replica')");
+	is($node->safe_psql('postgres', "SELECT status || ' ' || members FROM redis_sync.sync_run('sharded', '$date')"),
+		'succeeded 30000', 'sharded job, read_from replica: the run succeeded');
+	$node->safe_psql('postgres', 'ALTER SERVER redis OPTIONS (DROP read_from)');
+	my $reads = 'zrange|zmscore|zcard|zcount|zrank|zscore';
+	my $on_primaries = 0;
+	$on_primaries += read_calls($_, $reads) foreach grep { $role{$_} eq 'primary' } keys %role;
+	is($on_primaries, 0, 'sharded job, read_from replica: the primaries served no read');
+	my @zr = map { read_calls(replica_of($_), 'zrange') } @shard_owner;
+	is(scalar(grep { $_ > 0 } @zr), 3,
+		"sharded job, read_from replica: each shard was read from its primary's replica (ZRANGE calls @zr)");
+	expect_sharded($date, 'sharded job, read_from replica');
+}
+
+# --- 9. a slot migration of one shard's slot during a sharded sync -------------
+{
+	my $date = '2026-02-03';
+	load_shards($date, 10000, 17);
+	$node->safe_psql('postgres',
+		'CREATE TRIGGER slow AFTER INSERT ON shd FOR EACH STATEMENT EXECUTE FUNCTION slow()');
+	my ($slot, $from, $to) = ($shard_slot[1], $shard_owner[1], $shard_owner[2]);
+	my $tag = qr/\{\Q${p}1\E\}/;
+	my $offset = -s $node->logfile;
+	my ($h, $out, $err) = background_psql_query($node,
+		"SELECT status || ' ' || members FROM redis_sync.sync_run('sharded', '$date')");
+	ok(defined wait_progress($node, 1500), 'sharded migration: the run is under way');
+	# A worker reads a whole partition at once and then writes it in
+	# chunks; with ten partitions a shard, the run reads shard 1's keys
+	# (its partitions, and the other shards' checks of their members in
+	# it) every few tenths of a second, until ASK is met.
+	my $ask = 0;
+	migrate_slot($slot, $from, $to, sub {
+		for (1 .. 1200)
+		{
+			last if ($ask = log_count($node, $offset, qr/ASK for key "[^"]*$tag/)) > 0;
+			usleep(25_000);
+		}
+	});
+	my $still = $node->safe_psql('postgres', 'SELECT count(*) FROM redis_sync.progress');
+	$h->finish;
+	is($$out, "succeeded 30000\n", 'sharded migration: the run succeeded') or diag($$err);
+	my $moved = log_count($node, $offset, qr/MOVED for key "[^"]*$tag/);
+	cmp_ok($ask, '>', 0, "sharded migration: ASK was met while shard 1's slot was migrating ($ask times)");
+	is($still, '1', 'sharded migration: the run was still going when the slot was reassigned');
+	cmp_ok($moved, '>', 0, "sharded migration: MOVED was met once the slot was reassigned ($moved times)");
+	expect_sharded($date, 'sharded migration');
+	$node->safe_psql('postgres', 'DROP TRIGGER slow ON shd');
+	diag("measured 021: sharded sync migration: ASK $ask, MOVED $moved");
+	diag(sprintf('measured 021: sharded cases done after %.1f s', time - $t_start));
+}
+
+# --- 10. the day key's primary is killed during a sync ------------------------
 {
 	my $date = '2026-01-16';
 	my $key = "clicks:daily:$date";
@@ -471,7 +722,7 @@ $node->safe_psql('postgres', q{
 	expect_synced($date, $key, 'the run across the failover');
 }
 
-# --- 7. credentials apply to every node ---------------------------------------
+# --- 11. credentials apply to every node ---------------------------------------
 {
 	my @live = live_nodes();
 	foreach my $n (@live)
@@ -493,7 +744,7 @@ $node->safe_psql('postgres', q{
 	$node->safe_psql('postgres', 'ALTER USER MAPPING FOR PUBLIC SERVER redis OPTIONS (DROP password)');
 }
 
-# --- 8. CLUSTERDOWN --------------------------------------------------------------
+# --- 12. CLUSTERDOWN --------------------------------------------------------------
 {
 	my $key = '{c}:scan';
 	my $slot = key_slot($key);
