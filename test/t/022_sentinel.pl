@@ -112,9 +112,12 @@ ok(poll(sub {
 	{
 		my %m = split /\n/, cli($p, 'SENTINEL', 'MASTER', 'm');
 		return 0 unless ($m{'num-slaves'} // 0) == 1 && ($m{'num-other-sentinels'} // 0) == 2;
+		# and see its link to the primary up (they refresh that every 10 s):
+		# read_from takes only a replica whose link they report up
+		return 0 unless cli($p, 'SENTINEL', 'REPLICAS', 'm') =~ /^master-link-status\nok$/m;
 	}
 	return 1;
-}, 60), 'the sentinels see the replica and each other');
+}, 60), 'the sentinels see the replica, its link up, and each other');
 diag(sprintf('measured 022: sentinels ready after %.1f s', time - $t_start));
 
 # --- PostgreSQL ----------------------------------------------------------
