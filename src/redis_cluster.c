@@ -1008,13 +1008,13 @@ rc_command_key(int argc, const char **argv, const size_t *lens,
 
 /*
  * rc_send
- *		Queue a command on the node that serves its key's slot.
+ *		Queue a command on the node that serves its key's slot.  Called by
+ *		rs_send, with the arguments' lengths.
  */
 void
 rc_send(RsConnection *conn, int argc, const char **argv, const size_t *argvlen)
 {
 	RsCluster  *cl = conn->cluster;
-	size_t		lens[16];
 	const char *key;
 	size_t		keylen;
 	RcCommand  *c;
@@ -1024,15 +1024,7 @@ rc_send(RsConnection *conn, int argc, const char **argv, const size_t *argvlen)
 	int			len;
 	char	   *cmd = NULL;
 
-	if (argvlen == NULL)
-	{
-		int			i;
-
-		Assert(argc <= lengthof(lens));
-		for (i = 0; i < argc; i++)
-			lens[i] = strlen(argv[i]);
-		argvlen = lens;
-	}
+	Assert(argvlen != NULL);
 	rc_command_key(argc, argv, argvlen, &key, &keylen);
 	slot = key ? rs_key_slot(key, keylen) : -1;
 	read = rc_is_read(argv[0]);

@@ -588,17 +588,8 @@ rs_release_connection(RsConnection *conn, void *owner)
 void
 rs_send(RsConnection *conn, int argc, const char **argv, const size_t *argvlen)
 {
-	size_t		lens[8];
+	size_t		lens[16];
 
-	if (conn->cluster != NULL)
-	{
-		rc_send(conn, argc, argv, argvlen);
-		return;
-	}
-	if (conn->ctx == NULL)
-		ereport(ERROR,
-				(errcode(ERRCODE_CONNECTION_FAILURE),
-				 errmsg("connection to Redis server \"%s\" was reset", conn->desc)));
 	if (argvlen == NULL)
 	{
 		int			i;
@@ -608,6 +599,15 @@ rs_send(RsConnection *conn, int argc, const char **argv, const size_t *argvlen)
 			lens[i] = strlen(argv[i]);
 		argvlen = lens;
 	}
+	if (conn->cluster != NULL)
+	{
+		rc_send(conn, argc, argv, argvlen);
+		return;
+	}
+	if (conn->ctx == NULL)
+		ereport(ERROR,
+				(errcode(ERRCODE_CONNECTION_FAILURE),
+				 errmsg("connection to Redis server \"%s\" was reset", conn->desc)));
 	if (redisAppendCommandArgv(conn->ctx, argc, argv, argvlen) != REDIS_OK)
 		ereport(ERROR,
 				(errcode(ERRCODE_OUT_OF_MEMORY),
