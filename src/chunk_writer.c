@@ -99,42 +99,6 @@ rs_is_data_error(int sqlerrcode)
 }
 
 /*
- * rs_short_member_label
- *		"member \"name\"" with at most the member's first 64 bytes, or
- *		"member 0x..." if those are not printable text in the database
- *		encoding; for messages about members of any length.
- */
-static char *
-rs_short_member_label(const char *member, int len)
-{
-	int			clip = len;
-	bool		printable;
-
-	if (len > 64)
-		clip = pg_mbcliplen(member, len, 64);
-	printable = pg_verify_mbstr(GetDatabaseEncoding(), member, len, true);
-	for (int i = 0; printable && i < clip; i++)
-		if ((unsigned char) member[i] < 0x20 || member[i] == 0x7f)
-			printable = false;
-	if (!printable)
-		return psprintf("member 0x%s", rs_hex_bytes(member, len, 64));
-	return psprintf("member \"%.*s%s\"", clip, member, clip < len ? "..." : "");
-}
-
-/* Error context of one member's conversion or write. */
-static void
-rs_worker_member_callback(void *arg)
-{
-	RsMemberContext *mc = (RsMemberContext *) arg;
-	char	   *who = rs_short_member_label(mc->member, mc->len);
-
-	if (mc->rank >= 0)
-		errcontext("%s at rank " INT64_FORMAT " of Redis key \"%s\"", who, mc->rank, mc->key);
-	else
-		errcontext("%s of Redis key \"%s\"", who, mc->key);
-}
-
-/*
  * rs_convert_member
  *		Check member k of the page and parse its scores into row j.
  */
@@ -151,7 +115,8 @@ rs_convert_member(RsWorker *w, ZsetPage *page, char **totals, int k, int64 rank,
 	mc.member = m;
 	mc.len = len;
 	mc.rank = rank;
-	errcb.callback = rs_worker_member_callback;
+	mc.clip = true;
+	errcb.callback = rs_member_error_callback;
 	errcb.arg = &mc;
 	errcb.previous = error_context_stack;
 	error_context_stack = &errcb;
@@ -501,7 +466,8 @@ rs_write_rows_one_by_one(RsWorker *w, RsChunkRows *rows, RsRejects *rej)
 		mc.member = rows->members[i];
 		mc.len = rows->lens[i];
 		mc.rank = rows->ranks[i];
-		errcb.callback = rs_worker_member_callback;
+		mc.clip = true;
+		errcb.callback = rs_member_error_callback;
 		errcb.arg = &mc;
 		errcb.previous = error_context_stack;
 		error_context_stack = &errcb;

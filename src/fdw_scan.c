@@ -1080,6 +1080,7 @@ rs_store_tuple(RsScanState *st, TupleTableSlot *slot, const char *key, ZsetPage 
 	conv.len = len;
 	/* a sharded table's rank is global, not the member's rank in "key" */
 	conv.rank = st->topts.shards > 1 ? -1 : rank;
+	conv.clip = false;
 	errcb.callback = rs_member_error_callback;
 	errcb.arg = &conv;
 	errcb.previous = error_context_stack;

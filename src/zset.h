@@ -60,9 +60,11 @@ typedef struct RsMemberContext
 	const char *member;
 	int			len;
 	int64		rank;			/* -1 if unknown */
+	bool		clip;			/* name at most 64 bytes of the member */
 } RsMemberContext;
 
 extern char *rs_member_label(const char *member, int len);
+extern char *rs_short_member_label(const char *member, int len);
 extern void rs_member_error_callback(void *arg);
 extern void rs_verify_member(const char *key, const char *member, int len,
 							 int64 rank);

@@ -370,16 +370,40 @@ rs_member_label(const char *member, int len)
 }
 
 /*
+ * rs_short_member_label
+ *		"member \"name\"" with at most the member's first 64 bytes, or
+ *		"member 0x..." if those are not printable text in the database
+ *		encoding; for messages about members of any length.
+ */
+char *
+rs_short_member_label(const char *member, int len)
+{
+	int			clip = len;
+	bool		printable;
+
+	if (len > 64)
+		clip = pg_mbcliplen(member, len, 64);
+	printable = pg_verify_mbstr(GetDatabaseEncoding(), member, len, true);
+	for (int i = 0; printable && i < clip; i++)
+		if ((unsigned char) member[i] < 0x20 || member[i] == 0x7f)
+			printable = false;
+	if (!printable)
+		return psprintf("member 0x%s", rs_hex_bytes(member, len, 64));
+	return psprintf("member \"%.*s%s\"", clip, member, clip < len ? "..." : "");
+}
+
+/*
  * rs_member_error_callback
  *		Error context naming the member (as text, or in hex if it is not
- *		valid text), its rank if known, and the key.  arg is an
- *		RsMemberContext.
+ *		valid text; with "clip", its first 64 bytes only: rs_short_member_label),
+ *		its rank if known, and the key.  arg is an RsMemberContext.
  */
 void
 rs_member_error_callback(void *arg)
 {
 	RsMemberContext *mc = (RsMemberContext *) arg;
-	char	   *who = rs_member_label(mc->member, mc->len);
+	char	   *who = mc->clip ? rs_short_member_label(mc->member, mc->len) :
+		rs_member_label(mc->member, mc->len);
 
 	if (mc->rank >= 0)
 		errcontext("%s at rank " INT64_FORMAT " of Redis key \"%s\"", who, mc->rank, mc->key);
