@@ -832,7 +832,11 @@ rs_prepare_run(const RsRunRequest *req, RsRunShared *shared, RsRun *run)
 		char	   *snap = rs_snapshot_key(run, run->run_id);
 		const char *argv[3] = {"EXPIRE", snap, RS_SNAPSHOT_TTL};
 
-		if (zr_integer_command(run->conn, snap, 3, argv) == 0)
+		/* the workers read the recorded name: it must be the derived one */
+		if (strcmp(readkey, snap) != 0)
+			restart_why = psprintf("It records the read key \"%s\", which is not its copy \"%s\".",
+								   readkey, snap);
+		else if (zr_integer_command(run->conn, snap, 3, argv) == 0)
 			restart_why = psprintf("Its snapshot \"%s\" no longer exists in Redis.", snap);
 		else
 			run->read_key = MemoryContextStrdup(cxt, snap);
@@ -1330,6 +1334,10 @@ rs_resume_shards(RsRun *run, int64 members, MemoryContext cxt)
 			char	   *snap = rs_shard_snapshot_key(run->run_id, shard, source);
 			const char *argv[3] = {"EXPIRE", snap, RS_SNAPSHOT_TTL};
 
+			/* the workers read the recorded name: it must be the derived one */
+			if (strcmp(readkey, snap) != 0)
+				return psprintf("Its shard %d records the read key \"%s\", which is not its copy \"%s\".",
+								shard, readkey, snap);
 			if (zr_integer_command(run->conn, snap, 3, argv) == 0)
 				return psprintf("Its snapshot \"%s\" no longer exists in Redis.", snap);
 			sh->read_key = MemoryContextStrdup(cxt, snap);
