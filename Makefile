@@ -15,6 +15,7 @@
 #   make bench-live         only the live-key benchmark (bench/results-live.md)
 #   make bench-scan         only the foreign table's full scan against the C reader
 #   make bench-cluster      a day sharded over a Redis Cluster against one key (bench/results-cluster.md)
+#   make bench-versions     a past day by 0.1 and this tree side by side (bench/results-versions.md)
 
 MODULE_big = redis_sync
 OBJS = \
@@ -104,7 +105,7 @@ all:
 	@echo "pg_config not found: install postgresql-server-dev-15 (make test does), or set PG_CONFIG" >&2; exit 1
 endif
 
-.PHONY: check-redis-port test test-full test-matrix print-tls demo demo-stop bench bench-live bench-scan bench-cluster
+.PHONY: check-redis-port test test-full test-matrix print-tls demo demo-stop bench bench-live bench-scan bench-cluster bench-versions
 test:
 	bash test/run_tests.sh
 test-full:
@@ -121,9 +122,12 @@ bench:
 	bash bench/run_bench.sh
 	bash bench/live_key.sh
 	bash bench/cluster.sh
+	bash bench/versions.sh
 bench-live:
 	bash bench/live_key.sh
 bench-scan:
 	BENCH_ONLY=scan bash bench/run_bench.sh
 bench-cluster:
 	bash bench/cluster.sh
+bench-versions:
+	bash bench/versions.sh

@@ -16,10 +16,12 @@
 # also runs once with no sync going.
 #
 # Then, "pinned": Redis alone on CPU 1, PostgreSQL and the clients on CPU 0
-# (as in production, where Redis has a host of its own), a live run of N
-# members and one of BENCH_LIVE_BIG members (default 5000000; 0 skips it), for
-# the time commands take inside Redis when Redis is not preempted by the
-# sync's own processes on this 2-core machine.  Writes bench/results-live.md.
+# (as in production, where Redis has a host of its own): the same load for
+# BENCH_LIVE_NOSYNC_SECS (default 30) without a sync, for the time Redis's
+# slowest commands take on this machine anyway; then a live run of N members
+# and one of BENCH_LIVE_BIG members (default 5000000; 0 skips it), for the
+# time commands take inside Redis when Redis is not preempted by the sync's
+# own processes on this 2-core machine.  Writes bench/results-live.md.
 set -uo pipefail
 cd "$(dirname "$0")/.."
 . test/lib.sh
@@ -27,6 +29,7 @@ cd "$(dirname "$0")/.."
 N=${BENCH_LIVE_N:-1000000}
 REPS=${BENCH_LIVE_REPS:-3}
 BIG=${BENCH_LIVE_BIG:-5000000}
+NOSYNC_SECS=${BENCH_LIVE_NOSYNC_SECS:-30}
 
 rs_install_packages || exit 1
 rs_build_install || exit 1
@@ -86,21 +89,41 @@ else:
 PY
 }
 
-# slowest: the slowest command in the SLOWLOG ("command microseconds") and
-# the number of commands slower than 1 ms
+# slowest: the slowest command in the SLOWLOG and its microseconds, the
+# number of commands slower than 1 ms, and the slowest command that the sync
+# itself sent (any but the clients' ZINCRBY), its microseconds, and for a copy
+# script, how many members the copy held then ("-" otherwise)
 slowest() {
     "${RCLI[@]}" --no-raw SLOWLOG GET 1000000 | python3 -c '
 import re, sys
 lines = sys.stdin.read().split("\n")
 worst, cmd, n = 0, "-", 0
+sworst, scmd, sat = 0, "-", "-"
 for i, l in enumerate(lines):
     m = re.match(r"^\s*3\) \(integer\) (\d+)$", l)
     c = re.search(r"\"([^\"]+)\"", lines[i + 1]) if m and i + 1 < len(lines) else None
     if c:
         n += 1
-        if int(m.group(1)) > worst:
-            worst, cmd = int(m.group(1)), c.group(1)
-print(cmd, worst, n)'
+        us = int(m.group(1))
+        if us > worst:
+            worst, cmd = us, c.group(1)
+        if c.group(1).upper() != "ZINCRBY" and us > sworst:
+            sworst, scmd, sat = us, c.group(1), "-"
+            # EVAL script 2 source copy score member page ttl had: the 10th
+            # argument is the copy size before the script
+            had = re.search(r"^\s+10\) \"(\d+)\"$", "\n".join(lines[i + 1:i + 12]), re.M)
+            if scmd.upper() == "EVAL" and had:
+                sat = had.group(1)
+print(cmd, worst, n, scmd, sworst, sat)'
+}
+
+# preempted: how many times the kernel has taken Redis's main thread off
+# its core so far (involuntary context switches): each is a wait that a
+# command in progress then takes longer by
+preempted() {
+    local pid
+    pid=$(cat "$WORK/redis.pid")
+    sed -n 's/^nonvoluntary_ctxt_switches:\s*//p' "/proc/$pid/task/$pid/status"
 }
 
 # cmdstats: the mean microseconds per call of the sync's commands since the
@@ -112,10 +135,11 @@ s = {m.group(1): m.group(2) for m in re.finditer(r"cmdstat_(\w+):calls=\d+,usec=
 print(" ".join(s.get(c, "-") for c in ("eval", "zrange", "zmscore")))'
 }
 
-# one_run MODE DAY LOADKEY: a first sync of DAY with the load on LOADKEY;
-# appends a line to $RESULTS
+# one_run MODE DAY LOADKEY: a first sync of DAY with the load on LOADKEY
+# (DAY "-": no sync, the load alone for NOSYNC_SECS); appends a line to
+# $RESULTS
 one_run() {
-    local mode=$1 day=$2 loadkey=$3 clients=() start secs status p50 p99 mx cmd us n ev zr zm
+    local mode=$1 day=$2 loadkey=$3 clients=() start secs status p50 p99 mx cmd us n scmd sus sat ev zr zm cs0
     "${PSQL[@]}" -c "TRUNCATE member, daily_click_count"
     "${RCLI[@]}" SLOWLOG RESET >/dev/null
     "${RCLI[@]}" CONFIG RESETSTAT >/dev/null
@@ -126,17 +150,28 @@ one_run() {
     done
     side_rounds "$WORK/side" &
     local side=$!
+    # pinned: the side client (and what it starts) stays off Redis's core
+    [ -n "$PIN_CLIENTS" ] && taskset -p -c 0 "$side" >/dev/null
+    cs0=$(preempted)
     start=$(date +%s.%N)
-    status=$("${PSQL[@]}" -c "SELECT status FROM redis_sync.sync_run('live', '$day', resume => false)")
+    if [ "$day" = - ]; then
+        # the same load without a sync: what Redis's slowest commands take
+        # on this machine anyway
+        sleep "$NOSYNC_SECS"
+        status=-
+    else
+        status=$("${PSQL[@]}" -c "SELECT status FROM redis_sync.sync_run('live', '$day', resume => false)")
+    fi
     secs=$(echo "$(date +%s.%N) - $start" | bc)
     kill "${clients[@]}" 2>/dev/null
     kill "$side"; pkill -P "$side" redis-benchmark; wait "$side" 2>/dev/null
     wait "${clients[@]}" 2>/dev/null
     read -r p50 p99 mx < <(side_summary "$WORK/side")
-    read -r cmd us n < <(slowest)
+    read -r cmd us n scmd sus sat < <(slowest)
     read -r ev zr zm < <(cmdstats)
-    printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$mode" "$secs" "$status" "${p50:--}" "${p99:--}" \
-        "${mx:--}" "${cmd:--}" "${us:-0}" "${n:-0}" "$ev" "$zr" "$zm" >>"$RESULTS"
+    printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$mode" "$secs" "$status" "${p50:--}" "${p99:--}" \
+        "${mx:--}" "${cmd:--}" "${us:-0}" "${n:-0}" "${scmd:--}" "${sus:-0}" "${sat:--}" "$ev" "$zr" "$zm" \
+        "$(( $(preempted) - cs0 ))" >>"$RESULTS"
 }
 
 # load_set KEY FROM COUNT [TOTALS]: COUNT members from number FROM on, and
@@ -160,7 +195,7 @@ side=$!
 sleep 10
 kill "$side"; pkill -P "$side" redis-benchmark; wait "$side" 2>/dev/null
 read -r p50 p99 mx < <(side_summary "$WORK/side")
-printf 'idle\t-\t-\t%s\t%s\t%s\t-\t-\t-\t-\t-\t-\n' "$p50" "$p99" "$mx" >>"$RESULTS"
+printf 'idle\t-\t-\t%s\t%s\t%s\t-\t-\t-\t-\t-\t-\t-\t-\t-\t-\n' "$p50" "$p99" "$mx" >>"$RESULTS"
 
 for ((r = 1; r <= REPS; r++)); do
     for mode in stable live; do
@@ -186,6 +221,7 @@ if [ "$(nproc)" -ge 2 ] && command -v taskset >/dev/null; then
     PIN_CLIENTS="taskset -c 0"
     "${RCLI[@]}" DEL "clicks:daily:$TODAY" bench:side >/dev/null
     "${RCLI[@]}" COPY bench:day "clicks:daily:$TODAY" >/dev/null
+    one_run "pinned, load without a sync" - "clicks:daily:$TODAY"
     one_run "pinned live" "$TODAY" "clicks:daily:$TODAY"
     if [ "$BIG" -gt 0 ]; then
         "${RCLI[@]}" DEL "clicks:daily:$TODAY" bench:side bench:noise >/dev/null
@@ -202,10 +238,10 @@ rows = [l.rstrip('\n').split('\t') for l in open(sys.argv[1])]
 n = int(sys.argv[2])
 print('# Live key: a sync of today\'s key against the same day once it is over\n')
 print('{:,} members, default job settings (10 partitions, 4 workers, chunks of 1,000). Every run has two clients incrementing random members as fast as they can (`redis-benchmark -P 4`): of today\'s key in the live runs, of another key of the same size in the stable runs.'.format(n))
-print('Side client: one connection sending ZINCRBY one at a time (ms). Slowest: the slowest command in Redis\'s SLOWLOG during the run (microseconds), and how many took over 1 ms. EVAL (the copy\'s steps), ZRANGE and ZMSCORE: mean µs per call inside Redis (INFO commandstats).')
+print('Side client: one connection sending ZINCRBY one at a time (ms). Slowest: the slowest command in Redis\'s SLOWLOG during the run (microseconds), and how many took over 1 ms; then the slowest command that the sync itself sent (the clients\' ZINCRBY left out), and for a copy script, how many members the copy held when it ran. EVAL (the copy\'s steps), ZRANGE and ZMSCORE: mean µs per call inside Redis (INFO commandstats). Preempted: how many times the kernel took Redis\'s main thread off its core during the run (involuntary context switches); a command in progress then waits.')
 print('Pinned: Redis alone on CPU 1, PostgreSQL and the clients on CPU 0.\n')
-print('| run | seconds | status | side p50 | side p99 | side max | slowest command | its µs | commands > 1 ms | EVAL µs | ZRANGE µs | ZMSCORE µs |')
-print('|---|---|---|---|---|---|---|---|---|---|---|---|')
+print('| run | seconds | status | side p50 | side p99 | side max | slowest command | its µs | commands > 1 ms | slowest sync command | its µs | copy size then | EVAL µs | ZRANGE µs | ZMSCORE µs | preempted |')
+print('|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|')
 for r in rows:
     if r[1] != '-':
         r[1] = '{:.2f}'.format(float(r[1]))

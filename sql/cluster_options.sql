@@ -28,6 +28,8 @@ CREATE SERVER rc_bad FOREIGN DATA WRAPPER redis_zset OPTIONS (cluster 'on', node
 CREATE SERVER rc_bad FOREIGN DATA WRAPPER redis_zset OPTIONS (cluster 'on', nodes '127.0.0.1:7001,127.0.0.1:70000');
 CREATE SERVER rc_bad FOREIGN DATA WRAPPER redis_zset OPTIONS (cluster 'on', nodes '127.0.0.1:7001,');
 CREATE SERVER rc_bad FOREIGN DATA WRAPPER redis_zset OPTIONS (cluster 'on', nodes 'h:7001x');
+-- credentials in a seed list are refused, and not echoed
+CREATE SERVER rc_bad FOREIGN DATA WRAPPER redis_zset OPTIONS (cluster 'on', nodes 'h1:7001,admin:s3cret@h2:7002');
 -- combinations: nodes without cluster 'on', a database other than 0
 CREATE SERVER rc_bad FOREIGN DATA WRAPPER redis_zset OPTIONS (nodes '127.0.0.1:7001');
 CREATE SERVER rc_bad FOREIGN DATA WRAPPER redis_zset OPTIONS (cluster 'off', nodes '127.0.0.1:7001');
@@ -80,6 +82,7 @@ CREATE SERVER rs_bad FOREIGN DATA WRAPPER redis_zset OPTIONS (sentinels '', sent
 CREATE SERVER rs_bad FOREIGN DATA WRAPPER redis_zset OPTIONS (sentinels '127.0.0.1', sentinel_master 'm');
 CREATE SERVER rs_bad FOREIGN DATA WRAPPER redis_zset OPTIONS (sentinels '127.0.0.1:26379,h:0', sentinel_master 'm');
 CREATE SERVER rs_bad FOREIGN DATA WRAPPER redis_zset OPTIONS (sentinels '127.0.0.1:26379', sentinel_master '');
+CREATE SERVER rs_bad FOREIGN DATA WRAPPER redis_zset OPTIONS (sentinels 'h1,admin:s3cret@h2', sentinel_master 'm');
 -- sentinels and sentinel_master go together, and not with cluster 'on'
 CREATE SERVER rs_bad FOREIGN DATA WRAPPER redis_zset OPTIONS (sentinels '127.0.0.1:26379');
 CREATE SERVER rs_bad FOREIGN DATA WRAPPER redis_zset OPTIONS (sentinel_master 'm');

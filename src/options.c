@@ -251,15 +251,32 @@ redis_zset_validator(PG_FUNCTION_ARGS)
 /*
  * rs_check_nodes
  *		Check a list of seeds or sentinels, "host:port" separated by commas:
- *		each with a host and a port from 1 to 65535.
+ *		each with a host and a port from 1 to 65535, and no "@" (credentials,
+ *		which the error must not echo either).
  */
 static void
 rs_check_nodes(const RsOption *opt, const char *value)
 {
-	char	   *copy = pstrdup(value);
-	char	   *item = copy;
+	char	   *copy;
+	char	   *item;
 	int			n = 0;
 
+	/*
+	 * "user:password@host:port" would put a password where every role can
+	 * read it (pg_foreign_server); checked first, so that no other error
+	 * echoes it either.
+	 */
+	if (strchr(value, '@') != NULL)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("invalid value for option \"%s\"", opt->name),
+				 errdetail("The value holds \"@\": a server's options are readable by every role, so they must not hold a user name or password."),
+				 strcmp(opt->name, "sentinels") == 0
+				 ? errhint("Give the sentinels as host:port, and their user and password as the options sentinel_user and sentinel_password of a user mapping.")
+				 : errhint("Give the nodes as host:port, and the user and password as the options user and password of a user mapping.")));
+
+	copy = pstrdup(value);
+	item = copy;
 	for (;;)
 	{
 		char	   *comma = strchr(item, ',');

@@ -13,7 +13,8 @@
 #      gives up on a script that Redis then runs all the same, and sends it
 #      again on a new connection; the copy must count the members that the
 #      first one added (counted from ZADD's reply, they were lost, and the
-#      run failed with "lost members" though nothing was lost).
+#      run failed with "lost members" though nothing was lost);
+#   4. a read_key edited by hand in a failed run is not read on resume.
 use strict;
 use warnings;
 
@@ -91,8 +92,8 @@ my ($ret, $o, $e) = $node->psql('postgres',
 my ($evals) = $redis->cli('INFO', 'commandstats') =~ /cmdstat_eval:calls=(\d+)/;
 $bench->kill_kill;
 is($o, 'succeeded', 'hot leader: the run succeeded') or diag($e);
-# 5,001 members: ten pages of 500 and a short one with the leader
-is($evals, 11, 'hot leader: the copy took one script per page, none after the end');
+# 5,001 members: 25 pages of 200 and a short one with the leader
+is($evals, 26, 'hot leader: the copy took one script per page, none after the end');
 is($node->safe_psql('postgres',
 	"SELECT count(*) FROM daily_click_count WHERE click_date = '$today' "
 	  . "AND (name = 'zz-leader' AND click_count > 10000 "
@@ -124,5 +125,34 @@ like(slurp_file($node->logfile), qr/run $run3: copying Redis key "\Q$key\E": .*r
 	'stall: the coordinator sent a copy script again');
 expect_tables_match($node, $key, $today, 'stall mid-copy');
 $node->safe_psql('postgres', "ALTER SERVER redis OPTIONS (SET command_timeout '10000')");
+
+# 4. A failed run whose copy is complete is resumed from its copy, by the
+# read_key recorded in the run.  A read_key edited by hand (a key the run did
+# not make) is not read: sync_run starts a new run, which copies the day
+# again.  The bad member sorts last, in the partition recorded only once the
+# copy is complete, so the run fails after its copy is whole.
+$redis->cli('DEL', $key);
+load_day($redis, $today, 3000, 4);
+$redis->cli('ZADD', $key, '1000000.5', 'bad');
+$redis->cli('ZADD', 'clicks:total', '1', 'bad');
+$node->psql('postgres', "SELECT status FROM redis_sync.sync_run('clicks', '$today', resume => false)");
+my $run4 = $node->safe_psql('postgres', "SELECT max(run_id) FROM redis_sync.run");
+is($node->safe_psql('postgres',
+	"SELECT status || ' ' || members FROM redis_sync.run WHERE run_id = $run4"),
+	'failed 3001', 'edited read_key: the run failed after its copy was complete');
+$redis->cli('ZADD', 'clicks:elsewhere', '7', 'intruder');
+$node->safe_psql('postgres',
+	"UPDATE redis_sync.run SET read_key = 'clicks:elsewhere' WHERE run_id = $run4");
+$redis->cli('ZREM', $key, 'bad');
+is($node->safe_psql('postgres', "SELECT status FROM redis_sync.sync_run('clicks', '$today')"),
+	'succeeded', 'edited read_key: the next sync_run succeeded');
+cmp_ok($node->safe_psql('postgres', "SELECT max(run_id) FROM redis_sync.run"), '>', $run4,
+	'edited read_key: it started a new run rather than resume from the edited key');
+is($node->safe_psql('postgres', "SELECT count(*) FROM daily_click_count WHERE name = 'intruder'"),
+	'0', 'edited read_key: nothing was read from the edited key');
+$node->safe_psql('postgres', "DELETE FROM daily_click_count WHERE click_date = '$today' "
+	  . "AND substr(name, 6)::int > 3000");
+expect_tables_match($node, $key, $today, 'after an edited read_key');
+is($redis->cli('EXISTS', 'clicks:elsewhere'), '1', 'edited read_key: the edited key was not dropped');
 
 done_testing();
