@@ -21,7 +21,10 @@
 # slowest commands take on this machine anyway; then a live run of N members
 # and one of BENCH_LIVE_BIG members (default 5000000; 0 skips it), for the
 # time commands take inside Redis when Redis is not preempted by the sync's
-# own processes on this 2-core machine.  Writes bench/results-live.md.
+# own processes on this 2-core machine; and at BENCH_LIVE_BIG, the copy's
+# script alone under the same load (bench/copy_only.py sends it as the
+# coordinator does), with no PostgreSQL work on the machine.  Writes
+# bench/results-live.md.
 set -uo pipefail
 cd "$(dirname "$0")/.."
 . test/lib.sh
@@ -51,6 +54,7 @@ CREATE TABLE member (name text PRIMARY KEY, click_count bigint NOT NULL);
 CREATE TABLE daily_click_count (name text NOT NULL, click_date date NOT NULL,
                                 click_count bigint NOT NULL, PRIMARY KEY (name, click_date));
 SELECT redis_sync.create_job('live', 'redis', 'clicks:daily:%Y-%m-%d', 'clicks:total');
+CREATE FOREIGN TABLE start_ft (member text, score bigint) SERVER redis OPTIONS (key 'bench:start');
 SQL
 TODAY=$("${PSQL[@]}" -c "SELECT (now() AT TIME ZONE current_setting('TimeZone'))::date")
 YESTERDAY=$("${PSQL[@]}" -c "SELECT '$TODAY'::date - 1")
@@ -112,7 +116,7 @@ for i, l in enumerate(lines):
             # EVAL script 2 source copy score member page ttl had: the 10th
             # argument is the copy size before the script
             had = re.search(r"^\s+10\) \"(\d+)\"$", "\n".join(lines[i + 1:i + 12]), re.M)
-            if scmd.upper() == "EVAL" and had:
+            if scmd.upper() in ("EVAL", "EVALSHA") and had:
                 sat = had.group(1)
 print(cmd, worst, n, scmd, sworst, sat)'
 }
@@ -126,21 +130,31 @@ preempted() {
     sed -n 's/^nonvoluntary_ctxt_switches:\s*//p' "/proc/$pid/task/$pid/status"
 }
 
+# stolen: milliseconds that the hypervisor has taken from CPU 1 (Redis's core
+# when pinned) so far: steal time of /proc/stat, in ticks of 10 ms
+stolen() {
+    awk '$1 == "cpu1" { print $9 * 10 }' /proc/stat
+}
+
 # cmdstats: the mean microseconds per call of the sync's commands since the
 # last CONFIG RESETSTAT ("EVAL ZRANGE ZMSCORE", "-" for none)
 cmdstats() {
     "${RCLI[@]}" INFO commandstats | python3 -c '
 import re, sys
 s = {m.group(1): m.group(2) for m in re.finditer(r"cmdstat_(\w+):calls=\d+,usec=\d+,usec_per_call=([\d.]+)", sys.stdin.read())}
+s.setdefault("eval", s.get("evalsha", "-"))
 print(" ".join(s.get(c, "-") for c in ("eval", "zrange", "zmscore")))'
 }
 
 # one_run MODE DAY LOADKEY: a first sync of DAY with the load on LOADKEY
-# (DAY "-": no sync, the load alone for NOSYNC_SECS); appends a line to
+# (DAY "-": no sync, the load alone for NOSYNC_SECS; DAY "copy": no sync,
+# bench/copy_only.py copies LOADKEY as a live run would); appends a line to
 # $RESULTS
 one_run() {
-    local mode=$1 day=$2 loadkey=$3 clients=() start secs status p50 p99 mx cmd us n scmd sus sat ev zr zm cs0
+    local mode=$1 day=$2 loadkey=$3 clients=() start secs status p50 p99 mx cmd us n scmd sus sat ev zr zm cs0 st0
     "${PSQL[@]}" -c "TRUNCATE member, daily_click_count"
+    # the day as the run starts, to check every member of it afterwards
+    [ "$day" != - ] && [ "$day" != copy ] && "${RCLI[@]}" COPY "clicks:daily:$day" bench:start REPLACE >/dev/null
     "${RCLI[@]}" SLOWLOG RESET >/dev/null
     "${RCLI[@]}" CONFIG RESETSTAT >/dev/null
     for c in 1 2; do
@@ -153,12 +167,17 @@ one_run() {
     # pinned: the side client (and what it starts) stays off Redis's core
     [ -n "$PIN_CLIENTS" ] && taskset -p -c 0 "$side" >/dev/null
     cs0=$(preempted)
+    st0=$(stolen)
     start=$(date +%s.%N)
     if [ "$day" = - ]; then
         # the same load without a sync: what Redis's slowest commands take
         # on this machine anyway
         sleep "$NOSYNC_SECS"
         status=-
+    elif [ "$day" = copy ]; then
+        # the copy's script alone, as the coordinator sends it, without
+        # PostgreSQL: what its own work costs inside Redis
+        status=$($PIN_CLIENTS python3 bench/copy_only.py "$REDIS_PORT" "$loadkey" bench:copy_only | awk '{ print "copied " $2 }')
     else
         status=$("${PSQL[@]}" -c "SELECT status FROM redis_sync.sync_run('live', '$day', resume => false)")
     fi
@@ -169,9 +188,17 @@ one_run() {
     read -r p50 p99 mx < <(side_summary "$WORK/side")
     read -r cmd us n scmd sus sat < <(slowest)
     read -r ev zr zm < <(cmdstats)
-    printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$mode" "$secs" "$status" "${p50:--}" "${p99:--}" \
-        "${mx:--}" "${cmd:--}" "${us:-0}" "${n:-0}" "${scmd:--}" "${sus:-0}" "${sat:--}" "$ev" "$zr" "$zm" \
-        "$(( $(preempted) - cs0 ))" >>"$RESULTS"
+    # members present at the start without a row, or with an older count
+    local lost=-
+    if [ "$day" != - ] && [ "$day" != copy ]; then
+        lost=$("${PSQL[@]}" -c "SELECT count(*) FROM start_ft b
+            LEFT JOIN daily_click_count d ON d.name = b.member AND d.click_date = '$day'
+            WHERE d.click_count IS NULL OR d.click_count < b.score")
+        "${RCLI[@]}" UNLINK bench:start >/dev/null
+    fi
+    printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$mode" "$secs" "$status" "${p50:--}" "${p99:--}" \
+        "${mx:--}" "${cmd:--}" "${us:-0}" "${n:-0}" "${scmd:--}" "${sus:-0}" "${sat:--}" "$ev" "$zr" "$zm" "$lost" \
+        "$(( $(preempted) - cs0 ))" "$(( $(stolen) - st0 ))" >>"$RESULTS"
 }
 
 # load_set KEY FROM COUNT [TOTALS]: COUNT members from number FROM on, and
@@ -195,7 +222,7 @@ side=$!
 sleep 10
 kill "$side"; pkill -P "$side" redis-benchmark; wait "$side" 2>/dev/null
 read -r p50 p99 mx < <(side_summary "$WORK/side")
-printf 'idle\t-\t-\t%s\t%s\t%s\t-\t-\t-\t-\t-\t-\t-\t-\t-\t-\n' "$p50" "$p99" "$mx" >>"$RESULTS"
+printf 'idle\t-\t-\t%s\t%s\t%s\t-\t-\t-\t-\t-\t-\t-\t-\t-\t-\t-\t-\n' "$p50" "$p99" "$mx" >>"$RESULTS"
 
 for ((r = 1; r <= REPS; r++)); do
     for mode in stable live; do
@@ -228,6 +255,7 @@ if [ "$(nproc)" -ge 2 ] && command -v taskset >/dev/null; then
         load_set "clicks:daily:$TODAY" 0 "$BIG" $((BIG > N ? 1 : 0))
         N_SAVED=$N; N=$BIG
         one_run "pinned live, $BIG" "$TODAY" "clicks:daily:$TODAY"
+        one_run "pinned copy script only, $BIG" copy "clicks:daily:$TODAY"
         N=$N_SAVED
     fi
 fi
@@ -238,10 +266,10 @@ rows = [l.rstrip('\n').split('\t') for l in open(sys.argv[1])]
 n = int(sys.argv[2])
 print('# Live key: a sync of today\'s key against the same day once it is over\n')
 print('{:,} members, default job settings (10 partitions, 4 workers, chunks of 1,000). Every run has two clients incrementing random members as fast as they can (`redis-benchmark -P 4`): of today\'s key in the live runs, of another key of the same size in the stable runs.'.format(n))
-print('Side client: one connection sending ZINCRBY one at a time (ms). Slowest: the slowest command in Redis\'s SLOWLOG during the run (microseconds), and how many took over 1 ms; then the slowest command that the sync itself sent (the clients\' ZINCRBY left out), and for a copy script, how many members the copy held when it ran. EVAL (the copy\'s steps), ZRANGE and ZMSCORE: mean µs per call inside Redis (INFO commandstats). Preempted: how many times the kernel took Redis\'s main thread off its core during the run (involuntary context switches); a command in progress then waits.')
+print('Side client: one connection sending ZINCRBY one at a time (ms). Slowest: the slowest command in Redis\'s SLOWLOG during the run (microseconds), and how many took over 1 ms; then the slowest command that the sync itself sent (the clients\' ZINCRBY left out), and for a copy script, how many members the copy held when it ran. EVAL (the copy\'s steps), ZRANGE and ZMSCORE: mean µs per call inside Redis (INFO commandstats). Not written or older: members present when the run started (a copy of the key taken just before) without a row of the day afterwards, or with a count below their score at the start; must be 0. Preempted: how many times the kernel took Redis\'s main thread off its core during the run (involuntary context switches), and how many ms the hypervisor took from CPU 1 (steal time; Redis\'s core in the pinned runs); a command in progress then waits.')
 print('Pinned: Redis alone on CPU 1, PostgreSQL and the clients on CPU 0.\n')
-print('| run | seconds | status | side p50 | side p99 | side max | slowest command | its µs | commands > 1 ms | slowest sync command | its µs | copy size then | EVAL µs | ZRANGE µs | ZMSCORE µs | preempted |')
-print('|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|')
+print('| run | seconds | status | side p50 | side p99 | side max | slowest command | its µs | commands > 1 ms | slowest sync command | its µs | copy size then | EVAL µs | ZRANGE µs | ZMSCORE µs | not written or older | preempted | stolen ms |')
+print('|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|')
 for r in rows:
     if r[1] != '-':
         r[1] = '{:.2f}'.format(float(r[1]))

@@ -11,7 +11,8 @@
 # 1000000), 5N totals.  First sync: the day has no rows, every member row
 # exists with an old total (a CHECKPOINT before, not timed).  Re-sync: the
 # same day again, right after.  Every run is verified (counts and sums equal
-# Redis's).  Writes bench/results-versions.md.
+# Redis's).  Then BENCH_VERSIONS_RESYNC_PAIRS (default 10) more re-syncs of
+# each build, alternating.  Writes bench/results-versions.md.
 set -uo pipefail
 cd "$(dirname "$0")/.."
 . test/lib.sh
@@ -19,6 +20,7 @@ cd "$(dirname "$0")/.."
 BASE=${BENCH_BASE:-$(git rev-parse 'f1a0da6^')}
 N=${BENCH_VERSIONS_N:-1000000}
 REPS=${BENCH_VERSIONS_REPS:-5}
+PAIRS=${BENCH_VERSIONS_RESYNC_PAIRS:-10}
 DAY=2026-11-21
 
 rs_install_packages || exit 1
@@ -139,10 +141,21 @@ for ((r = 1; r <= REPS; r++)); do
     done
 done
 
-python3 - "$RAW" "$N" "$BASE" "$BASE_VERSION" "$(git rev-parse --short HEAD)" "$HEAD_VERSION" "$REPS" \
+# Then PAIRS more re-syncs of each build, alternating, back to back: a
+# re-sync takes a few seconds, so many pairs fit where a first sync fits one,
+# and a difference of a few percent needs many.
+for ((p = 1; p <= PAIRS; p++)); do
+    if (( p % 2 )); then order="base head"; else order="head base"; fi
+    for v in $order; do
+        resync=$(timed_sync "$v")
+        printf 'p%s\t%s\tresync_pair\t%s\t%s\n' "$p" "$v" "$resync" "$(verify "$v")" >>"$RAW"
+    done
+done
+
+python3 - "$RAW" "$N" "$BASE" "$BASE_VERSION" "$(git rev-parse --short HEAD)" "$HEAD_VERSION" "$REPS" "$PAIRS" \
     >bench/results-versions.md <<'PY'
 import sys, statistics, datetime, platform
-raw, n, base, bver, head, hver, reps = sys.argv[1:8]
+raw, n, base, bver, head, hver, reps, pairs = sys.argv[1:9]
 rows = [l.rstrip('\n').split('\t') for l in open(raw)]
 print('# A past day by two builds side by side: first sync and re-sync\n')
 print('Generated on {} UTC by `make bench-versions` (bench/versions.sh).'.format(
@@ -177,5 +190,23 @@ for sc in ('first', 'resync'):
         h = [r for r in rows if r[0] == str(i) and r[1] == 'head' and r[2] == sc and r[4] == 'ok']
         cells.append('{:.3f}'.format(float(h[0][3]) / float(b[0][3])) if b and h else '-')
     print('| {} | {} |'.format(sc, ' | '.join(cells)))
+pr = [r for r in rows if r[2] == 'resync_pair']
+if pr:
+    print('\n{} more re-syncs of each build, alternating, back to back (the day unchanged since the last first sync):\n'.format(pairs))
+    ratios = []
+    for i in range(1, int(pairs) + 1):
+        b = [float(r[3]) for r in pr if r[0] == 'p%d' % i and r[1] == 'base' and r[4] == 'ok']
+        h = [float(r[3]) for r in pr if r[0] == 'p%d' % i and r[1] == 'head' and r[4] == 'ok']
+        if b and h:
+            ratios.append(h[0] / b[0])
+    for v in ('base', 'head'):
+        xs = [float(r[3]) for r in pr if r[1] == v and r[4] == 'ok']
+        bad = len([r for r in pr if r[1] == v and r[4] != 'ok'])
+        print('- {}: median {:.3f} s, from {:.3f} to {:.3f} s ({} verified{})'.format(
+            v, statistics.median(xs), min(xs), max(xs), len(xs), ', {} not'.format(bad) if bad else ''))
+    hb = statistics.median([float(r[3]) for r in pr if r[1] == 'head' and r[4] == 'ok']) / \
+        statistics.median([float(r[3]) for r in pr if r[1] == 'base' and r[4] == 'ok'])
+    print('- head / base: {:.3f} (medians); per pair, median {:.3f}, from {:.3f} to {:.3f}'.format(
+        hb, statistics.median(ratios), min(ratios), max(ratios)))
 PY
 cat bench/results-versions.md
