@@ -830,14 +830,14 @@ rs_prepare_run(const RsRunRequest *req, RsRunShared *shared, RsRun *run)
 		 * cannot be finished: start a new one.
 		 */
 		char	   *snap = rs_snapshot_key(run, run->run_id);
-		const char *argv[3] = {"EXPIRE", snap, RS_SNAPSHOT_TTL};
 
 		/* the workers read the recorded name: it must be the derived one */
 		if (strcmp(readkey, snap) != 0)
 			restart_why = psprintf("It records the read key \"%s\", which is not its copy \"%s\".",
 								   readkey, snap);
-		else if (zr_integer_command(run->conn, snap, 3, argv) == 0)
-			restart_why = psprintf("Its snapshot \"%s\" no longer exists in Redis.", snap);
+		else if (!zr_copy_refresh(run->conn, snap, members, RS_SNAPSHOT_TTL))
+			restart_why = psprintf("Its snapshot \"%s\" no longer holds its " INT64_FORMAT " members in Redis.",
+								   snap, members);
 		else
 			run->read_key = MemoryContextStrdup(cxt, snap);
 	}
@@ -1332,14 +1332,14 @@ rs_resume_shards(RsRun *run, int64 members, MemoryContext cxt)
 		if (strcmp(readkey, source) != 0)
 		{
 			char	   *snap = rs_shard_snapshot_key(run->run_id, shard, source);
-			const char *argv[3] = {"EXPIRE", snap, RS_SNAPSHOT_TTL};
 
 			/* the workers read the recorded name: it must be the derived one */
 			if (strcmp(readkey, snap) != 0)
 				return psprintf("Its shard %d records the read key \"%s\", which is not its copy \"%s\".",
 								shard, readkey, snap);
-			if (zr_integer_command(run->conn, snap, 3, argv) == 0)
-				return psprintf("Its snapshot \"%s\" no longer exists in Redis.", snap);
+			if (!zr_copy_refresh(run->conn, snap, count, RS_SNAPSHOT_TTL))
+				return psprintf("Its snapshot \"%s\" no longer holds its " INT64_FORMAT " members in Redis.",
+								snap, count);
 			sh->read_key = MemoryContextStrdup(cxt, snap);
 		}
 		else
@@ -1726,12 +1726,7 @@ rs_drop_snapshots(RsRun *run, List *keys)
 		rs_begin_xact("redis_sync: dropping snapshots");
 		run->conn = rs_get_connection(run->server, run->user);
 		foreach(lc, keys)
-		{
-			char	   *snap = lfirst(lc);
-			const char *argv[2] = {"UNLINK", snap};
-
-			(void) zr_integer_command(run->conn, snap, 2, argv);
-		}
+			zr_copy_drop(run->conn, (char *) lfirst(lc));
 		rs_commit_xact();
 	}
 	PG_CATCH();

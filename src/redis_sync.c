@@ -30,6 +30,7 @@ int			rs_max_workers = 16;
 int			rs_max_workers_per_role = -1;
 int			rs_max_runs = 4;
 int			rs_max_runs_per_role = -1;
+int			rs_copy_key_members = 1000000;
 static char *rs_run_retention_text = NULL;
 
 /* redis_sync.worker_wal_compression; lz4 by default where the server has it. */
@@ -135,6 +136,12 @@ _PG_init(void)
 							"-1 means half of redis_sync.max_runs, rounded up.",
 							&rs_max_runs_per_role, -1, -1, 1024,
 							PGC_SIGHUP, 0, NULL, NULL, NULL);
+	DefineCustomIntVariable("redis_sync.copy_key_members",
+							"Members in one key of the copy of a live day.",
+							"A larger copy spreads over several keys of this many members each. "
+							"Set at server start only, so that every run and worker agrees on it.",
+							&rs_copy_key_members, 1000000, 1000, 100000000,
+							PGC_POSTMASTER, GUC_NOT_IN_SAMPLE, NULL, NULL, NULL);
 	DefineCustomStringVariable("redis_sync.run_retention",
 							   "How long the scheduler keeps finished runs in redis_sync.run.",
 							   "An interval; 0 keeps them forever.",

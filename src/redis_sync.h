@@ -23,6 +23,7 @@ extern int	rs_max_workers;
 extern int	rs_max_workers_per_role;
 extern int	rs_max_runs;
 extern int	rs_max_runs_per_role;
+extern int	rs_copy_key_members;	/* members in one key of a copy (zset_snapshot.c) */
 /* wal_compression for sync workers (redis_sync.worker_wal_compression), or NULL */
 extern const char *rs_wal_compression_name(void);
 

@@ -100,6 +100,8 @@ static bool rs_read_segment(RsWorker *w, int64 first, RsSegment *seg);
 static void rs_sync_ranks(RsWorker *w, int64 first, int64 last);
 static int	rs_segment_cmp(const void *a, const void *b, void *arg);
 static int64 rs_chunk_next(RsWorker *w, int64 offset);
+static const char *rs_chunk_key(RsWorker *w, int64 offset, int64 *local);
+static void rs_receive_chunk_range(RsWorker *w, int64 offset, ZsetPage *page);
 static void rs_send_chunk_range(RsWorker *w, int64 offset);
 static void rs_read_ahead(RsWorker *w, ZsetPage *page, int64 offset, MemoryContext cxt);
 static void rs_send_shard_checks(RsWorker *w, ZsetPage *page);
@@ -222,7 +224,8 @@ rs_worker_setup(RsWorker *w)
 	w->job = rs_lookup_job_by_id(w->req.job_id);
 
 	values[0] = Int64GetDatum(w->req.run_id);
-	rs_spi_exec("SELECT run_date, read_key, shards FROM redis_sync.run WHERE run_id = $1",
+	rs_spi_exec("SELECT run_date, read_key, shards, read_key IS DISTINCT FROM source_key "
+				"FROM redis_sync.run WHERE run_id = $1",
 				1, argtypes, values, NULL, SPI_OK_SELECT);
 	if (SPI_processed != 1)
 		ereport(ERROR,
@@ -234,6 +237,7 @@ rs_worker_setup(RsWorker *w)
 	{
 		w->nshards = 1;
 		w->read_key = MemoryContextStrdup(cxt, TextDatumGetCString(rs_spi_getdatum(0, 2, &isnull)));
+		w->reads_copy = DatumGetBool(rs_spi_getdatum(0, 4, &isnull));
 		w->total_key = w->job->total_key;
 	}
 	else
@@ -435,7 +439,8 @@ rs_claim_partition(RsWorker *w)
 			{
 				/* the key the coordinator recorded for the shard: the key or its copy */
 				values[1] = Int32GetDatum(w->shard);
-				rs_spi_exec("SELECT read_key FROM redis_sync.run_shard WHERE run_id = $1 AND shard = $2",
+				rs_spi_exec("SELECT read_key, read_key <> source_key FROM redis_sync.run_shard "
+							"WHERE run_id = $1 AND shard = $2",
 							2, argtypes, values, NULL, SPI_OK_SELECT);
 				if (SPI_processed != 1 || w->shard < 0 || w->shard >= w->nshards)
 					elog(ERROR, "shard %d of run " INT64_FORMAT " is not recorded",
@@ -445,6 +450,8 @@ rs_claim_partition(RsWorker *w)
 				if (w->total_key != NULL)
 					pfree(w->total_key);
 				w->read_key = MemoryContextStrdup(cxt, TextDatumGetCString(rs_spi_getdatum(0, 1, &isnull)));
+				w->reads_copy = DatumGetBool(rs_spi_getdatum(0, 2, &isnull));
+				w->part_no = -1;
 				w->total_key = w->job->total_key == NULL ? NULL :
 					MemoryContextStrdup(cxt, rs_shard_total_key(w->job->total_key, w->nshards, w->shard));
 			}
@@ -657,7 +664,7 @@ rs_read_segment(RsWorker *w, int64 first, RsSegment *seg)
 		char	  **totals = NULL;
 
 		CHECK_FOR_INTERRUPTS();
-		zr_receive_range(w->conn, w->read_key, offset, &page);
+		rs_receive_chunk_range(w, offset, &page);
 		if (w->job->total_key != NULL && page.n > 0)
 			zr_send_mscore(w->conn, w->total_key, page.n, page.members, page.member_lens);
 		rs_send_shard_checks(w, &page);
@@ -686,7 +693,7 @@ rs_read_segment(RsWorker *w, int64 first, RsSegment *seg)
 		{
 			/* Too large: drain the ZRANGE in flight and give up. */
 			if (next <= w->range_end)
-				zr_receive_range(w->conn, w->read_key, next, &page);
+				rs_receive_chunk_range(w, next, &page);
 			return false;
 		}
 		offset = next;
@@ -750,18 +757,69 @@ rs_sync_ranks(RsWorker *w, int64 first, int64 last)
 	}
 }
 
-/* The offset that follows the chunk starting at "offset". */
+/*
+ * The offset that follows the chunk starting at "offset": a chunk ends at
+ * the end of the range being read, and in a copy, at the end of the copy's
+ * part that holds "offset", so that one command reads it.
+ */
 static int64
 rs_chunk_next(RsWorker *w, int64 offset)
 {
-	return Min(offset + w->job->chunk_size - 1, w->range_end) + 1;
+	int64		last = Min(offset + w->job->chunk_size - 1, w->range_end);
+
+	if (w->reads_copy)
+		last = Min(last, (offset / rs_copy_key_members + 1) * rs_copy_key_members - 1);
+	return last + 1;
+}
+
+/*
+ * rs_chunk_key
+ *		The key that holds rank "offset" of the run's read key, and the rank
+ *		it has there: the read key itself, or in a copy, the part that holds
+ *		it (zset_snapshot.c).
+ */
+static const char *
+rs_chunk_key(RsWorker *w, int64 offset, int64 *local)
+{
+	int64		part;
+
+	*local = offset;
+	if (!w->reads_copy)
+		return w->read_key;
+	part = offset / rs_copy_key_members;
+	*local = offset - part * rs_copy_key_members;
+	if (w->part_key == NULL || w->part_no != part)
+	{
+		if (w->part_key != NULL)
+			pfree(w->part_key);
+		w->part_key = MemoryContextStrdup(TopMemoryContext, zr_copy_key(w->read_key, part));
+		w->part_no = part;
+	}
+	return w->part_key;
 }
 
 /* Queue the ZRANGE of the chunk starting at "offset". */
 static void
 rs_send_chunk_range(RsWorker *w, int64 offset)
 {
-	zr_send_range(w->conn, w->read_key, offset, rs_chunk_next(w, offset) - 1);
+	int64		local;
+	const char *key = rs_chunk_key(w, offset, &local);
+
+	zr_send_range(w->conn, key, local, local + rs_chunk_next(w, offset) - 1 - offset);
+}
+
+/*
+ * Receive the ZRANGE of the chunk starting at "offset" (sent by
+ * rs_send_chunk_range) into "page", its ranks those of the run's read key.
+ */
+static void
+rs_receive_chunk_range(RsWorker *w, int64 offset, ZsetPage *page)
+{
+	int64		local;
+	const char *key = rs_chunk_key(w, offset, &local);
+
+	zr_receive_range(w->conn, key, local, page);
+	page->first_rank = offset;
 }
 
 /*
@@ -779,7 +837,7 @@ rs_read_ahead(RsWorker *w, ZsetPage *page, int64 offset, MemoryContext cxt)
 
 	MemoryContextReset(cxt);
 	oldcxt = MemoryContextSwitchTo(cxt);
-	zr_receive_range(w->conn, w->read_key, offset, page);
+	rs_receive_chunk_range(w, offset, page);
 	if (w->job->total_key != NULL && page->n > 0)
 		zr_send_mscore(w->conn, w->total_key, page->n, page->members, page->member_lens);
 	rs_send_shard_checks(w, page);

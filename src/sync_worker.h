@@ -33,6 +33,9 @@ typedef struct RsWorker
 	RsJob	   *job;
 	DateADT		run_date;
 	char	   *read_key;		/* the key of the claimed partition's shard */
+	bool		reads_copy;		/* read_key is a copy, in parts (zset_snapshot.c) */
+	int64		part_no;		/* the copy's part that part_key names; -1: none */
+	char	   *part_key;
 	char	   *total_key;		/* its shard's total key; NULL without total_key */
 	int			nshards;		/* the run's shards */
 	int			shard;			/* the claimed partition's shard */

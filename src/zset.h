@@ -109,5 +109,10 @@ extern void zr_copy_begin(RsConnection *conn, ZsetCopy *copy, const char *source
 						  const char *copy_key, int ttl_seconds);
 extern bool zr_copy_step(RsConnection *conn, ZsetCopy *copy);
 extern int64 zr_copy_end(RsConnection *conn, ZsetCopy *copy);
+extern char *zr_copy_key(const char *copy, int64 seg);
+extern int64 zr_copy_nkeys(int64 members);
+extern void zr_copy_drop(RsConnection *conn, const char *copy);
+extern bool zr_copy_refresh(RsConnection *conn, const char *copy, int64 members,
+							const char *ttl);
 
 #endif							/* RS_ZSET_H */

@@ -29,6 +29,17 @@
  * have been copied never change, and readers may read them while the copy
  * goes on (ZsetCopy.copied says how far they may read).
  *
+ * A copy of more than redis_sync.copy_key_members members (a million
+ * unless set otherwise) spreads over several keys, its parts (zr_copy_key):
+ * the first that many ranks in the first part, the next as many in the
+ * second, and so on, each part full before the next one starts.  A reader of
+ * copy rank r reads rank r % copy_key_members of part r / copy_key_members.
+ * One key of millions would double its hash table in one command (a pointer
+ * per member, allocated at once and written in full when its memory is
+ * reused), and that command would keep Redis busy far longer than a page.  The setting is
+ * read at server start only, and is at least a page, so that a page fills at
+ * most two parts.
+ *
  *-------------------------------------------------------------------------
  */
 #include "postgres.h"
@@ -40,6 +51,7 @@
 
 #include "redis_cluster.h"
 #include "redis_conn.h"
+#include "redis_sync.h"
 #include "zset.h"
 
 /*
@@ -52,25 +64,31 @@
 #define RS_SNAPSHOT_PAGE	"200"
 
 /*
- * KEYS[1] source, KEYS[2] copy; ARGV[1] score and ARGV[2] member of the last
- * pair read from the source ('' for the first page), ARGV[3] page size,
- * ARGV[4] the copy's expiry in seconds, ARGV[5] the members that the copy
- * held after the previous script.  Returns {added, ZCARD of the source, last
- * score, last member}; {added, ZCARD} once the page has reached the end of
- * the source (a short page, or none), which completes the copy; {-1} if the
- * source no longer exists; or {-2, ZCARD of the copy} if the copy holds
- * fewer members than ARGV[5] (deleted or evicted).
+ * KEYS[1] source; KEYS[2] to KEYS[k + 3] the copy's parts 0 to k + 1,
+ * where part k is the one being filled (the copy held ARGV[5] members,
+ * k = ARGV[5] / ARGV[6]) and k + 1 the one a page may spill into.  ARGV[1]
+ * score and ARGV[2] member of the last pair read from the source ('' for the
+ * first page), ARGV[3] page size, ARGV[4] the copy's expiry in seconds,
+ * ARGV[5] the members that the copy held after the previous script, ARGV[6]
+ * the members a part holds when full.  Returns {added, ZCARD of the
+ * source, last score, last member}; {added, ZCARD} once the page has reached
+ * the end of the source (a short page, or none), which completes the copy;
+ * {-1} if the source no longer exists; or {-2, members in the copy} if the
+ * copy holds fewer members than ARGV[5] (deleted or evicted).
  *
  * The position after (s, m) is found with two ZCOUNTs (the members of score
  * below s, and of score s) and a binary search by member among the members
  * of score s, which Redis orders by their bytes: O(log^2 N) in all, however
- * far the copy has gone.  The page and its expiry are written in the same
- * script, so the copy never exists without an expiry.  "added" counts the
- * members that the copy holds beyond ARGV[5] (ZADD NX adds only new ones),
- * which may be 0 for a page of members copied before; the last pair moves
- * the position on all the same.  Counted from the copy's size rather than
- * from ZADD's reply, a script sent again after its reply was lost (a
- * timeout, a lost connection) counts the members that the lost run added.
+ * far the copy has gone.  The page's members already in the copy (met again
+ * after their score grew) are left out, by a ZMSCORE on each part; the
+ * others fill part k up to ARGV[6] members and the rest go to part
+ * k + 1.  Every part gets its expiry in the same script, so the copy never
+ * exists without one.  "added" counts the members that the copy holds
+ * beyond ARGV[5], which may be 0 for a page of members copied before; the
+ * last pair moves the position on all the same.  Counted from the copy's
+ * size rather than from what this script added, a script sent again after
+ * its reply was lost (a timeout, a lost connection) counts the members that
+ * the lost run added.
  *
  * A short page completes the copy at once: every pair past the position was
  * in it, so every member present at the start is now in the copy.  Another
@@ -79,10 +97,15 @@
  * past the position again and again).
  */
 static const char rs_snapshot_script[] =
-"local src, dst = KEYS[1], KEYS[2]\n"
+"local src = KEYS[1]\n"
 "local n, ttl = tonumber(ARGV[3]), ARGV[4]\n"
-"local had = tonumber(ARGV[5])\n"
-"local before = redis.call('ZCARD', dst)\n"
+"local had, cap = tonumber(ARGV[5]), tonumber(ARGV[6])\n"
+"local cur = math.floor(had / cap)\n"
+"local sizes, before = {}, 0\n"
+"for i = 2, #KEYS do\n"
+"  sizes[i] = redis.call('ZCARD', KEYS[i])\n"
+"  before = before + sizes[i]\n"
+"end\n"
 "if before < had then return {-2, before} end\n"
 "local start = 0\n"
 "if ARGV[1] ~= '' then\n"
@@ -108,13 +131,53 @@ static const char rs_snapshot_script[] =
 "local page = redis.call('ZRANGE', src, start, start + n - 1, 'WITHSCORES')\n"
 "local card = redis.call('ZCARD', src)\n"
 "if #page == 0 then return {before - had, card} end\n"
-"local args = {'NX'}\n"
-"for i = 1, #page, 2 do args[#args + 1] = page[i + 1] args[#args + 1] = page[i] end\n"
-"redis.call('ZADD', dst, unpack(args))\n"
-"redis.call('EXPIRE', dst, ttl)\n"
-"local added = redis.call('ZCARD', dst) - had\n"
-"if #page < 2 * n then return {added, card} end\n"
-"return {added, card, page[#page], page[#page - 1]}\n";
+"local members, seen = {}, {}\n"
+"for i = 1, #page, 2 do members[#members + 1] = page[i] end\n"
+"for i = 2, #KEYS do\n"
+"  if sizes[i] > 0 then\n"
+"    local sc = redis.call('ZMSCORE', KEYS[i], unpack(members))\n"
+"    for j = 1, #members do if sc[j] then seen[j] = true end end\n"
+"  end\n"
+"end\n"
+"local room = cap - sizes[cur + 2]\n"
+"local fill, spill = {}, {}\n"
+"for j = 1, #members do\n"
+"  if not seen[j] then\n"
+"    local t = spill\n"
+"    if room > 0 then t = fill room = room - 1 end\n"
+"    t[#t + 1] = page[2 * j] t[#t + 1] = members[j]\n"
+"  end\n"
+"end\n"
+"local after = before\n"
+"if #fill > 0 then after = after + redis.call('ZADD', KEYS[cur + 2], unpack(fill)) end\n"
+"if #spill > 0 then after = after + redis.call('ZADD', KEYS[cur + 3], unpack(spill)) end\n"
+"for i = 2, #KEYS do redis.call('EXPIRE', KEYS[i], ttl) end\n"
+"if #page < 2 * n then return {after - had, card} end\n"
+"return {after - had, card, page[#page], page[#page - 1]}\n";
+
+/*
+ * zr_copy_key
+ *		The name of part "seg" of the copy "copy" (palloc'd): the copy's
+ *		own name for part 0, then the name with ":<seg>" appended, which
+ *		keeps the copy's hash tag and so its slot in a cluster.
+ */
+char *
+zr_copy_key(const char *copy, int64 seg)
+{
+	if (seg == 0)
+		return pstrdup(copy);
+	return psprintf("%s:" INT64_FORMAT, copy, seg);
+}
+
+/*
+ * zr_copy_nkeys
+ *		How many parts a copy of "members" members fills (at least one).
+ */
+int64
+zr_copy_nkeys(int64 members)
+{
+	return members <= 0 ? 1 : (members - 1) / rs_copy_key_members + 1;
+}
 
 /*
  * rs_copy_fail
@@ -143,8 +206,6 @@ void
 zr_copy_begin(RsConnection *conn, ZsetCopy *copy, const char *source,
 			  const char *copy_key, int ttl_seconds)
 {
-	const char *unlink_argv[2] = {"UNLINK", copy_key};
-
 	memset(copy, 0, sizeof(ZsetCopy));
 	copy->source = source;
 	copy->copy = copy_key;
@@ -152,8 +213,7 @@ zr_copy_begin(RsConnection *conn, ZsetCopy *copy, const char *source,
 	copy->card_at_start = -1;
 	/* ZCARD first, so that a key of another type is reported by its own name. */
 	(void) zr_card(conn, source);
-	zr_send_simple(conn, 2, unlink_argv);
-	(void) zr_receive_integer(conn, "UNLINK", copy_key, NULL);
+	zr_copy_drop(conn, copy_key);
 	(void) zr_copy_step(conn, copy);
 }
 
@@ -167,32 +227,50 @@ zr_copy_begin(RsConnection *conn, ZsetCopy *copy, const char *source,
 bool
 zr_copy_step(RsConnection *conn, ZsetCopy *copy)
 {
-	const char *argv[10];
-	size_t		lens[10];
+	int64		cur = copy->copied / rs_copy_key_members;
+	int			nkeys = (int) cur + 3;
+	int			argc = nkeys + 9;
+	const char **argv;
+	size_t	   *lens;
+	char		numkeys[32];
 	char		had[32];
+	char		cap[32];
 	redisReply *reply;
 	bool		ok;
 	int64		added = 0;
+	int			a = 0;
 
 	if (copy->done)
 		return false;
 	CHECK_FOR_INTERRUPTS();
-	argv[0] = "EVAL";
-	argv[1] = rs_snapshot_script;
-	argv[2] = "2";
-	argv[3] = copy->source;
-	argv[4] = copy->copy;
-	argv[5] = copy->score ? copy->score : "";
-	argv[6] = copy->member ? copy->member : "";
-	argv[7] = RS_SNAPSHOT_PAGE;
-	argv[8] = copy->ttl;
+	argv = palloc(sizeof(char *) * argc);
+	lens = palloc(sizeof(size_t) * argc);
+	snprintf(numkeys, sizeof(numkeys), "%d", nkeys);
 	snprintf(had, sizeof(had), INT64_FORMAT, copy->copied);
-	argv[9] = had;
-	for (int i = 0; i < 10; i++)
+	snprintf(cap, sizeof(cap), "%d", rs_copy_key_members);
+	argv[a++] = "EVAL";
+	argv[a++] = rs_snapshot_script;
+	argv[a++] = numkeys;
+	argv[a++] = copy->source;
+	for (int64 seg = 0; seg <= cur + 1; seg++)
+		argv[a++] = zr_copy_key(copy->copy, seg);
+	argv[a++] = copy->score ? copy->score : "";
+	argv[a++] = copy->member ? copy->member : "";
+	argv[a++] = RS_SNAPSHOT_PAGE;
+	argv[a++] = copy->ttl;
+	argv[a++] = had;
+	argv[a++] = cap;
+	Assert(a == argc);
+	for (int i = 0; i < argc; i++)
 		lens[i] = strlen(argv[i]);
-	lens[6] = copy->member ? copy->member_len : 0;
+	/* the member may hold any bytes, a zero byte too */
+	lens[nkeys + 4] = copy->member ? copy->member_len : 0;
 
-	reply = rs_command(conn, copy->source, 10, argv, lens);
+	reply = rs_command(conn, copy->source, argc, argv, lens);
+	for (int i = 4; i < nkeys + 3; i++)
+		pfree((char *) argv[i]);
+	pfree(argv);
+	pfree(lens);
 	ok = reply->type == REDIS_REPLY_ARRAY && reply->elements >= 1 &&
 		reply->element[0]->type == REDIS_REPLY_INTEGER;
 	if (ok)
@@ -269,14 +347,75 @@ zr_copy_step(RsConnection *conn, ZsetCopy *copy)
 int64
 zr_copy_end(RsConnection *conn, ZsetCopy *copy)
 {
-	int64		in_copy;
+	int64		in_copy = 0;
 
 	Assert(copy->done);
 	/* readers on replicas (read_from) must find the whole copy there */
 	if (copy->copied > 0)
 		rs_cluster_wait_replicas(conn, copy->copy);
-	in_copy = copy->copied > 0 ? zr_card(conn, copy->copy) : 0;
+	if (copy->copied > 0)
+	{
+		/* one part past the last, which a lost script may have filled */
+		for (int64 seg = 0; seg <= zr_copy_nkeys(copy->copied); seg++)
+		{
+			char	   *key = zr_copy_key(copy->copy, seg);
+
+			in_copy += zr_card(conn, key);
+			pfree(key);
+		}
+	}
 	if (in_copy != copy->copied || copy->copied < copy->card_at_start)
 		rs_copy_fail(copy, in_copy);
 	return in_copy;
+}
+
+/*
+ * zr_copy_drop
+ *		UNLINK the copy "copy": its parts in order, up to the first that
+ *		does not exist.  One key per command, as a cluster routes them.  A
+ *		part lost before (evicted) leaves those after it to expire.
+ */
+void
+zr_copy_drop(RsConnection *conn, const char *copy)
+{
+	for (int64 seg = 0;; seg++)
+	{
+		char	   *key = zr_copy_key(copy, seg);
+		const char *argv[2] = {"UNLINK", key};
+		int64		removed = zr_integer_command(conn, key, 2, argv);
+
+		pfree(key);
+		/* part 0 may be missing while others exist only if evicted */
+		if (removed == 0 && seg > 0)
+			break;
+	}
+}
+
+/*
+ * zr_copy_refresh
+ *		Before a run resumes reading its complete copy "copy" of "members"
+ *		members: give each part a new expiry of "ttl" seconds and check
+ *		that it still holds what it was given.  False if a part is
+ *		missing or holds another number of members (expired, evicted,
+ *		deleted, or lost in a Redis restart): the run cannot read it.
+ */
+bool
+zr_copy_refresh(RsConnection *conn, const char *copy, int64 members, const char *ttl)
+{
+	int64		nseg = zr_copy_nkeys(members);
+
+	for (int64 seg = 0; seg < nseg; seg++)
+	{
+		char	   *key = zr_copy_key(copy, seg);
+		const char *argv[3] = {"EXPIRE", key, ttl};
+		int64		want = seg < nseg - 1 ? rs_copy_key_members
+			: members - seg * rs_copy_key_members;
+		bool		ok = zr_integer_command(conn, key, 3, argv) == 1 &&
+			zr_card(conn, key) == want;
+
+		pfree(key);
+		if (!ok)
+			return false;
+	}
+	return true;
 }
