@@ -15,7 +15,8 @@
  * A run row is committed before Redis is contacted, so every attempt leaves
  * its error.  A run ends "succeeded" only after the coordinator has checked
  * what the workers committed: every partition read every rank of its range,
- * each counted once, and the job is unchanged (rs_run_unproven,
+ * each counted once, the copies it read still hold what they were cut from,
+ * and the job is unchanged (rs_run_unproven, rs_copy_changed,
  * rs_job_changed).  A successful run supersedes the older unfinished runs
  * of its date, which are never resumed.
  *
@@ -58,7 +59,6 @@
 
 /* Snapshot keys expire after 7 days, counted again from each resume. */
 #define RS_SNAPSHOT_TTL_SECONDS 604800
-#define RS_SNAPSHOT_TTL CppAsString2(RS_SNAPSHOT_TTL_SECONDS)
 
 /* Transient Redis errors retried during a copy, as the workers retry them. */
 #define RS_COPY_RETRIES 5
@@ -123,6 +123,7 @@ static void rs_begin_shard_copy(RsRun *run, int shard, MemoryContext cxt);
 static char *rs_resume_shards(RsRun *run, int64 members, MemoryContext cxt);
 static const char *rs_job_changed(RsRun *run, ErrorData *edata);
 static bool rs_run_unproven(RsRun *run, ErrorData *edata);
+static bool rs_copy_changed(RsRun *run, ErrorData *edata);
 static int	rs_launch_workers(RsRun *run, int wanted);
 static void rs_start_run_workers(RsRun *run, RsRunShared *shared, int wanted);
 static bool rs_copy_while_syncing(RsRun *run, RsRunShared *shared);
@@ -826,18 +827,23 @@ rs_prepare_run(const RsRunRequest *req, RsRunShared *shared, RsRun *run)
 		/*
 		 * A run that reads a snapshot: its key is derived from the run id,
 		 * never taken from the catalog.  Refresh its expiry; if it is gone
-		 * (expired, evicted, deleted, or lost in a Redis restart), the run
-		 * cannot be finished: start a new one.
+		 * (expired, evicted, deleted, or lost in a Redis restart), or holds
+		 * another number of members than the run was cut from (changed,
+		 * restored from an older save, or replaced), the run cannot be
+		 * finished: its partitions would read other ranks.  Start a new one.
 		 */
 		char	   *snap = rs_snapshot_key(run, run->run_id);
-		const char *argv[3] = {"EXPIRE", snap, RS_SNAPSHOT_TTL};
+		int64		held;
 
 		/* the workers read the recorded name: it must be the derived one */
 		if (strcmp(readkey, snap) != 0)
 			restart_why = psprintf("It records the read key \"%s\", which is not its copy \"%s\".",
 								   readkey, snap);
-		else if (zr_integer_command(run->conn, snap, 3, argv) == 0)
+		else if ((held = zr_copy_renew(run->conn, snap, RS_SNAPSHOT_TTL_SECONDS)) < 0)
 			restart_why = psprintf("Its snapshot \"%s\" no longer exists in Redis.", snap);
+		else if (held != members)
+			restart_why = psprintf("Its snapshot \"%s\" holds " INT64_FORMAT " members, and the run was cut from " INT64_FORMAT ".",
+								   snap, held, members);
 		else
 			run->read_key = MemoryContextStrdup(cxt, snap);
 	}
@@ -1285,7 +1291,8 @@ rs_run_snapshots(int64 run_id, List *keys, MemoryContext cxt)
  *		copies were not complete) be resumed?  Each shard's key must be the
  *		one the job's template names, and, as for a run of one key, a shard
  *		read directly must hold the members it was cut from, and a shard's
- *		copy must still exist (its expiry is refreshed).  Fills run->shards
+ *		copy must still exist and hold the members it was cut from (its
+ *		expiry is refreshed).  Fills run->shards
  *		(in cxt) and returns NULL if so; else why not.  Must be called in a
  *		transaction.
  */
@@ -1332,14 +1339,18 @@ rs_resume_shards(RsRun *run, int64 members, MemoryContext cxt)
 		if (strcmp(readkey, source) != 0)
 		{
 			char	   *snap = rs_shard_snapshot_key(run->run_id, shard, source);
-			const char *argv[3] = {"EXPIRE", snap, RS_SNAPSHOT_TTL};
+			int64		held;
 
 			/* the workers read the recorded name: it must be the derived one */
 			if (strcmp(readkey, snap) != 0)
 				return psprintf("Its shard %d records the read key \"%s\", which is not its copy \"%s\".",
 								shard, readkey, snap);
-			if (zr_integer_command(run->conn, snap, 3, argv) == 0)
+			held = zr_copy_renew(run->conn, snap, RS_SNAPSHOT_TTL_SECONDS);
+			if (held < 0)
 				return psprintf("Its snapshot \"%s\" no longer exists in Redis.", snap);
+			if (held != count)
+				return psprintf("Its snapshot \"%s\" holds " INT64_FORMAT " members, and the shard was cut from " INT64_FORMAT ".",
+								snap, held, count);
 			sh->read_key = MemoryContextStrdup(cxt, snap);
 		}
 		else
@@ -1557,12 +1568,78 @@ rs_run_unproven(RsRun *run, ErrorData *edata)
 }
 
 /*
+ * rs_copy_changed
+ *		Before a run that read copies may succeed: does each copy still hold
+ *		the members that its partitions were cut from?  A complete copy never
+ *		changes; one that holds more or fewer members now was changed or
+ *		replaced while the workers read it, and a partition may have read
+ *		other ranks than its own in full (members added below its range
+ *		push members past the last partition).  If so, fill "edata" and
+ *		return true; the next sync_run then starts a new run.  A copy that
+ *		is gone now is left to rs_run_unproven: if it vanished before a
+ *		partition read it, that partition came up short.  Must be called in
+ *		a transaction.
+ */
+static bool
+rs_copy_changed(RsRun *run, ErrorData *edata)
+{
+	Oid			argtypes[1] = {INT8OID};
+	Datum		values[1] = {Int64GetDatum(run->run_id)};
+
+	run->conn = rs_get_connection(run->server, run->user);
+	for (int s = 0; s < Max(run->nshards, 1); s++)
+	{
+		const char *source;
+		const char *copy;
+		int64		counted;
+		int64		held;
+
+		if (run->nshards > 1)
+		{
+			source = run->shards[s].source_key;
+			copy = run->shards[s].read_key;
+			counted = run->shards[s].members;
+		}
+		else
+		{
+			bool		isnull;
+
+			source = run->source_key;
+			copy = run->read_key;
+			if (copy == NULL || source == NULL || strcmp(copy, source) == 0)
+				continue;
+			rs_spi_exec("SELECT members FROM redis_sync.run WHERE run_id = $1",
+						1, argtypes, values, NULL, SPI_OK_SELECT);
+			if (SPI_processed != 1)
+				return false;	/* the run is gone: rs_job_changed says why */
+			counted = DatumGetInt64(rs_spi_getdatum(0, 1, &isnull));
+		}
+		if (copy == NULL || strcmp(copy, source) == 0)
+			continue;
+		held = zr_copy_renew(run->conn, copy, RS_SNAPSHOT_TTL_SECONDS);
+		if (held < 0 || held == counted)
+			continue;
+		memset(edata, 0, sizeof(ErrorData));
+		edata->sqlerrcode = ERRCODE_DATA_EXCEPTION;
+		edata->message = psprintf("the copy of Redis key \"%s\" changed during run " INT64_FORMAT,
+								  source, run->run_id);
+		edata->detail = psprintf("The copy \"%s\" holds " INT64_FORMAT " members, and the run's partitions were cut from " INT64_FORMAT ": "
+								 "members were added to it or removed from it, or another sorted set took its name, while the run read it. "
+								 "The next sync_run starts a new run.",
+								 copy, held, counted);
+		return true;
+	}
+	return false;
+}
+
+/*
  * rs_finish_run
  *		Record the run's final status and totals, drop the snapshot of a
  *		successful run, and fill in the caller's result.  edata is the
  *		coordinator's own error, if any; a failed partition's error is read
  *		from the catalog.  A run ends "succeeded" only if its job is
- *		unchanged and it proves its result (rs_run_unproven).  A successful
+ *		unchanged and it proves its result (rs_run_unproven,
+ *		rs_copy_changed).  A successful
  *		run supersedes the older unfinished runs of its date; a failed
  *		scheduled run gets a retry time while it has retries left.
  */
@@ -1598,6 +1675,11 @@ rs_finish_run(RsRun *run, RsRunShared *shared, const char *status, ErrorData *ed
 			edata = &check;
 			if (sscanf(check.message, "partition %d of run", &check_partition) != 1)
 				check_partition = -1;
+		}
+		else if (rs_copy_changed(run, &check))
+		{
+			status = "failed";
+			edata = &check;
 		}
 	}
 

@@ -109,5 +109,6 @@ extern void zr_copy_begin(RsConnection *conn, ZsetCopy *copy, const char *source
 						  const char *copy_key, int ttl_seconds);
 extern bool zr_copy_step(RsConnection *conn, ZsetCopy *copy);
 extern int64 zr_copy_end(RsConnection *conn, ZsetCopy *copy);
+extern int64 zr_copy_renew(RsConnection *conn, const char *copy_key, int ttl_seconds);
 
 #endif							/* RS_ZSET_H */

@@ -111,6 +111,15 @@ static const char rs_snapshot_script[] =
 "return {added, card, page[#page], page[#page - 1]}\n";
 
 /*
+ * KEYS[1] a complete copy, ARGV[1] its expiry in seconds.  Renews the
+ * expiry and returns the copy's size, or -1 if the key holds no sorted set.
+ */
+static const char rs_renew_script[] =
+"if redis.call('TYPE', KEYS[1]).ok ~= 'zset' then return -1 end\n"
+"redis.call('EXPIRE', KEYS[1], ARGV[1])\n"
+"return redis.call('ZCARD', KEYS[1])\n";
+
+/*
  * rs_copy_fail
  *		Report that the source (or the copy) lost members during the copy.
  */
@@ -273,4 +282,25 @@ zr_copy_end(RsConnection *conn, ZsetCopy *copy)
 	if (in_copy != copy->copied || copy->copied < copy->card_at_start)
 		rs_copy_fail(copy, in_copy);
 	return in_copy;
+}
+
+/*
+ * zr_copy_renew
+ *		A complete copy that a run reads again (a resume) or is about to
+ *		prove (a run about to succeed): renew its expiry and return its
+ *		size, or -1 if "copy_key" holds no sorted set (it expired, was
+ *		evicted or deleted, or a key of another type took its name).  A
+ *		complete copy never changes, so any other size than the one it was
+ *		completed with means that members were added to it or removed from
+ *		it, or that another sorted set took its name: its ranks are no
+ *		longer those that the run's partitions were cut from.
+ */
+int64
+zr_copy_renew(RsConnection *conn, const char *copy_key, int ttl_seconds)
+{
+	char		ttl[16];
+	const char *argv[5] = {"EVAL", rs_renew_script, "1", copy_key, ttl};
+
+	snprintf(ttl, sizeof(ttl), "%d", ttl_seconds);
+	return zr_integer_command(conn, copy_key, 5, argv);
 }
