@@ -187,6 +187,82 @@ like($$err, qr/read 0 of \d+ ranks/, 'deleted while read: a partition read nothi
 is($status, 'succeeded', 'deleted while read: the next sync_run succeeded') or diag($err);
 cmp_ok($next, '>', $run, 'deleted while read: it started a new run');
 expect_tables_match($node, $key, $today, 'deleted while read');
-is($redis->cli('KEYS', 'redis_sync:snapshot:*'), '', 'no copy is left');
+is($redis->cli('KEYS', 'redis_sync:snapshot:*'), '', 'deleted while read: no copy is left');
+
+# 6. A sharded job of two shards: shard 1's copy replaced before the resume.
+$node->safe_psql('postgres', q{
+	CREATE TABLE smember (name text PRIMARY KEY, click_count bigint NOT NULL);
+	CREATE TABLE sdaily (name text NOT NULL REFERENCES smember,
+	  click_date date NOT NULL, click_count bigint NOT NULL,
+	  PRIMARY KEY (name, click_date));
+	SELECT redis_sync.create_job('sharded', 'redis', 'sc:{%s}:daily:%Y-%m-%d',
+	  'sc:{%s}:total', 'smember', 'sdaily', partitions => 4,
+	  workers => 1, chunk_size => 1000, day_offset => 0, shards => 2);
+});
+my $per_shard = $n / 2;
+for my $s (0, 1)
+{
+	$redis->cli('EVAL',
+		"for i = 1, $per_shard do redis.call('ZADD', KEYS[1], (i * 7 + $s) % 1009, 'u:$s:' .. i) "
+		  . "redis.call('ZADD', KEYS[2], i * 10, 'u:$s:' .. i) end",
+		'2', "sc:{$s}:daily:$today", "sc:{$s}:total");
+}
+$redis->cli('ZADD', "sc:{1}:daily:$today", '1e30', 'zzz-bad');
+$redis->cli('ZADD', 'sc:{1}:total', '1', 'zzz-bad');
+my ($ret, $o);
+($ret, $o, $err) = $node->psql('postgres', "SELECT status FROM redis_sync.sync_run('sharded', '$today')");
+like($err, qr/bigint/, 'sharded: the run failed on the member ranked last in shard 1');
+$run = $node->safe_psql('postgres',
+	"SELECT r.run_id FROM redis_sync.run r JOIN redis_sync.job j USING (job_id) "
+	  . "WHERE j.job_name = 'sharded' AND r.status = 'failed' AND r.members = @{[ $n + 1 ]}");
+ok($run ne '', 'sharded: it failed once its copies were complete');
+$copy = $node->safe_psql('postgres', "SELECT read_key FROM redis_sync.run_shard WHERE run_id = $run AND shard = 1");
+$redis->cli('ZREM', "sc:{1}:daily:$today", 'zzz-bad');
+$redis->cli('EVAL',
+	"for i = 1, $late do redis.call('ZADD', KEYS[1], 0, 'aaa-late:1:' .. i) "
+	  . "redis.call('ZADD', KEYS[2], i, 'aaa-late:1:' .. i) end",
+	'2', "sc:{1}:daily:$today", 'sc:{1}:total');
+$redis->cli('COPY', "sc:{1}:daily:$today", $copy, 'REPLACE');
+($ret, $o, $err) = $node->psql('postgres',
+	"SELECT run_id || ' ' || status FROM redis_sync.sync_run('sharded', '$today')");
+($next, $status) = split / /, $o;
+is($status, 'succeeded', 'sharded: the next sync_run succeeded') or diag($err);
+cmp_ok($next, '>', $run, 'sharded: it did not resume the run, it started a new one');
+like(run_error($run), qr/holds @{[ $per_shard + $late ]} members, and the shard was cut from @{[ $per_shard + 1 ]}/,
+	'sharded: the old run says why it was not resumed');
+is($node->safe_psql('postgres', qq{
+	DROP FOREIGN TABLE IF EXISTS chk_sday;
+	CREATE FOREIGN TABLE chk_sday (key text, member text, score bigint) SERVER redis;
+	SELECT count(*) FILTER (WHERE c.click_count IS DISTINCT FROM d.score) || ' ' || count(d.member)
+	  FROM (SELECT * FROM chk_sday WHERE key = ANY (ARRAY['sc:{0}:daily:$today', 'sc:{1}:daily:$today'])) d
+	  FULL JOIN (SELECT * FROM sdaily WHERE click_date = '$today') c ON c.name = d.member}),
+	'0 ' . ($n + $late), 'sharded: the daily table equals both shards\' keys, row by row');
+is($redis->cli('KEYS', 'redis_sync:snapshot:*'), '', 'sharded: no copy is left');
+
+# 7. A clone of the cluster (a restored backup) on the same Redis: the same
+# system identifier, database and run ids.
+$node->stop;
+$node->backup_fs_cold('clone');
+$node->start;
+my $clone = PostgreSQL::Test::Cluster->new('clone');
+$clone->init_from_backup($node, 'clone');
+$clone->start;
+my $sysid = 'SELECT system_identifier FROM pg_control_system()';
+is($clone->safe_psql('postgres', $sysid), $node->safe_psql('postgres', $sysid),
+	'clone: it has our system identifier');
+($lh, $h, $out, $err, $run, $copy) = start_held(7);
+$clone->safe_psql('postgres', "DELETE FROM daily_click_count WHERE click_date = '$today'");
+($ret, $o, my $cerr) = $clone->psql('postgres',
+	"SELECT run_id || ' ' || status FROM redis_sync.sync_run('clicks', '$today', resume => false)");
+is($o, "$run succeeded", "clone: its run of today has our run's id, $run, and succeeded") or diag($cerr);
+isnt($clone->safe_psql('postgres', "SELECT read_key FROM redis_sync.run WHERE run_id = $run"), $copy,
+	'clone: its run read a copy of another name');
+is($redis->cli('ZCARD', $copy), $n, 'clone: our run\'s copy is untouched');
+release($lh);
+$h->finish;
+is($$out, "$run succeeded\n", 'clone: our run succeeded') or diag($$err);
+expect_tables_match($node, $key, $today, 'clone: ours');
+expect_tables_match($clone, $key, $today, 'clone: the clone\'s');
+is($redis->cli('KEYS', 'redis_sync:snapshot:*'), '', 'clone: no copy is left');
 
 done_testing();
