@@ -1369,10 +1369,11 @@ rs_resume_shards(RsRun *run, int64 members, MemoryContext cxt)
 			if (strcmp(readkey, snap) != 0)
 				return psprintf("Its shard %d records the read key \"%s\", which is not its copy \"%s\".",
 								shard, readkey, snap);
+			/* a copy of an empty key was never created: nothing reads it */
 			held = zr_copy_renew(run->conn, snap, RS_SNAPSHOT_TTL_SECONDS);
-			if (held < 0)
+			if (held < 0 && count > 0)
 				return psprintf("Its snapshot \"%s\" no longer exists in Redis.", snap);
-			if (held != count)
+			if (held >= 0 && held != count)
 				return psprintf("Its snapshot \"%s\" holds " INT64_FORMAT " members, and the shard was cut from " INT64_FORMAT ".",
 								snap, held, count);
 			sh->read_key = MemoryContextStrdup(cxt, snap);

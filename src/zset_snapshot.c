@@ -112,12 +112,13 @@ static const char rs_snapshot_script[] =
 
 /*
  * KEYS[1] a complete copy, ARGV[1] its expiry in seconds.  Renews the
- * expiry and returns the copy's size, or -1 if the key holds no sorted set.
+ * expiry and returns the copy's size, or -1 if the key holds no sorted set
+ * (ZCARD fails on a key of another type; EXPIRE finds no missing key).
  */
 static const char rs_renew_script[] =
-"if redis.call('TYPE', KEYS[1]).ok ~= 'zset' then return -1 end\n"
-"redis.call('EXPIRE', KEYS[1], ARGV[1])\n"
-"return redis.call('ZCARD', KEYS[1])\n";
+"local n = redis.pcall('ZCARD', KEYS[1])\n"
+"if type(n) ~= 'number' or redis.call('EXPIRE', KEYS[1], ARGV[1]) == 0 then return -1 end\n"
+"return n\n";
 
 /*
  * rs_copy_fail

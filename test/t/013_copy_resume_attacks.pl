@@ -18,6 +18,10 @@
 #   5. the complete copy deleted while the workers still read it: the run
 #      fails (short partitions), and the next sync_run starts anew;
 #   6. a sharded job: case 1 with a shard's copy;
+#   6b. a sharded job with a shard that has no key today (its copy, empty,
+#      was never created): a run cancelled once copied was never resumed,
+#      every resume found that copy missing and started a new run; now it
+#      resumes, exact;
 #   7. a clone of the cluster (same system identifier, database and run
 #      ids) on the same Redis: its run of the same id leaves our run's copy
 #      alone, and both runs are exact.
@@ -151,10 +155,11 @@ sub start_held
 
 sub release
 {
-	my ($lh) = @_;
+	my ($lh, $table) = @_;
+	$table ||= 'daily_click_count';
 	$node->safe_psql('postgres',
 		"SELECT pg_cancel_backend(pid) FROM pg_stat_activity "
-		  . "WHERE query LIKE 'BEGIN; LOCK TABLE daily_click_count%' AND pid <> pg_backend_pid()");
+		  . "WHERE query LIKE 'BEGIN; LOCK TABLE $table %' AND pid <> pg_backend_pid()");
 	$lh->finish;
 	return;
 }
@@ -238,6 +243,45 @@ is($node->safe_psql('postgres', qq{
 	  FULL JOIN (SELECT * FROM sdaily WHERE click_date = '$today') c ON c.name = d.member}),
 	'0 ' . ($n + $late), 'sharded: the daily table equals both shards\' keys, row by row');
 is($redis->cli('KEYS', 'redis_sync:snapshot:*'), '', 'sharded: no copy is left');
+
+# 6b. A sharded job whose shard 0 has no key today, cancelled once copied.
+$node->safe_psql('postgres', q{
+	CREATE TABLE spdaily (name text NOT NULL, click_date date NOT NULL,
+	  click_count bigint NOT NULL, PRIMARY KEY (name, click_date));
+	SELECT redis_sync.create_job('sparse', 'redis', 'sp:{%s}:daily:%Y-%m-%d',
+	  NULL, NULL, 'spdaily', partitions => 4, workers => 1, chunk_size => 1000,
+	  day_offset => 0, shards => 2);
+});
+$redis->cli('EVAL', "for i = 1, $per_shard do redis.call('ZADD', KEYS[1], i % 1009, 'v:' .. i) end",
+	'1', "sp:{1}:daily:$today");
+($lh) = background_psql_query($node,
+	"BEGIN; LOCK TABLE spdaily IN SHARE MODE; SELECT pg_sleep(300); COMMIT;");
+ok(wait_for($node,
+	"SELECT count(*) FROM pg_locks l JOIN pg_class c ON c.oid = l.relation "
+	  . "WHERE c.relname = 'spdaily' AND l.mode = 'ShareLock' AND l.granted", '1', 30),
+	'sparse: the daily table is locked');
+($h, $out, $err) = background_psql_query($node,
+	"SELECT run_id || ' ' || status FROM redis_sync.sync_run('sparse', '$today')");
+$run = wait_value($node,
+	"SELECT r.run_id FROM redis_sync.run r JOIN redis_sync.job j USING (job_id) "
+	  . "WHERE j.job_name = 'sparse' AND r.status = 'running' AND r.members IS NOT NULL", 60);
+is($node->safe_psql('postgres',
+	"SELECT string_agg(shard || ':' || members, ' ' ORDER BY shard) FROM redis_sync.run_shard WHERE run_id = $run"),
+	"0:0 1:$per_shard", 'sparse: both shards are copied, shard 0 empty');
+signal_query($node, $h, 'pg_cancel_backend', "SELECT run_id || % FROM redis_sync.sync_run('sparse'%");
+release($lh, 'spdaily');
+is($node->safe_psql('postgres', "SELECT status FROM redis_sync.run WHERE run_id = $run"), 'cancelled',
+	'sparse: the run was cancelled');
+($ret, $o, $err) = $node->psql('postgres',
+	"SELECT run_id || ' ' || status FROM redis_sync.sync_run('sparse', '$today')");
+is($o, "$run succeeded", 'sparse: the next sync_run resumed the run, and it succeeded') or diag($err);
+is($node->safe_psql('postgres', qq{
+	DROP FOREIGN TABLE IF EXISTS chk_sp;
+	CREATE FOREIGN TABLE chk_sp (member text, score bigint) SERVER redis OPTIONS (key 'sp:{1}:daily:$today');
+	SELECT count(*) FILTER (WHERE c.click_count IS DISTINCT FROM d.score) || ' ' || count(d.member)
+	  FROM chk_sp d FULL JOIN (SELECT * FROM spdaily WHERE click_date = '$today') c ON c.name = d.member}),
+	"0 $per_shard", 'sparse: the daily table equals shard 1\'s key, row by row');
+is($redis->cli('KEYS', 'redis_sync:snapshot:*'), '', 'sparse: no copy is left');
 
 # 7. A clone of the cluster (a restored backup) on the same Redis: the same
 # system identifier, database and run ids.
