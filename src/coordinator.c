@@ -1664,9 +1664,9 @@ rs_copy_changed(RsRun *run, ErrorData *edata)
  *		coordinator's own error, if any; a failed partition's error is read
  *		from the catalog.  A run ends "succeeded" only if its job is
  *		unchanged and it proves its result (rs_run_unproven,
- *		rs_copy_changed).  A successful
- *		run supersedes the older unfinished runs of its date; a failed
- *		scheduled run gets a retry time while it has retries left.
+ *		rs_copy_changed).  A successful run supersedes the older unfinished
+ *		runs of its date; a failed scheduled run gets a retry time while it
+ *		has retries left.
  */
 static void
 rs_finish_run(RsRun *run, RsRunShared *shared, const char *status, ErrorData *edata)
