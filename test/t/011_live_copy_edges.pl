@@ -91,8 +91,10 @@ my ($ret, $o, $e) = $node->psql('postgres',
 my ($evals) = $redis->cli('INFO', 'commandstats') =~ /cmdstat_eval:calls=(\d+)/;
 $bench->kill_kill;
 is($o, 'succeeded', 'hot leader: the run succeeded') or diag($e);
-# 5,001 members: ten pages of 500 and a short one with the leader
-is($evals, 11, 'hot leader: the copy took one script per page, none after the end');
+# 5,001 members: ten pages of 500 and a short one with the leader; then one
+# script checks that the complete copy still holds them before the run
+# succeeds (rs_copy_changed)
+is($evals, 12, 'hot leader: the copy took one script per page, none after the end');
 is($node->safe_psql('postgres',
 	"SELECT count(*) FROM daily_click_count WHERE click_date = '$today' "
 	  . "AND (name = 'zz-leader' AND click_count > 10000 "
