@@ -15,7 +15,8 @@
  * A run row is committed before Redis is contacted, so every attempt leaves
  * its error.  A run ends "succeeded" only after the coordinator has checked
  * what the workers committed: every partition read every rank of its range,
- * each counted once, and the job is unchanged (rs_run_unproven,
+ * each counted once, the copies it read still hold what they were cut from,
+ * and the job is unchanged (rs_run_unproven, rs_copy_changed,
  * rs_job_changed).  A successful run supersedes the older unfinished runs
  * of its date, which are never resumed.
  *
@@ -58,7 +59,6 @@
 
 /* Snapshot keys expire after 7 days, counted again from each resume. */
 #define RS_SNAPSHOT_TTL_SECONDS 604800
-#define RS_SNAPSHOT_TTL CppAsString2(RS_SNAPSHOT_TTL_SECONDS)
 
 /* Transient Redis errors retried during a copy, as the workers retry them. */
 #define RS_COPY_RETRIES 5
@@ -82,6 +82,7 @@ typedef struct RsRun
 {
 	RsJob	   *job;
 	int64		run_id;
+	TimestampTz started_at;		/* with run_id, names the run's copies */
 	char	   *source_key;
 	char	   *read_key;
 	ForeignServer *server;
@@ -102,7 +103,7 @@ typedef struct RsRun
 
 static volatile sig_atomic_t rs_got_sigterm = false;
 
-static int64 rs_insert_run(const RsRunRequest *req);
+static int64 rs_insert_run(const RsRunRequest *req, TimestampTz *started_at);
 static void rs_init_bgworker(BackgroundWorker *worker, const char *function, const char *type,
 							 const void *extra, Size len);
 
@@ -113,9 +114,12 @@ static void rs_new_run(const RsRunRequest *req, RsRun *run, MemoryContext cxt);
 static void rs_job_busy(const RsRunRequest *req, RsRunShared *shared);
 static List *rs_supersede_runs(int64 job_id, DateADT run_date, MemoryContext cxt);
 static void rs_drop_snapshots(RsRun *run, List *keys);
-static char *rs_snapshot_key(RsRun *run, int64 run_id);
-static List *rs_single_snapshot_names(int64 run_id, const char *source_key, List *keys);
-static char *rs_shard_snapshot_key(int64 run_id, int shard, const char *source_key);
+static char *rs_snapshot_suffix(int64 run_id, TimestampTz started_at);
+static char *rs_snapshot_key(RsRun *run);
+static List *rs_single_snapshot_names(int64 run_id, TimestampTz started_at,
+									  const char *source_key, List *keys);
+static char *rs_shard_snapshot_key(int64 run_id, TimestampTz started_at, int shard,
+								   const char *source_key);
 static List *rs_run_snapshots(int64 run_id, List *keys, MemoryContext cxt);
 static void rs_new_sharded_run(const RsRunRequest *req, RsRun *run, MemoryContext cxt);
 static void rs_begin_shard(RsRun *run, int shard, int64 count);
@@ -123,6 +127,7 @@ static void rs_begin_shard_copy(RsRun *run, int shard, MemoryContext cxt);
 static char *rs_resume_shards(RsRun *run, int64 members, MemoryContext cxt);
 static const char *rs_job_changed(RsRun *run, ErrorData *edata);
 static bool rs_run_unproven(RsRun *run, ErrorData *edata);
+static bool rs_copy_changed(RsRun *run, ErrorData *edata);
 static int	rs_launch_workers(RsRun *run, int wanted);
 static void rs_start_run_workers(RsRun *run, RsRunShared *shared, int wanted);
 static bool rs_copy_while_syncing(RsRun *run, RsRunShared *shared);
@@ -683,10 +688,10 @@ rs_partition_bounds(RsRun *run, int p, int64 *start, int64 *end)
 /*
  * rs_insert_run
  *		Insert a new, running run of the request's job and date, and return
- *		its id.  Must be called in a transaction.
+ *		its id; *started_at gets its start.  Must be called in a transaction.
  */
 static int64
-rs_insert_run(const RsRunRequest *req)
+rs_insert_run(const RsRunRequest *req, TimestampTz *started_at)
 {
 	Oid			argtypes[3] = {INT8OID, DATEOID, TEXTOID};
 	Datum		values[3];
@@ -696,8 +701,9 @@ rs_insert_run(const RsRunRequest *req)
 	values[1] = DateADTGetDatum(req->run_date);
 	values[2] = CStringGetTextDatum(req->trigger == RS_TRIGGER_SCHEDULE ? "schedule" : "manual");
 	rs_spi_exec("INSERT INTO redis_sync.run (job_id, run_date, status, trigger) "
-				"VALUES ($1, $2, 'running', $3) RETURNING run_id",
+				"VALUES ($1, $2, 'running', $3) RETURNING run_id, started_at",
 				3, argtypes, values, NULL, SPI_OK_INSERT_RETURNING);
+	*started_at = DatumGetTimestampTz(rs_spi_getdatum(0, 2, &isnull));
 	return DatumGetInt64(rs_spi_getdatum(0, 1, &isnull));
 }
 
@@ -761,7 +767,7 @@ rs_prepare_run(const RsRunRequest *req, RsRunShared *shared, RsRun *run)
 
 	if (req->resume)
 	{
-		rs_spi_exec("SELECT run_id, source_key, read_key, members, shards FROM redis_sync.run r "
+		rs_spi_exec("SELECT run_id, source_key, read_key, members, shards, started_at FROM redis_sync.run r "
 					"WHERE job_id = $1 AND run_date = $2 "
 					"AND status IN ('failed', 'cancelled', 'interrupted') "
 					"AND NOT EXISTS (SELECT 1 FROM redis_sync.run n WHERE n.job_id = r.job_id "
@@ -782,6 +788,7 @@ rs_prepare_run(const RsRunRequest *req, RsRunShared *shared, RsRun *run)
 			d = rs_spi_getdatum(0, 4, &isnull);
 			members = isnull ? -1 : DatumGetInt64(d);
 			run_shards = DatumGetInt32(rs_spi_getdatum(0, 5, &isnull));
+			run->started_at = DatumGetTimestampTz(rs_spi_getdatum(0, 6, &isnull));
 			if (run_shards > 1)
 				prepared = true;	/* its keys are in run_shard */
 			values[0] = Int64GetDatum(run->run_id);
@@ -796,7 +803,7 @@ rs_prepare_run(const RsRunRequest *req, RsRunShared *shared, RsRun *run)
 		}
 	}
 	if (run->run_id == 0)
-		run->run_id = rs_insert_run(req);
+		run->run_id = rs_insert_run(req, &run->started_at);
 	rs_commit_xact();
 	shared->run_id = run->run_id;
 
@@ -824,20 +831,28 @@ rs_prepare_run(const RsRunRequest *req, RsRunShared *shared, RsRun *run)
 	else if (prepared && strcmp(source, readkey) != 0 && members > 0)
 	{
 		/*
-		 * A run that reads a snapshot: its key is derived from the run id,
-		 * never taken from the catalog.  Refresh its expiry; if it is gone
-		 * (expired, evicted, deleted, or lost in a Redis restart), the run
-		 * cannot be finished: start a new one.
+		 * A run that reads a snapshot: its key is derived from the run id
+		 * and start, never taken from the catalog.  Refresh its expiry; if
+		 * it is gone (expired, evicted, deleted, or lost in a Redis
+		 * restart), or holds another number of members than the run was cut
+		 * from (changed, restored from an older save, or replaced), the run
+		 * cannot be finished: its partitions would read other ranks.  Start
+		 * a new one.
 		 */
-		char	   *snap = rs_snapshot_key(run, run->run_id);
+		char	   *snap = rs_snapshot_key(run);
+		int64		held;
 
 		/* the workers read the recorded name: it must be the derived one */
 		if (strcmp(readkey, snap) != 0)
 			restart_why = psprintf("It records the read key \"%s\", which is not its copy \"%s\".",
 								   readkey, snap);
-		else if (!zr_copy_refresh(run->conn, snap, members, RS_SNAPSHOT_TTL))
-			restart_why = psprintf("Its snapshot \"%s\" no longer holds its " INT64_FORMAT " members in Redis.",
-								   snap, members);
+		else if ((held = zr_copy_renew(run->conn, snap, members, RS_SNAPSHOT_TTL_SECONDS)) == -1)
+			restart_why = psprintf("Its snapshot \"%s\" no longer exists in Redis.", snap);
+		else if (held == -2)
+			restart_why = psprintf("The keys of its snapshot \"%s\" no longer hold its members as they were copied.", snap);
+		else if (held != members)
+			restart_why = psprintf("Its snapshot \"%s\" holds " INT64_FORMAT " members, and the run was cut from " INT64_FORMAT ".",
+								   snap, held, members);
 		else
 			run->read_key = MemoryContextStrdup(cxt, snap);
 	}
@@ -884,11 +899,11 @@ rs_prepare_run(const RsRunRequest *req, RsRunShared *shared, RsRun *run)
 		else if (source != NULL && readkey != NULL && strcmp(source, readkey) != 0)
 		{
 			spi_cxt = MemoryContextSwitchTo(cxt);
-			superseded = lappend(superseded, rs_snapshot_key(run, run->run_id));
+			superseded = lappend(superseded, rs_snapshot_key(run));
 			MemoryContextSwitchTo(spi_cxt);
 		}
 		values[1] = Int64GetDatum(run->run_id);
-		run->run_id = rs_insert_run(req);
+		run->run_id = rs_insert_run(req, &run->started_at);
 		values[0] = Int64GetDatum(run->run_id);
 		argtypes[0] = INT8OID;
 		argtypes[1] = INT8OID;
@@ -964,8 +979,8 @@ rs_job_busy(const RsRunRequest *req, RsRunShared *shared)
  *		date has completed "superseded": resuming them would write their
  *		older values over the later run's.  Returns the names (a List of
  *		char *, allocated in cxt) of the snapshots that they read, which are
- *		no longer needed; the names are derived from the run ids (and a
- *		sharded run's shards), never read from the catalog.
+ *		no longer needed; the names are derived from the run ids and starts
+ *		(and a sharded run's shards), never read from the catalog.
  */
 static List *
 rs_supersede_runs(int64 job_id, DateADT run_date, MemoryContext cxt)
@@ -987,7 +1002,7 @@ rs_supersede_runs(int64 job_id, DateADT run_date, MemoryContext cxt)
 				"WHERE r.job_id = $1 AND r.run_date = $2 AND r.run_id < n.run_id "
 				"AND r.status IN ('failed', 'cancelled', 'interrupted') "
 				"RETURNING r.run_id, r.read_key IS DISTINCT FROM r.source_key AND r.read_key IS NOT NULL, "
-				"r.shards > 1, r.source_key",
+				"r.shards > 1, r.source_key, r.started_at",
 				2, argtypes, values, NULL, SPI_OK_UPDATE_RETURNING);
 	for (uint64 i = 0; i < SPI_processed; i++)
 	{
@@ -1004,6 +1019,7 @@ rs_supersede_runs(int64 job_id, DateADT run_date, MemoryContext cxt)
 		}
 		else if (DatumGetBool(rs_spi_getdatum(i, 2, &isnull)))
 			snapshots = rs_single_snapshot_names(run_id,
+												 DatumGetTimestampTz(rs_spi_getdatum(i, 5, &isnull)),
 												 TextDatumGetCString(rs_spi_getdatum(i, 4, &isnull)),
 												 snapshots);
 		MemoryContextSwitchTo(spi_cxt);
@@ -1014,19 +1030,33 @@ rs_supersede_runs(int64 job_id, DateADT run_date, MemoryContext cxt)
 }
 
 /*
- * rs_snapshot_key
- *		The name of a run's snapshot key.  It holds the cluster's system
- *		identifier and the database's OID, so that runs of other databases
- *		and clusters that share the Redis server never use (or drop) it.
- *		On a Redis Cluster the copy is made by scripts that name both keys,
- *		so the name also carries the day key's hash tag (or the whole day
- *		key as one), which puts it in the day key's slot.
+ * rs_snapshot_suffix
+ *		What names a run's copies: the cluster's system identifier and the
+ *		database's OID, so that runs of other databases and clusters that
+ *		share the Redis server never use (or drop) them, then the run id and
+ *		the run's start (in microseconds since 2000).  Clusters cloned from
+ *		one another (a restored backup, a promoted standby) share the
+ *		identifier, the OIDs and the run ids that follow the cloning; the
+ *		start tells their runs apart.
  */
 static char *
-rs_snapshot_key(RsRun *run, int64 run_id)
+rs_snapshot_suffix(int64 run_id, TimestampTz started_at)
 {
-	char	   *suffix = psprintf(":" UINT64_FORMAT ":%u:" INT64_FORMAT,
-								  GetSystemIdentifier(), MyDatabaseId, run_id);
+	return psprintf(":" UINT64_FORMAT ":%u:" INT64_FORMAT ":" INT64_FORMAT,
+					GetSystemIdentifier(), MyDatabaseId, run_id, (int64) started_at);
+}
+
+/*
+ * rs_snapshot_key
+ *		The name of the run's snapshot key (rs_snapshot_suffix).  On a Redis
+ *		Cluster the copy is made by scripts that name both keys, so the name
+ *		also carries the day key's hash tag (or the whole day key as one),
+ *		which puts it in the day key's slot.
+ */
+static char *
+rs_snapshot_key(RsRun *run)
+{
+	char	   *suffix = rs_snapshot_suffix(run->run_id, run->started_at);
 
 	if (run->conn != NULL && rs_is_cluster(run->conn) && run->source_key != NULL)
 		return rs_colocated_key("redis_sync:snapshot:", run->source_key, suffix);
@@ -1041,10 +1071,10 @@ rs_snapshot_key(RsRun *run, int64 run_id)
  *		here; dropping a name that does not exist costs nothing.
  */
 static List *
-rs_single_snapshot_names(int64 run_id, const char *source_key, List *keys)
+rs_single_snapshot_names(int64 run_id, TimestampTz started_at, const char *source_key,
+						 List *keys)
 {
-	char	   *suffix = psprintf(":" UINT64_FORMAT ":%u:" INT64_FORMAT,
-								  GetSystemIdentifier(), MyDatabaseId, run_id);
+	char	   *suffix = rs_snapshot_suffix(run_id, started_at);
 	const char *tag;
 	size_t		taglen;
 
@@ -1086,7 +1116,7 @@ rs_new_run(const RsRunRequest *req, RsRun *run, MemoryContext cxt)
 	 */
 	if (req->run_date >= rs_today(GetCurrentTimestamp()))
 	{
-		run->read_key = MemoryContextStrdup(cxt, rs_snapshot_key(run, run->run_id));
+		run->read_key = MemoryContextStrdup(cxt, rs_snapshot_key(run));
 		/* a page at a time, each with the expiry: Redis keeps serving its clients */
 		run->copy = MemoryContextAllocZero(cxt, sizeof(ZsetCopy));
 		zr_copy_begin(run->conn, run->copy, run->source_key, run->read_key, RS_SNAPSHOT_TTL_SECONDS);
@@ -1153,8 +1183,8 @@ rs_new_sharded_run(const RsRunRequest *req, RsRun *run, MemoryContext cxt)
 																	  req->run_date, s));
 		if (live)
 		{
-			sh->read_key = MemoryContextStrdup(cxt, rs_shard_snapshot_key(run->run_id, s,
-																		 sh->source_key));
+			sh->read_key = MemoryContextStrdup(cxt, rs_shard_snapshot_key(run->run_id, run->started_at,
+																		 s, sh->source_key));
 			sh->members = -1;
 			nulls[4] = 'n';
 		}
@@ -1229,7 +1259,7 @@ rs_begin_shard_copy(RsRun *run, int shard, MemoryContext cxt)
  *		braces, so that on a Redis Cluster the copy lives in the key's slot.
  */
 static char *
-rs_shard_snapshot_key(int64 run_id, int shard, const char *source_key)
+rs_shard_snapshot_key(int64 run_id, TimestampTz started_at, int shard, const char *source_key)
 {
 	const char *open = strchr(source_key, '{');
 	const char *close = open ? strchr(open + 1, '}') : NULL;
@@ -1246,15 +1276,15 @@ rs_shard_snapshot_key(int64 run_id, int shard, const char *source_key)
 		tag = source_key;
 		taglen = (int) strlen(source_key);
 	}
-	return psprintf("redis_sync:snapshot:{%.*s}:" UINT64_FORMAT ":%u:" INT64_FORMAT ":%d",
-					taglen, tag, GetSystemIdentifier(), MyDatabaseId, run_id, shard);
+	return psprintf("redis_sync:snapshot:{%.*s}%s:%d",
+					taglen, tag, rs_snapshot_suffix(run_id, started_at), shard);
 }
 
 /*
  * rs_run_snapshots
  *		Append to "keys" (allocated in cxt) the names of the copies that a
- *		sharded run made: derived from the run id, the shard and the shard's
- *		key, as rs_new_sharded_run named them.  Must be called in a
+ *		sharded run made: derived from the run id and start, the shard and
+ *		the shard's key, as rs_new_sharded_run named them.  Must be called in a
  *		transaction.
  */
 static List *
@@ -1263,17 +1293,19 @@ rs_run_snapshots(int64 run_id, List *keys, MemoryContext cxt)
 	Oid			argtypes[1] = {INT8OID};
 	Datum		values[1] = {Int64GetDatum(run_id)};
 
-	rs_spi_exec("SELECT shard, source_key FROM redis_sync.run_shard "
-				"WHERE run_id = $1 AND read_key <> source_key ORDER BY shard",
+	rs_spi_exec("SELECT s.shard, s.source_key, r.started_at "
+				"FROM redis_sync.run_shard s JOIN redis_sync.run r USING (run_id) "
+				"WHERE s.run_id = $1 AND s.read_key <> s.source_key ORDER BY s.shard",
 				1, argtypes, values, NULL, SPI_OK_SELECT);
 	for (uint64 i = 0; i < SPI_processed; i++)
 	{
 		bool		isnull;
 		int			shard = DatumGetInt32(rs_spi_getdatum(i, 1, &isnull));
 		char	   *source = TextDatumGetCString(rs_spi_getdatum(i, 2, &isnull));
+		TimestampTz started_at = DatumGetTimestampTz(rs_spi_getdatum(i, 3, &isnull));
 		MemoryContext old = MemoryContextSwitchTo(cxt);
 
-		keys = lappend(keys, rs_shard_snapshot_key(run_id, shard, source));
+		keys = lappend(keys, rs_shard_snapshot_key(run_id, started_at, shard, source));
 		MemoryContextSwitchTo(old);
 	}
 	return keys;
@@ -1285,7 +1317,8 @@ rs_run_snapshots(int64 run_id, List *keys, MemoryContext cxt)
  *		copies were not complete) be resumed?  Each shard's key must be the
  *		one the job's template names, and, as for a run of one key, a shard
  *		read directly must hold the members it was cut from, and a shard's
- *		copy must still exist (its expiry is refreshed).  Fills run->shards
+ *		copy must still exist and hold the members it was cut from (its
+ *		expiry is refreshed).  Fills run->shards
  *		(in cxt) and returns NULL if so; else why not.  Must be called in a
  *		transaction.
  */
@@ -1331,15 +1364,22 @@ rs_resume_shards(RsRun *run, int64 members, MemoryContext cxt)
 		sh->members = count;
 		if (strcmp(readkey, source) != 0)
 		{
-			char	   *snap = rs_shard_snapshot_key(run->run_id, shard, source);
+			char	   *snap = rs_shard_snapshot_key(run->run_id, run->started_at, shard, source);
+			int64		held;
 
 			/* the workers read the recorded name: it must be the derived one */
 			if (strcmp(readkey, snap) != 0)
 				return psprintf("Its shard %d records the read key \"%s\", which is not its copy \"%s\".",
 								shard, readkey, snap);
-			if (!zr_copy_refresh(run->conn, snap, count, RS_SNAPSHOT_TTL))
-				return psprintf("Its snapshot \"%s\" no longer holds its " INT64_FORMAT " members in Redis.",
-								snap, count);
+			/* a copy of an empty key was never created: nothing reads it */
+			held = zr_copy_renew(run->conn, snap, count, RS_SNAPSHOT_TTL_SECONDS);
+			if (held == -1 && count > 0)
+				return psprintf("Its snapshot \"%s\" no longer exists in Redis.", snap);
+			if (held == -2)
+				return psprintf("The keys of its snapshot \"%s\" no longer hold its members as they were copied.", snap);
+			if (held >= 0 && held != count)
+				return psprintf("Its snapshot \"%s\" holds " INT64_FORMAT " members, and the shard was cut from " INT64_FORMAT ".",
+								snap, held, count);
 			sh->read_key = MemoryContextStrdup(cxt, snap);
 		}
 		else
@@ -1557,14 +1597,86 @@ rs_run_unproven(RsRun *run, ErrorData *edata)
 }
 
 /*
+ * rs_copy_changed
+ *		Before a run that read copies may succeed: does each copy still hold
+ *		the members that its partitions were cut from?  A complete copy never
+ *		changes; one that holds more or fewer members now was changed or
+ *		replaced while the workers read it, and a partition may have read
+ *		other ranks than its own in full (members added below its range
+ *		push members past the last partition).  If so, fill "edata" and
+ *		return true; the next sync_run then starts a new run.  A copy that
+ *		is gone now is left to rs_run_unproven: if it vanished before a
+ *		partition read it, that partition came up short.  Must be called in
+ *		a transaction.
+ */
+static bool
+rs_copy_changed(RsRun *run, ErrorData *edata)
+{
+	Oid			argtypes[1] = {INT8OID};
+	Datum		values[1] = {Int64GetDatum(run->run_id)};
+
+	run->conn = rs_get_connection(run->server, run->user);
+	for (int s = 0; s < Max(run->nshards, 1); s++)
+	{
+		const char *source;
+		const char *copy;
+		int64		counted;
+		int64		held;
+
+		if (run->nshards > 1)
+		{
+			source = run->shards[s].source_key;
+			copy = run->shards[s].read_key;
+			counted = run->shards[s].members;
+		}
+		else
+		{
+			bool		isnull;
+
+			source = run->source_key;
+			copy = run->read_key;
+			if (copy == NULL || source == NULL || strcmp(copy, source) == 0)
+				continue;
+			rs_spi_exec("SELECT members FROM redis_sync.run WHERE run_id = $1",
+						1, argtypes, values, NULL, SPI_OK_SELECT);
+			if (SPI_processed != 1)
+				return false;	/* the run is gone: rs_job_changed says why */
+			counted = DatumGetInt64(rs_spi_getdatum(0, 1, &isnull));
+		}
+		if (copy == NULL || strcmp(copy, source) == 0)
+			continue;
+		held = zr_copy_renew(run->conn, copy, counted, RS_SNAPSHOT_TTL_SECONDS);
+		if (held == -1 || held == counted)
+			continue;
+		memset(edata, 0, sizeof(ErrorData));
+		edata->sqlerrcode = ERRCODE_DATA_EXCEPTION;
+		edata->message = psprintf("the copy of Redis key \"%s\" changed during run " INT64_FORMAT,
+								  source, run->run_id);
+		if (held == -2)
+			edata->detail = psprintf("The keys of the copy \"%s\" hold its " INT64_FORMAT " members in other numbers than they were copied: "
+									 "members were moved between them while the run read them. "
+									 "The next sync_run starts a new run.",
+									 copy, counted);
+		else
+			edata->detail = psprintf("The copy \"%s\" holds " INT64_FORMAT " members, and the run's partitions were cut from " INT64_FORMAT ": "
+									 "members were added to it or removed from it, or another sorted set took its name, while the run read it. "
+									 "The next sync_run starts a new run.",
+									 copy, held, counted);
+		return true;
+	}
+	return false;
+}
+
+/*
  * rs_finish_run
  *		Record the run's final status and totals, drop the snapshot of a
  *		successful run, and fill in the caller's result.  edata is the
  *		coordinator's own error, if any; a failed partition's error is read
  *		from the catalog.  A run ends "succeeded" only if its job is
- *		unchanged and it proves its result (rs_run_unproven).  A successful
- *		run supersedes the older unfinished runs of its date; a failed
- *		scheduled run gets a retry time while it has retries left.
+ *		unchanged and it proves its result (rs_run_unproven,
+ *		rs_copy_changed).  A successful run supersedes the older unfinished
+ *		runs of its date; a failed scheduled run gets a retry time while it
+ *		has retries left.
  */
 static void
 rs_finish_run(RsRun *run, RsRunShared *shared, const char *status, ErrorData *edata)
@@ -1598,6 +1710,11 @@ rs_finish_run(RsRun *run, RsRunShared *shared, const char *status, ErrorData *ed
 			edata = &check;
 			if (sscanf(check.message, "partition %d of run", &check_partition) != 1)
 				check_partition = -1;
+		}
+		else if (rs_copy_changed(run, &check))
+		{
+			status = "failed";
+			edata = &check;
 		}
 	}
 
@@ -1686,7 +1803,7 @@ rs_finish_run(RsRun *run, RsRunShared *shared, const char *status, ErrorData *ed
 		{
 			MemoryContext spi_cxt = MemoryContextSwitchTo(cxt);
 
-			superseded = lappend(superseded, rs_snapshot_key(run, run->run_id));
+			superseded = lappend(superseded, rs_snapshot_key(run));
 			MemoryContextSwitchTo(spi_cxt);
 		}
 	}
@@ -1708,8 +1825,8 @@ rs_finish_run(RsRun *run, RsRunShared *shared, const char *status, ErrorData *ed
  * rs_drop_snapshots
  *		UNLINK the snapshots given (a List of char *): of a run that
  *		succeeded and of the runs it superseded.  The names are derived from
- *		the run ids (rs_snapshot_key, rs_shard_snapshot_key), never read
- *		from the catalog.
+ *		the run ids and starts (rs_snapshot_key, rs_shard_snapshot_key),
+ *		never read from the catalog.
  *		Failing here changes no run's outcome: if Redis is unreachable now,
  *		the snapshots just expire on their own.
  */

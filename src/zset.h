@@ -112,7 +112,7 @@ extern int64 zr_copy_end(RsConnection *conn, ZsetCopy *copy);
 extern char *zr_copy_key(const char *copy, int64 seg);
 extern int64 zr_copy_nkeys(int64 members);
 extern void zr_copy_drop(RsConnection *conn, const char *copy);
-extern bool zr_copy_refresh(RsConnection *conn, const char *copy, int64 members,
-							const char *ttl);
+extern int64 zr_copy_renew(RsConnection *conn, const char *copy_key, int64 members,
+						   int ttl_seconds);
 
 #endif							/* RS_ZSET_H */

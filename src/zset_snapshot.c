@@ -180,6 +180,16 @@ zr_copy_nkeys(int64 members)
 }
 
 /*
+ * KEYS[1] a complete copy, ARGV[1] its expiry in seconds.  Renews the
+ * expiry and returns the copy's size, or -1 if the key holds no sorted set
+ * (ZCARD fails on a key of another type; EXPIRE finds no missing key).
+ */
+static const char rs_renew_script[] =
+"local n = redis.pcall('ZCARD', KEYS[1])\n"
+"if type(n) ~= 'number' or redis.call('EXPIRE', KEYS[1], ARGV[1]) == 0 then return -1 end\n"
+"return n\n";
+
+/*
  * rs_copy_fail
  *		Report that the source (or the copy) lost members during the copy.
  */
@@ -370,6 +380,7 @@ zr_copy_end(RsConnection *conn, ZsetCopy *copy)
 }
 
 /*
+
  * zr_copy_drop
  *		UNLINK the copy "copy": its parts in order, up to the first that
  *		does not exist.  One key per command, as a cluster routes them.  A
@@ -392,30 +403,44 @@ zr_copy_drop(RsConnection *conn, const char *copy)
 }
 
 /*
- * zr_copy_refresh
- *		Before a run resumes reading its complete copy "copy" of "members"
- *		members: give each part a new expiry of "ttl" seconds and check
- *		that it still holds what it was given.  False if a part is
- *		missing or holds another number of members (expired, evicted,
- *		deleted, or lost in a Redis restart): the run cannot read it.
+ * zr_copy_renew
+ *		A complete copy of "members" members that a run reads again (a
+ *		resume) or is about to prove (a run about to succeed): renew the
+ *		expiry of each of its parts and return its size; -1 if a part holds
+ *		no sorted set (it expired, was evicted or deleted, or a key of
+ *		another type took its name); -2 if the parts hold "members" members
+ *		in all, but in other numbers than the copy gave them.  A complete
+ *		copy never changes, so
+ *		any other size than "members" means that members were added to it or
+ *		removed from it, or that another sorted set took its name: its ranks
+ *		are no longer those that the run's partitions were cut from.  The
+ *		part past the last is counted too, as growth.
  */
-bool
-zr_copy_refresh(RsConnection *conn, const char *copy, int64 members, const char *ttl)
+int64
+zr_copy_renew(RsConnection *conn, const char *copy_key, int64 members, int ttl_seconds)
 {
-	int64		nseg = zr_copy_nkeys(members);
+	char		ttl[16];
+	int64		nkeys = zr_copy_nkeys(members);
+	int64		held = 0;
+	bool		laid_out = true;
 
-	for (int64 seg = 0; seg < nseg; seg++)
+	snprintf(ttl, sizeof(ttl), "%d", ttl_seconds);
+	for (int64 seg = 0; seg <= nkeys; seg++)
 	{
-		char	   *key = zr_copy_key(copy, seg);
-		const char *argv[3] = {"EXPIRE", key, ttl};
-		int64		want = seg < nseg - 1 ? rs_copy_key_members
-			: members - seg * rs_copy_key_members;
-		bool		ok = zr_integer_command(conn, key, 3, argv) == 1 &&
-			zr_card(conn, key) == want;
+		char	   *key = zr_copy_key(copy_key, seg);
+		const char *argv[5] = {"EVAL", rs_renew_script, "1", key, ttl};
+		int64		want = seg < nkeys - 1 ? rs_copy_key_members
+			: seg == nkeys - 1 ? members - seg * rs_copy_key_members : 0;
+		int64		n = zr_integer_command(conn, key, 5, argv);
 
 		pfree(key);
-		if (!ok)
-			return false;
+		if (n < 0 && seg < nkeys)
+			return -1;
+		n = Max(n, 0);
+		laid_out = laid_out && n == want;
+		held += n;
 	}
-	return true;
+	if (!laid_out && held == members)
+		return -2;
+	return held;
 }

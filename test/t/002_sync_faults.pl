@@ -141,7 +141,7 @@ my $incr2 = IPC::Run::start([ 'redis-cli', '-p', $redis->{port}, '-r', '40000', 
 my $snap = wait_value($node,
 	"SELECT read_key FROM redis_sync.run WHERE run_date = current_date AND status = 'running' "
 	. "AND members IS NOT NULL", 5);
-like($snap, qr/^redis_sync:snapshot:\d+:\d+:\d+$/, 'the run reads a snapshot of today\'s key');
+like($snap, qr/^redis_sync:snapshot:\d+:\d+:\d+:\d+$/, 'the run reads a snapshot of today\'s key');
 my %snapshot = split /\n/, $redis->cli('ZRANGE', $snap, '0', '-1', 'WITHSCORES');
 $h->finish;
 is($$out, "succeeded\n", 'the run with concurrent clicks succeeded');

@@ -65,8 +65,11 @@ wait_value($node, "SELECT 1 FROM redis_sync.run WHERE run_id = $r AND members IS
 my @snaps = split /\n/, $redis->cli('KEYS', 'redis_sync:snapshot:*');
 my $sysid = $node->safe_psql('postgres', 'SELECT system_identifier FROM pg_control_system()');
 my $dboid = $node->safe_psql('postgres', "SELECT oid FROM pg_database WHERE datname = 'postgres'");
-is_deeply(\@snaps, ["redis_sync:snapshot:$sysid:$dboid:$r"],
-	'snapshot: its name holds the system identifier, the database and the run');
+# the run's start, in microseconds since 2000, tells apart the runs of clusters cloned from one another
+my $stamp = $node->safe_psql('postgres',
+	"SELECT ((extract(epoch FROM started_at) - 946684800) * 1000000)::bigint FROM redis_sync.run WHERE run_id = $r");
+is_deeply(\@snaps, ["redis_sync:snapshot:$sysid:$dboid:$r:$stamp"],
+	'snapshot: its name holds the system identifier, the database, the run and its start');
 cmp_ok($redis->cli('TTL', $snaps[0]), '>', 0, 'snapshot: it has an expiry');
 $redis->cli('DEL', $snaps[0]);
 $h->finish;

@@ -92,8 +92,10 @@ my ($ret, $o, $e) = $node->psql('postgres',
 my ($evals) = $redis->cli('INFO', 'commandstats') =~ /cmdstat_eval:calls=(\d+)/;
 $bench->kill_kill;
 is($o, 'succeeded', 'hot leader: the run succeeded') or diag($e);
-# 5,001 members: 25 pages of 200 and a short one with the leader
-is($evals, 26, 'hot leader: the copy took one script per page, none after the end');
+# 5,001 members: 25 pages of 200 and a short one with the leader; then,
+# before the run succeeds, one script for the copy's key and one for the key
+# after it check that the complete copy still holds them (rs_copy_changed)
+is($evals, 28, 'hot leader: the copy took one script per page, none after the end');
 is($node->safe_psql('postgres',
 	"SELECT count(*) FROM daily_click_count WHERE click_date = '$today' "
 	  . "AND (name = 'zz-leader' AND click_count > 10000 "

@@ -118,9 +118,11 @@ load_shards($today, $per_shard, 2);
 is($st, 'succeeded', 'live day: the run succeeded');
 my $sysid = $node->safe_psql('postgres', 'SELECT system_identifier FROM pg_control_system()');
 my $dboid = $node->safe_psql('postgres', "SELECT oid FROM pg_database WHERE datname = 'postgres'");
+my $stamp = $node->safe_psql('postgres',
+	"SELECT ((extract(epoch FROM started_at) - 946684800) * 1000000)::bigint FROM redis_sync.run WHERE run_id = $r");
 is($node->safe_psql('postgres',
 	"SELECT string_agg(read_key || '=' || members, ' ' ORDER BY shard) FROM redis_sync.run_shard WHERE run_id = $r"),
-	join(' ', map { "redis_sync:snapshot:{$_}:$sysid:$dboid:$r:$_=$per_shard" } 0 .. $shards - 1),
+	join(' ', map { "redis_sync:snapshot:{$_}:$sysid:$dboid:$r:$stamp:$_=$per_shard" } 0 .. $shards - 1),
 	'live day: each shard read a copy named with its key\'s hash tag');
 is($node->safe_psql('postgres', "SELECT sum(members_read) FROM redis_sync.run_partition WHERE run_id = $r"),
 	$shards * $per_shard, 'live day: every member was read once');

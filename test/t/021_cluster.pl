@@ -335,7 +335,7 @@ isnt(slot_owner(key_slot($total_key)), $day_owner, "the total key $total_key is 
 is($node->safe_psql('postgres', "SELECT status || ' ' || members FROM redis_sync.sync_run('clicks', '$today')"),
 	'succeeded 30000', "today's run succeeded");
 like($node->safe_psql('postgres', "SELECT read_key FROM redis_sync.run WHERE run_date = '$today'"),
-	qr/^redis_sync:snapshot:\{\Q$day_key\E\}:\d+:\d+:\d+$/, "the snapshot's name carries the day key as its hash tag");
+	qr/^redis_sync:snapshot:\{\Q$day_key\E\}:\d+:\d+:\d+:\d+$/, "the snapshot's name carries the day key as its hash tag");
 expect_synced($today, $day_key, "today's run");
 is(ccli('EXISTS', $node->safe_psql('postgres', "SELECT read_key FROM redis_sync.run WHERE run_date = '$today'")),
 	'0', 'the snapshot was dropped');
@@ -617,7 +617,7 @@ sub expect_sharded
 	is($st, 'succeeded 30000', 'sharded job, today: the run succeeded');
 	my @copies = split /\n/, $node->safe_psql('postgres',
 		"SELECT read_key FROM redis_sync.run_shard WHERE run_id = $r ORDER BY shard");
-	is(scalar(grep { $copies[$_] =~ /^redis_sync:snapshot:\{\Q$p$_\E\}:\d+:\d+:$r:$_$/ } 0 .. 2), 3,
+	is(scalar(grep { $copies[$_] =~ /^redis_sync:snapshot:\{\Q$p$_\E\}:\d+:\d+:$r:\d+:$_$/ } 0 .. 2), 3,
 		'sharded job, today: each shard read a copy named with its key\'s hash tag') or diag("@copies");
 	is(join(' ', map { key_slot($_) } @copies), "@shard_slot",
 		'sharded job, today: each copy is in its shard key\'s slot');
