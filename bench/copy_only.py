@@ -1,13 +1,14 @@
 #!/usr/bin/env python3
 """The live copy's script alone, as the coordinator sends it, without PostgreSQL.
 
-usage: copy_only.py PORT SOURCE COPY
+usage: copy_only.py PORT SOURCE COPY [KEY_MEMBERS]
 
 Takes the script and its page size from src/zset_snapshot.c (so that it is the
 one the extension sends), and copies SOURCE into COPY a page at a time as
 zr_copy_begin/zr_copy_step do: each script is given the last (score, member)
-pair of the previous one and the copy's size.  The copy is dropped at the
-end.  Prints "steps members seconds".  bench/live_key.sh runs it under the
+pair of the previous one, the copy's size, and the copy's keys (parts of
+KEY_MEMBERS members, default 1000000, redis_sync.copy_key_members' default).
+The copy is dropped at the end.  Prints "steps members seconds".  bench/live_key.sh runs it under the
 same load as a sync, to see what the script's own work costs inside Redis
 when no PostgreSQL work shares the machine.
 """
@@ -59,16 +60,31 @@ def script_from_source():
     return script, page
 
 
+def part(copy, k):
+    return copy if k == 0 else '%s:%d' % (copy, k)
+
+
+def drop(r, copy):
+    k = 0
+    while True:
+        if r.call('UNLINK', part(copy, k)) == 0 and k > 0:
+            return
+        k += 1
+
+
 def main():
     port, source, copy = int(sys.argv[1]), sys.argv[2], sys.argv[3]
+    cap = int(sys.argv[4]) if len(sys.argv) > 4 else 1000000
     script, page = script_from_source()
     r = Resp(port)
     sha = r.call('SCRIPT', 'LOAD', script)
-    r.call('UNLINK', copy)
+    drop(r, copy)
     score, member, had, steps = b'', b'', 0, 0
     start = time.time()
     while True:
-        reply = r.call('EVALSHA', sha, 2, source, copy, score, member, page, 600, had)
+        cur = had // cap
+        keys = [source] + [part(copy, k) for k in range(cur + 2)]
+        reply = r.call('EVALSHA', sha, len(keys), *keys, score, member, page, 600, had, cap)
         steps += 1
         if reply[0] < 0:
             raise RuntimeError('the copy failed: %r' % reply)
@@ -77,7 +93,7 @@ def main():
             break
         score, member = reply[2], reply[3]
     secs = time.time() - start
-    r.call('UNLINK', copy)
+    drop(r, copy)
     print(steps, had, '%.2f' % secs)
 
 

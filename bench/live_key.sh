@@ -113,11 +113,19 @@ for i, l in enumerate(lines):
             worst, cmd = us, c.group(1)
         if c.group(1).upper() != "ZINCRBY" and us > sworst:
             sworst, scmd, sat = us, c.group(1), "-"
-            # EVAL script 2 source copy score member page ttl had: the 10th
-            # argument is the copy size before the script
-            had = re.search(r"^\s+10\) \"(\d+)\"$", "\n".join(lines[i + 1:i + 12]), re.M)
-            if scmd.upper() in ("EVAL", "EVALSHA") and had:
-                sat = had.group(1)
+            # EVAL script numkeys source part... score member page ttl had
+            # cap: ARGV[5] is the copy size before the script
+            args = []
+            for a in lines[i + 1:i + 48]:
+                am = re.search(r"(\d+)\) \"(.*)\"$", a)
+                if not am:
+                    continue
+                if args and int(am.group(1)) <= len(args):
+                    break
+                args.append(am.group(2))
+            if scmd.upper() in ("EVAL", "EVALSHA") and len(args) > 2 and args[2].isdigit() \
+                    and len(args) > 7 + int(args[2]):
+                sat = args[7 + int(args[2])]
 print(cmd, worst, n, scmd, sworst, sat)'
 }
 
