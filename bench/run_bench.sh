@@ -18,6 +18,7 @@ set -uo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$PWD
 . test/lib.sh
+. bench/data.sh
 
 ONLY=${BENCH_ONLY:-}
 case "$ONLY" in
@@ -67,19 +68,7 @@ gen_data() {
     # the scan alone needs only the day (the same members and scores)
     [ "$ONLY" = scan ] && total=$n
     redis-cli -p "$REDIS_PORT" FLUSHALL >/dev/null
-    for start in $(seq 0 100000 $(( total - 1 ))); do
-        redis-cli -p "$REDIS_PORT" EVAL "
-            local n, last = tonumber(ARGV[2]), math.min(ARGV[1] + 100000, ARGV[3])
-            for i = ARGV[1] + 1, last do
-                local name = 'user' .. i
-                if i % 5 == 0 then name = name .. '-\195\188ber' end
-                if i % 3 == 0 then name = name .. '-' .. string.rep('x', i % 9) end
-                redis.call('ZADD', KEYS[2], math.floor(1000000 / (1 + (i * 7919) % 9973)) + i % 7, name)
-                if i <= n then
-                    redis.call('ZADD', KEYS[1], math.floor(10000 / (1 + (i * 104729) % 997)), name)
-                end
-            end" 2 "clicks:daily:$day" clicks:total "$start" "$n" "$total" >/dev/null
-    done
+    bench_clicks "$REDIS_PORT" "$day" "$n" "$total"
     "${PSQL[@]}" <<SQL
 DROP FOREIGN TABLE IF EXISTS day_ft, total_ft;
 CREATE FOREIGN TABLE day_ft (member text, score bigint) SERVER redis OPTIONS (key 'clicks:daily:$day');

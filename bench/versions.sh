@@ -16,6 +16,7 @@
 set -uo pipefail
 cd "$(dirname "$0")/.."
 . test/lib.sh
+. bench/data.sh
 
 BASE=${BENCH_BASE:-$(git rev-parse 'f1a0da6^')}
 N=${BENCH_VERSIONS_N:-1000000}
@@ -72,19 +73,7 @@ psql_v() {
 }
 
 # the day and the totals, as run_bench.sh makes them
-for start in $(seq 0 100000 $(( N * 5 - 1 ))); do
-    redis-cli -p "$REDIS_PORT" EVAL "
-        local n, last = tonumber(ARGV[2]), math.min(ARGV[1] + 100000, ARGV[3])
-        for i = ARGV[1] + 1, last do
-            local name = 'user' .. i
-            if i % 5 == 0 then name = name .. '-\195\188ber' end
-            if i % 3 == 0 then name = name .. '-' .. string.rep('x', i % 9) end
-            redis.call('ZADD', KEYS[2], math.floor(1000000 / (1 + (i * 7919) % 9973)) + i % 7, name)
-            if i <= n then
-                redis.call('ZADD', KEYS[1], math.floor(10000 / (1 + (i * 104729) % 997)), name)
-            end
-        end" 2 "clicks:daily:$DAY" clicks:total "$start" "$N" $(( N * 5 )) >/dev/null
-done
+bench_clicks "$REDIS_PORT" "$DAY" "$N" $(( N * 5 )) || exit 1
 
 for v in base head; do
     psql_v "$v" <<SQL || exit 1
