@@ -3,7 +3,9 @@
 #   1. the setting reloaded (1000 to 2000) after the run's coordinator
 #      started and before its workers did: the workers read the parts as
 #      the coordinator cut them, and the run is exact; set back, the next
-#      sync_run is exact too;
+#      sync_run is exact too; a run that failed after its copy was
+#      complete, with the setting then reloaded, is not resumed: the next
+#      sync_run starts anew, exact;
 #   2. a sharded live day whose shards' copies end at a part's end (2000
 #      members), inside a part (2500, 700) or hold nothing: the workers
 #      switch between the shards' parts, and the run is exact and leaves no
@@ -67,6 +69,27 @@ is($node->safe_psql('postgres', "SELECT status FROM redis_sync.sync_run('clicks'
 	'succeeded', 'set back: the next sync_run succeeded');
 expect_tables_match($node, $key, $today, 'set back');
 is(snapshot_keys(), 0, 'set back: no key of a copy is left');
+
+# 1b. A run that failed after its copy of 1000-member parts was complete (a
+# member that does not fit bigint sorts last); the setting is then reloaded
+# to 2000: the next sync_run finds parts of other sizes and starts anew.
+$redis->cli('ZADD', $key, '1000000.5', 'bad');
+$redis->cli('ZADD', 'clicks:total', '1', 'bad');
+$node->psql('postgres', "SELECT status FROM redis_sync.sync_run('clicks', '$today', resume => false)");
+my $failed = $node->safe_psql('postgres', "SELECT max(run_id) FROM redis_sync.run");
+is($node->safe_psql('postgres', "SELECT status || ' ' || members FROM redis_sync.run WHERE run_id = $failed"),
+	'failed 5501', 'reloaded before a resume: the run failed after its copy of 6 parts was complete');
+$redis->cli('ZREM', $key, 'bad');
+ok(set_key_members(2000), 'reloaded before a resume: copy_key_members is 2000');
+is($node->safe_psql('postgres', "SELECT status FROM redis_sync.sync_run('clicks', '$today')"),
+	'succeeded', 'reloaded before a resume: the next sync_run succeeded');
+cmp_ok($node->safe_psql('postgres', "SELECT max(run_id) FROM redis_sync.run"), '>', $failed,
+	'reloaded before a resume: it started a new run');
+like($node->safe_psql('postgres', "SELECT error FROM redis_sync.run WHERE run_id = $failed"),
+	qr/holds 4000 members, and the run was cut from 5501/, 'reloaded before a resume: the old run says why (its parts 0 to 3 counted for 2000 a part)');
+expect_tables_match($node, $key, $today, 'reloaded before a resume');
+is(snapshot_keys(), 0, 'reloaded before a resume: no key of a copy is left');
+ok(set_key_members(1000), 'copy_key_members is 1000 again');
 
 # 2. A sharded live day, shards of 2000, 2500, 700 and no members.
 $node->safe_psql('postgres', q{
