@@ -53,6 +53,7 @@
 
 #include "catalog.h"
 #include "redis_conn.h"
+#include "redis_sync.h"
 #include "sync.h"
 #include "zset.h"
 #include "redis_cluster.h"
@@ -1415,6 +1416,8 @@ rs_launch_workers(RsRun *run, int wanted)
 	wreq.job_id = run->job->job_id;
 	wreq.owner = run->job->owner;
 	wreq.dboid = MyDatabaseId;
+	/* the workers read the parts as this process cut and checked them */
+	wreq.copy_key_members = rs_copy_key_members;
 	rs_init_bgworker(&worker, "rs_sync_worker_main", RS_WORKER_TYPE, &wreq, sizeof(wreq));
 	snprintf(worker.bgw_name, BGW_MAXLEN, "redis_sync worker for run " INT64_FORMAT,
 			 run->run_id);

@@ -139,8 +139,8 @@ _PG_init(void)
 	DefineCustomIntVariable("redis_sync.copy_key_members",
 							"Members in one key of the copy of a live day.",
 							"A larger copy spreads over several keys of this many members each. "
-							"Set at server start (with shared_preload_libraries), so that every run and worker agrees on it; "
-							"a run whose copy was cut otherwise fails or starts anew.",
+							"Set at server start (with shared_preload_libraries); otherwise a reload applies to the runs started after it, "
+							"and a run whose copy was cut with another value starts anew.",
 							&rs_copy_key_members, 1000000, 1000, 100000000,
 							process_shared_preload_libraries_in_progress ? PGC_POSTMASTER : PGC_SIGHUP,
 							GUC_NOT_IN_SAMPLE, NULL, NULL, NULL);

@@ -142,6 +142,7 @@ typedef struct RsWorkerRequest
 	int64		job_id;
 	Oid			owner;
 	Oid			dboid;
+	int			copy_key_members;	/* the coordinator's: its copies' parts */
 } RsWorkerRequest;
 
 PGDLLEXPORT void rs_sync_worker_main(Datum main_arg);

@@ -768,7 +768,11 @@ rs_chunk_next(RsWorker *w, int64 offset)
 	int64		last = Min(offset + w->job->chunk_size - 1, w->range_end);
 
 	if (w->reads_copy)
-		last = Min(last, (offset / rs_copy_key_members + 1) * rs_copy_key_members - 1);
+	{
+		int64		cap = w->req.copy_key_members;
+
+		last = Min(last, (offset / cap + 1) * cap - 1);
+	}
 	return last + 1;
 }
 
@@ -786,8 +790,8 @@ rs_chunk_key(RsWorker *w, int64 offset, int64 *local)
 	*local = offset;
 	if (!w->reads_copy)
 		return w->read_key;
-	part = offset / rs_copy_key_members;
-	*local = offset - part * rs_copy_key_members;
+	part = offset / w->req.copy_key_members;
+	*local = offset - part * w->req.copy_key_members;
 	if (w->part_key == NULL || w->part_no != part)
 	{
 		if (w->part_key != NULL)

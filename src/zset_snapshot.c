@@ -37,8 +37,9 @@
  * One key of millions would double its hash table in one command (a pointer
  * per member, allocated at once and written in full when its memory is
  * reused), and that command would keep Redis busy far longer than a page.  The setting is
- * read at server start only, and is at least a page, so that a page fills at
- * most two parts.
+ * the run's coordinator's, which its workers get from it (a reload reaches
+ * only processes started after it), and is at least a page, so that a page
+ * fills at most two parts.
  *
  *-------------------------------------------------------------------------
  */

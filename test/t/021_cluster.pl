@@ -18,7 +18,8 @@
 #    node and slot.
 # 7. A sharded job (shards 3) of a past day, read from the three primaries
 #    (INFO commandstats), and of today, each shard through a copy in its
-#    key's slot.
+#    key's slot, in parts of 1000 members (redis_sync.copy_key_members),
+#    none left behind.
 # 8. The sharded job with read_from 'replica': no primary serves a read.
 # 9. One shard's slot migrates during a sharded sync: ASK, then MOVED.
 # 10. The day key's primary is killed during a sync; its replica takes over
@@ -610,6 +611,13 @@ sub expect_sharded
 	is(log_count($node, $offset, qr/redis_sync cluster: (MOVED|ASK)/), 0,
 		'sharded job, past day: no command was redirected');
 
+	# today's copies in parts of 1000 members (the extension is not
+	# preloaded: a reload sets it for the runs started after it), each part
+	# in its copy's slot, or the copy's scripts would fail with CROSSSLOT
+	$node->append_conf('postgresql.conf', "redis_sync.copy_key_members = 1000\n");
+	$node->reload;
+	ok(wait_for($node, 'SHOW redis_sync.copy_key_members', '1000', 60),
+		'sharded job, today: copies in parts of 1000 members');
 	load_shards($today, 10000, 11);
 	$offset = -s $node->logfile;
 	($r, $st) = split / /, $node->safe_psql('postgres',
@@ -622,6 +630,13 @@ sub expect_sharded
 	is(join(' ', map { key_slot($_) } @copies), "@shard_slot",
 		'sharded job, today: each copy is in its shard key\'s slot');
 	is(join('', map { ccli('EXISTS', $_) } @copies), '000', 'sharded job, today: the copies were dropped');
+	my @primaries = grep { cli($_->{port}, 'ROLE') =~ /^master/ } live_nodes();
+	is(join('', map { scalar grep { /^redis_sync:snapshot:/ } split /\n/, cli($_->{port}, 'KEYS', '*') } @primaries),
+		'000', 'sharded job, today: no part of a copy is left on any primary');
+	$node->append_conf('postgresql.conf', "redis_sync.copy_key_members = 1000000\n");
+	$node->reload;
+	ok(wait_for($node, 'SHOW redis_sync.copy_key_members', '1000000', 60),
+		'copy_key_members is a million again');
 	expect_sharded($today, 'sharded job, today');
 	is(log_count($node, $offset, qr/redis_sync cluster: (MOVED|ASK)/), 0,
 		'sharded job, today: no command was redirected');
