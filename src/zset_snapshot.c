@@ -64,6 +64,9 @@
  */
 #define RS_SNAPSHOT_PAGE	"200"
 
+/* Missing parts in a row after which zr_copy_drop stops looking. */
+#define RS_COPY_DROP_GAP	4
+
 /*
  * KEYS[1] source; KEYS[2] to KEYS[k + 3] the copy's parts 0 to k + 1,
  * where part k is the one being filled (the copy held ARGV[5] members,
@@ -381,25 +384,27 @@ zr_copy_end(RsConnection *conn, ZsetCopy *copy)
 }
 
 /*
-
  * zr_copy_drop
- *		UNLINK the copy "copy": its parts in order, up to the first that
- *		does not exist.  One key per command, as a cluster routes them.  A
- *		part lost before (evicted) leaves those after it to expire.
+ *		UNLINK the copy "copy": its parts in order, until RS_COPY_DROP_GAP
+ *		parts in a row do not exist, so that parts past a few lost ones
+ *		(evicted, deleted) are dropped too.  One key per command, as a
+ *		cluster routes them.
  */
 void
 zr_copy_drop(RsConnection *conn, const char *copy)
 {
-	for (int64 seg = 0;; seg++)
+	int			missing = 0;
+
+	for (int64 seg = 0; missing < RS_COPY_DROP_GAP; seg++)
 	{
 		char	   *key = zr_copy_key(copy, seg);
 		const char *argv[2] = {"UNLINK", key};
-		int64		removed = zr_integer_command(conn, key, 2, argv);
 
+		if (zr_integer_command(conn, key, 2, argv) == 0)
+			missing++;
+		else
+			missing = 0;
 		pfree(key);
-		/* part 0 may be missing while others exist only if evicted */
-		if (removed == 0 && seg > 0)
-			break;
 	}
 }
 

@@ -119,6 +119,7 @@ sub resumed_anew
 my ($r3, $c3) = failed_after_copy(3);
 is($redis->cli('DEL', "$c3:2"), '1', 'a part lost: the copy\'s third key deleted');
 resumed_anew($r3, 'a part lost');
+is(copy_keys($c3), 0, 'a part lost: the parts after it were dropped too');
 
 my ($r4, $c4) = failed_after_copy(4);
 my ($moved) = split /\n/, $redis->cli('ZRANGE', "$c4:1", '0', '0');
