@@ -430,6 +430,9 @@ for f, label in (('lat_idle.csv', 'without a sync'), ('lat_sync.csv', 'during a 
             h = dict(zip(r[0], r[1]))
             out.append('ZINCRBY latency %s: p50 %s ms, p99 %s ms, max %s ms (redis-benchmark, 1 client).' % (
                 label, h.get('p50_latency_ms'), h.get('p99_latency_ms'), h.get('max_latency_ms')))
+out.append('A sync of today\'s key under increment load (live against stable), each run\'s slowest Redis command and the side client\'s '
+           'latency percentiles, with Redis alone on a core at 1,000,000 and 5,000,000 members: [results-live.md](results-live.md) '
+           '(`make bench` runs bench/live_key.sh next); a past day against 0.1 side by side: [results-versions.md](results-versions.md).')
 if unverified:
     out.append('\nUnverified or failed runs, not counted: ' + ', '.join('%s/%s/%s' % u for u in unverified))
 open('bench/results.md', 'w').write('\n'.join(out) + '\n')
