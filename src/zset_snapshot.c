@@ -17,7 +17,8 @@
  * and still holds when it ends, each with a score at least as new as that
  * member's score when the copy began.  A member whose score only grows
  * moves further ahead of the copy's position, never behind it, so it is
- * copied; met again further on, it is not copied again (ZADD NX), so the
+ * copied; met again further on, it is not copied again (the script looks
+ * each page up in every part of the copy), so the
  * copy keeps the score it was first copied with.  Members added during the
  * copy may or may not be in it (the next run reads them).  A key that is
  * deleted, or that ends with fewer members than it had when the copy began,
