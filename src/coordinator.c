@@ -129,6 +129,7 @@ static char *rs_resume_shards(RsRun *run, int64 members, MemoryContext cxt);
 static const char *rs_job_changed(RsRun *run, ErrorData *edata);
 static bool rs_run_unproven(RsRun *run, ErrorData *edata);
 static bool rs_copy_changed(RsRun *run, ErrorData *edata);
+static char *rs_copy_unfit(RsRun *run, const char *snap, int64 members, const char *cut);
 static int	rs_launch_workers(RsRun *run, int wanted);
 static void rs_start_run_workers(RsRun *run, RsRunShared *shared, int wanted);
 static bool rs_copy_while_syncing(RsRun *run, RsRunShared *shared);
@@ -841,20 +842,12 @@ rs_prepare_run(const RsRunRequest *req, RsRunShared *shared, RsRun *run)
 		 * a new one.
 		 */
 		char	   *snap = rs_snapshot_key(run);
-		int64		held;
 
 		/* the workers read the recorded name: it must be the derived one */
 		if (strcmp(readkey, snap) != 0)
 			restart_why = psprintf("It records the read key \"%s\", which is not its copy \"%s\".",
 								   readkey, snap);
-		else if ((held = zr_copy_renew(run->conn, snap, members, RS_SNAPSHOT_TTL_SECONDS)) == -1)
-			restart_why = psprintf("Its snapshot \"%s\" no longer exists in Redis.", snap);
-		else if (held == -2)
-			restart_why = psprintf("The keys of its snapshot \"%s\" no longer hold its members as they were copied.", snap);
-		else if (held != members)
-			restart_why = psprintf("Its snapshot \"%s\" holds " INT64_FORMAT " members, and the run was cut from " INT64_FORMAT ".",
-								   snap, held, members);
-		else
+		else if ((restart_why = rs_copy_unfit(run, snap, members, "run")) == NULL)
 			run->read_key = MemoryContextStrdup(cxt, snap);
 	}
 	else if (prepared)
@@ -1313,6 +1306,30 @@ rs_run_snapshots(int64 run_id, List *keys, MemoryContext cxt)
 }
 
 /*
+ * rs_copy_unfit
+ *		Why a resumed run cannot read again its complete copy "snap" of
+ *		"members" members, or NULL if it can: zr_copy_renew renews the
+ *		copy's expiry and finds it gone, laid out otherwise than it was
+ *		copied, or of another size.  "cut" says what was cut from it ("run"
+ *		or "shard").  A copy of no members was never created: its absence
+ *		is not a loss.
+ */
+static char *
+rs_copy_unfit(RsRun *run, const char *snap, int64 members, const char *cut)
+{
+	int64		held = zr_copy_renew(run->conn, snap, members, RS_SNAPSHOT_TTL_SECONDS);
+
+	if (held == -1)
+		return members > 0 ? psprintf("Its snapshot \"%s\" no longer exists in Redis.", snap) : NULL;
+	if (held == -2)
+		return psprintf("The keys of its snapshot \"%s\" no longer hold its members as they were copied.", snap);
+	if (held != members)
+		return psprintf("Its snapshot \"%s\" holds " INT64_FORMAT " members, and the %s was cut from " INT64_FORMAT ".",
+						snap, held, cut, members);
+	return NULL;
+}
+
+/*
  * rs_resume_shards
  *		Can an unfinished sharded run (that counted "members", -1 if its
  *		copies were not complete) be resumed?  Each shard's key must be the
@@ -1366,21 +1383,14 @@ rs_resume_shards(RsRun *run, int64 members, MemoryContext cxt)
 		if (strcmp(readkey, source) != 0)
 		{
 			char	   *snap = rs_shard_snapshot_key(run->run_id, run->started_at, shard, source);
-			int64		held;
+			char	   *why;
 
 			/* the workers read the recorded name: it must be the derived one */
 			if (strcmp(readkey, snap) != 0)
 				return psprintf("Its shard %d records the read key \"%s\", which is not its copy \"%s\".",
 								shard, readkey, snap);
-			/* a copy of an empty key was never created: nothing reads it */
-			held = zr_copy_renew(run->conn, snap, count, RS_SNAPSHOT_TTL_SECONDS);
-			if (held == -1 && count > 0)
-				return psprintf("Its snapshot \"%s\" no longer exists in Redis.", snap);
-			if (held == -2)
-				return psprintf("The keys of its snapshot \"%s\" no longer hold its members as they were copied.", snap);
-			if (held >= 0 && held != count)
-				return psprintf("Its snapshot \"%s\" holds " INT64_FORMAT " members, and the shard was cut from " INT64_FORMAT ".",
-								snap, held, count);
+			if ((why = rs_copy_unfit(run, snap, count, "shard")) != NULL)
+				return why;
 			sh->read_key = MemoryContextStrdup(cxt, snap);
 		}
 		else
