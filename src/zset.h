@@ -109,7 +109,7 @@ extern void zr_copy_begin(RsConnection *conn, ZsetCopy *copy, const char *source
 						  const char *copy_key, int ttl_seconds);
 extern bool zr_copy_step(RsConnection *conn, ZsetCopy *copy);
 extern int64 zr_copy_end(RsConnection *conn, ZsetCopy *copy);
-extern char *zr_copy_key(const char *copy, int64 seg);
+extern char *zr_copy_key(const char *copy, int64 part);
 extern int64 zr_copy_nkeys(int64 members);
 extern void zr_copy_drop(RsConnection *conn, const char *copy);
 extern int64 zr_copy_renew(RsConnection *conn, const char *copy_key, int64 members,

@@ -162,16 +162,16 @@ static const char rs_snapshot_script[] =
 
 /*
  * zr_copy_key
- *		The name of part "seg" of the copy "copy" (palloc'd): the copy's
- *		own name for part 0, then the name with ":<seg>" appended, which
+ *		The name of part "part" of the copy "copy" (palloc'd): the copy's
+ *		own name for part 0, then the name with ":<part>" appended, which
  *		keeps the copy's hash tag and so its slot in a cluster.
  */
 char *
-zr_copy_key(const char *copy, int64 seg)
+zr_copy_key(const char *copy, int64 part)
 {
-	if (seg == 0)
+	if (part == 0)
 		return pstrdup(copy);
-	return psprintf("%s:" INT64_FORMAT, copy, seg);
+	return psprintf("%s:" INT64_FORMAT, copy, part);
 }
 
 /*
@@ -267,8 +267,8 @@ zr_copy_step(RsConnection *conn, ZsetCopy *copy)
 	argv[a++] = rs_snapshot_script;
 	argv[a++] = numkeys;
 	argv[a++] = copy->source;
-	for (int64 seg = 0; seg <= cur + 1; seg++)
-		argv[a++] = zr_copy_key(copy->copy, seg);
+	for (int64 part = 0; part <= cur + 1; part++)
+		argv[a++] = zr_copy_key(copy->copy, part);
 	argv[a++] = copy->score ? copy->score : "";
 	argv[a++] = copy->member ? copy->member : "";
 	argv[a++] = RS_SNAPSHOT_PAGE;
@@ -371,9 +371,9 @@ zr_copy_end(RsConnection *conn, ZsetCopy *copy)
 	if (copy->copied > 0)
 	{
 		/* one part past the last, which a lost script may have filled */
-		for (int64 seg = 0; seg <= zr_copy_nkeys(copy->copied); seg++)
+		for (int64 part = 0; part <= zr_copy_nkeys(copy->copied); part++)
 		{
-			char	   *key = zr_copy_key(copy->copy, seg);
+			char	   *key = zr_copy_key(copy->copy, part);
 
 			in_copy += zr_card(conn, key);
 			pfree(key);
@@ -396,9 +396,9 @@ zr_copy_drop(RsConnection *conn, const char *copy)
 {
 	int			missing = 0;
 
-	for (int64 seg = 0; missing < RS_COPY_DROP_GAP; seg++)
+	for (int64 part = 0; missing < RS_COPY_DROP_GAP; part++)
 	{
-		char	   *key = zr_copy_key(copy, seg);
+		char	   *key = zr_copy_key(copy, part);
 		const char *argv[2] = {"UNLINK", key};
 
 		if (zr_integer_command(conn, key, 2, argv) == 0)
@@ -432,16 +432,16 @@ zr_copy_renew(RsConnection *conn, const char *copy_key, int64 members, int ttl_s
 	bool		laid_out = true;
 
 	snprintf(ttl, sizeof(ttl), "%d", ttl_seconds);
-	for (int64 seg = 0; seg <= nkeys; seg++)
+	for (int64 part = 0; part <= nkeys; part++)
 	{
-		char	   *key = zr_copy_key(copy_key, seg);
+		char	   *key = zr_copy_key(copy_key, part);
 		const char *argv[5] = {"EVAL", rs_renew_script, "1", key, ttl};
-		int64		want = seg < nkeys - 1 ? rs_copy_key_members
-			: seg == nkeys - 1 ? members - seg * rs_copy_key_members : 0;
+		int64		want = part < nkeys - 1 ? rs_copy_key_members
+			: part == nkeys - 1 ? members - part * rs_copy_key_members : 0;
 		int64		n = zr_integer_command(conn, key, 5, argv);
 
 		pfree(key);
-		if (n < 0 && seg < nkeys)
+		if (n < 0 && part < nkeys)
 			return -1;
 		n = Max(n, 0);
 		laid_out = laid_out && n == want;
