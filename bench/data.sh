@@ -20,3 +20,21 @@ bench_clicks() {
             end" 2 "clicks:daily:$day" clicks:total "$start" "$n" "$total" >/dev/null || return 1
     done
 }
+
+# bench_schema_sql PORT: the SQL that makes a benchmark database: the
+# extension, a server on Redis at PORT, the target tables (the daily rows
+# reference their members), member_seed for the members' old totals, and
+# the job "defaults" with the job defaults.
+bench_schema_sql() {
+    cat <<SQL
+CREATE EXTENSION redis_sync;
+CREATE SERVER redis FOREIGN DATA WRAPPER redis_zset OPTIONS (port '$1', command_timeout '600000');
+CREATE USER MAPPING FOR PUBLIC SERVER redis;
+CREATE TABLE member (name text PRIMARY KEY, click_count bigint NOT NULL);
+CREATE TABLE daily_click_count (name text NOT NULL REFERENCES member, click_date date NOT NULL,
+                                click_count bigint NOT NULL, PRIMARY KEY (name, click_date));
+CREATE TABLE member_seed (name text, click_count bigint);
+SELECT redis_sync.create_job('defaults', 'redis', 'clicks:daily:%Y-%m-%d', 'clicks:total',
+                             'member', 'daily_click_count');
+SQL
+}

@@ -46,16 +46,7 @@ PSQL=(psql -X -q -A -t -h 127.0.0.1 -p "$PGPORT" -U postgres -d postgres -v ON_E
 RAW=$WORK/raw.tsv            # N scenario contender seconds peak_rss_mb
 : > "$RAW"
 
-"${PSQL[@]}" <<SQL
-CREATE EXTENSION redis_sync;
-CREATE SERVER redis FOREIGN DATA WRAPPER redis_zset OPTIONS (port '$REDIS_PORT', command_timeout '600000');
-CREATE USER MAPPING FOR PUBLIC SERVER redis;
-CREATE TABLE member (name text PRIMARY KEY, click_count bigint NOT NULL);
-CREATE TABLE daily_click_count (name text NOT NULL REFERENCES member, click_date date NOT NULL,
-                                click_count bigint NOT NULL, PRIMARY KEY (name, click_date));
-CREATE TABLE member_seed (name text, click_count bigint);
-SELECT redis_sync.create_job('defaults', 'redis', 'clicks:daily:%Y-%m-%d', 'clicks:total',
-                             'member', 'daily_click_count');
+{ bench_schema_sql "$REDIS_PORT"; cat <<SQL; } | "${PSQL[@]}"
 SELECT redis_sync.create_job('tuned', 'redis', 'clicks:daily:%Y-%m-%d', 'clicks:total',
                              'member', 'daily_click_count', partitions => 8, workers => 2,
                              chunk_size => 5000);

@@ -76,16 +76,7 @@ psql_v() {
 bench_clicks "$REDIS_PORT" "$DAY" "$N" $(( N * 5 )) || exit 1
 
 for v in base head; do
-    psql_v "$v" <<SQL || exit 1
-CREATE EXTENSION redis_sync;
-CREATE SERVER redis FOREIGN DATA WRAPPER redis_zset OPTIONS (port '$REDIS_PORT', command_timeout '600000');
-CREATE USER MAPPING FOR PUBLIC SERVER redis;
-CREATE TABLE member (name text PRIMARY KEY, click_count bigint NOT NULL);
-CREATE TABLE daily_click_count (name text NOT NULL REFERENCES member, click_date date NOT NULL,
-                                click_count bigint NOT NULL, PRIMARY KEY (name, click_date));
-CREATE TABLE member_seed (name text, click_count bigint);
-SELECT redis_sync.create_job('defaults', 'redis', 'clicks:daily:%Y-%m-%d', 'clicks:total',
-                             'member', 'daily_click_count');
+    { bench_schema_sql "$REDIS_PORT"; cat <<SQL; } | psql_v "$v" || exit 1
 CREATE FOREIGN TABLE day_ft (member text, score bigint) SERVER redis OPTIONS (key 'clicks:daily:$DAY');
 CREATE FOREIGN TABLE total_ft (member text, score bigint) SERVER redis OPTIONS (key 'clicks:total');
 INSERT INTO member_seed SELECT member, 0 FROM total_ft;
