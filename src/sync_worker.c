@@ -205,8 +205,11 @@ rs_sync_worker_main(Datum main_arg)
 
 /*
  * rs_worker_setup
- *		Read the job and run, check the target tables, prepare the upserts
- *		and connect to Redis.
+ *		Read the job and run, check the target tables and prepare the
+ *		upserts.  Redis is connected to by each attempt at a partition
+ *		(rs_sync_partition_once), where a lost connection or a stall is
+ *		retried: a worker that starts while Redis is restarting or stalled
+ *		waits for it like the others.
  */
 static void
 rs_worker_setup(RsWorker *w)
@@ -307,7 +310,6 @@ rs_worker_setup(RsWorker *w)
 	rs_check_server_access(w->server, w->req.owner);
 	w->user = GetUserMapping(w->req.owner, w->server->serverid);
 	MemoryContextSwitchTo(spi_cxt);
-	w->conn = rs_get_connection(w->server, w->user);
 	rs_commit_xact();
 }
 
@@ -504,7 +506,9 @@ rs_sync_partition(RsWorker *w)
 
 		/* A transient error: start over from the committed offset. */
 		AbortOutOfAnyTransaction();
-		rs_discard_connection(w->conn);
+		/* none yet if the attempt failed connecting (which closed it) */
+		if (w->conn != NULL)
+			rs_discard_connection(w->conn);
 		attempt++;
 		rs_retry_pause(psprintf("redis_sync run " INT64_FORMAT " partition %d",
 								w->req.run_id, w->partition_no),
